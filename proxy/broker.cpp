@@ -1,0 +1,126 @@
+#include "broker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace courier::proxy {
+
+Clock Clock::now() {
+  using namespace std::chrono;
+  Clock c;
+  c.wall_ms = static_cast<uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  c.steady_ms = static_cast<uint64_t>(
+      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+  return c;
+}
+
+// Recovery is only this: load the queue records. Every message still in the
+// journal is ready again (in-flight state is memory only), delivery counts
+// come back from the `attempts` table as messages are redelivered.
+Broker::Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox)
+    : config_(config), journal_(journal), outbox_(outbox) {
+  queues_.load(journal_.load_queues());
+  journal_.commit();
+  clock_ = Clock::now();
+  started_steady_ms_ = clock_.steady_ms;
+  uint64_t stored = 0;
+  queues_.for_each([&](Queue& q) {
+    stored += q.rec.stored;
+    mark_ready(q);
+  });
+  spdlog::info("journal {}: {} queue(s), {} message(s) stored", config_.data_dir, queues_.size(), stored);
+}
+
+void Broker::begin_turn(const Clock& clock, bool journal_has_room) {
+  clock_ = clock;
+  journal_has_room_ = journal_has_room;
+}
+
+Session& Broker::session_for(const std::string& peer) {
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) {
+    auto s = std::make_unique<Session>();
+    s->peer = peer;
+    it = sessions_.emplace(peer, std::move(s)).first;
+  }
+  it->second->last_seen_ms = clock_.steady_ms;
+  return *it->second;
+}
+
+void Broker::handle(std::vector<zmq::message_t>& frames) {
+  const std::string peer(static_cast<const char*>(frames[0].data()), frames[0].size());
+  if (frames.size() < 4) {
+    reply_error(peer, cqp1::kBadRequest,
+                "expected frames [CQP1][COMMAND][header map][body...], got " +
+                    std::to_string(frames.size() - 1) + " frame(s)");
+    session_for(peer);
+    return;
+  }
+  Session& s = session_for(peer);
+  if (frames[1].to_string_view() != cqp1::kMagic) {
+    reply_error(peer, cqp1::kBadRequest, "first frame must be the 4 bytes CQP1");
+    return;
+  }
+  const std::string_view name = frames[2].to_string_view();
+  const cqp1::Command cmd = cqp1::parse_command(name);
+  if (cmd == cqp1::Command::UNKNOWN || cmd >= cqp1::Command::WELCOME) {
+    reply_error(peer, cqp1::kBadRequest,
+                "unknown command '" + std::string(name.substr(0, 32)) +
+                    "' (HELLO PUT CONSUME ACK NACK TOUCH CREDIT CANCEL DECLARE STATS PURGE PING BYE)");
+    return;
+  }
+  zone_.clear();
+  std::optional<uint64_t> tag;
+  try {
+    const cqp1::HeaderView h = cqp1::HeaderView::parse(frames[3].data(), frames[3].size(), zone_);
+    if (cmd == cqp1::Command::PUT) {
+      if (const msgpack::object* t = h.find("tag"); t && t->type == msgpack::type::POSITIVE_INTEGER) {
+        tag = t->via.u64;
+      }
+    } else if (frames.size() != 4) {
+      throw cqp1::BadRequest("takes no body frame, got " + std::to_string(frames.size() - 4));
+    }
+    dispatch(s, cmd, h, frames);
+  } catch (const cqp1::BadRequest& e) {
+    reply_error(peer, cqp1::kBadRequest, std::string(name) + ": " + e.what(), tag);
+  } catch (const msgpack::type_error& e) {
+    reply_error(peer, cqp1::kBadRequest, std::string(name) + ": a header value has the wrong type", tag);
+  }
+}
+
+void Broker::end_turn() {
+  queues_.for_each([&](Queue& q) {
+    if (q.record_dirty) {
+      journal_.save_queue(q.rec);
+      q.record_dirty = false;
+    }
+  });
+}
+
+void Broker::drop_sessions(const std::vector<std::string>& peers) {
+  for (const auto& p : peers) {
+    spdlog::debug("peer unreachable; closing its session");
+    close_session(p);
+  }
+}
+
+uint64_t Broker::ms_until_next_timer(const Clock& clock) const {
+  uint64_t wait = std::max<uint64_t>(1, config_.heartbeat_ms / 2);
+  auto consider = [&](uint64_t at, uint64_t now) {
+    if (at == 0) {
+      wait = 0;
+    } else if (at != UINT64_MAX) {
+      wait = std::min(wait, at > now ? at - now : 0);
+    }
+  };
+  consider(next_delayed_ms_, clock.wall_ms);
+  consider(next_expiry_ms_, clock.wall_ms);
+  consider(next_session_check_ms_ == 0 ? 1 : next_session_check_ms_, clock.steady_ms);
+  if (!ack_deadlines_.empty()) consider(std::max<uint64_t>(1, ack_deadlines_.top().first), clock.steady_ms);
+  if (!ready_queues_.empty()) wait = 0;
+  return wait;
+}
+
+}  // namespace courier::proxy

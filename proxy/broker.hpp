@@ -1,0 +1,136 @@
+// proxy/broker.hpp — the proxy's state and what each command does to it.
+//
+// The Broker owns the journal, the queues, the sessions and the deliveries in
+// flight. It is driven by the Loop, one turn at a time, from one thread:
+//   handle(...) for each received message  → changes state, writes to the
+//                                            turn's journal transaction,
+//                                            queues replies in the outbox;
+//   run_timers(), deliver()                 → same;
+//   end_turn()                              → saves dirty queue records.
+// The Loop then commits the journal and only after that flushes the outbox.
+// Files: commands.cpp (one function per command), delivery.cpp (picking and
+// sending messages, requeue, dead-lettering), timers.cpp, broker.cpp.
+#pragma once
+
+#include "config.hpp"
+#include "journal.hpp"
+#include "outbox.hpp"
+#include "protocol/cqp1.hpp"
+#include "queues.hpp"
+#include "sessions.hpp"
+
+#include <zmq.hpp>
+
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace courier::proxy {
+
+// Wall-clock (for timestamps that outlive the process) and steady-clock (for
+// heartbeats and ack timeouts) readings taken once per turn.
+struct Clock {
+  uint64_t wall_ms = 0;
+  uint64_t steady_ms = 0;
+  static Clock now();
+};
+
+class Broker {
+ public:
+  Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox);
+
+  // Starts a turn; `journal_has_room` is false when the journal cannot take
+  // new messages this turn (PUTs are answered 503).
+  void begin_turn(const Clock& clock, bool journal_has_room);
+  // One received message: frames[0] is the routing id. Never throws for bad
+  // input: it is answered with ERROR.
+  void handle(std::vector<zmq::message_t>& frames);
+  // Timers due now: delayed messages, ttl expiry, ack timeouts, silent clients.
+  void run_timers();
+  // Sends what ready messages the consumers' credit allows.
+  void deliver();
+  // Persists changed queue records into the turn's transaction.
+  void end_turn();
+  // Peers that ROUTER could not reach: their sessions are closed.
+  void drop_sessions(const std::vector<std::string>& peers);
+
+  // Milliseconds until the next timer is due (for the loop's poll), capped.
+  uint64_t ms_until_next_timer(const Clock& clock) const;
+  std::size_t sessions() const noexcept { return sessions_.size(); }
+
+ private:
+  // commands.cpp
+  void dispatch(Session& s, cqp1::Command cmd, const cqp1::HeaderView& h,
+                std::vector<zmq::message_t>& frames);
+  void on_hello(Session& s, const cqp1::HeaderView& h);
+  void on_put(Session& s, const cqp1::HeaderView& h, std::vector<zmq::message_t>& frames);
+  void on_consume(Session& s, const cqp1::HeaderView& h);
+  void on_ack(Session& s, const cqp1::HeaderView& h);
+  void on_nack(Session& s, const cqp1::HeaderView& h);
+  void on_touch(Session& s, const cqp1::HeaderView& h);
+  void on_credit(Session& s, const cqp1::HeaderView& h);
+  void on_cancel(Session& s, const cqp1::HeaderView& h);
+  void on_declare(Session& s, const cqp1::HeaderView& h);
+  void on_stats(Session& s, const cqp1::HeaderView& h);
+  void on_purge(Session& s, const cqp1::HeaderView& h);
+  void reply_error(const std::string& peer, int code, std::string_view reason,
+                   std::optional<uint64_t> tag = std::nullopt);
+  void reply_simple(Session& s, std::string_view command, std::string_view q);
+  // Runs `f(delivery_id, delivery)` for each id of "d" owned by `s`; answers
+  // one ERROR 404 listing the unknown ones.
+  template <class F>
+  void for_each_delivery(Session& s, const cqp1::HeaderView& h, std::string_view command, F&& f);
+
+  // delivery.cpp
+  void deliver_queue(Queue& q);
+  void send_batch(Consumer& c, std::vector<MessageView>& batch, std::vector<uint32_t>& attempts,
+                  std::vector<uint64_t>& ids);
+  std::optional<MessageView> take_ready(Queue& q);
+  void requeue(uint64_t delivery_id, bool count_attempt_limit);
+  void settle(uint64_t delivery_id);  // ACK: message done
+  void remove_message(Queue& q, const MessageView& m);
+  // Removes the message and moves it to the dead-letter queue, or drops it.
+  void dead_letter(Queue& q, const MessageView& m, bool expired);
+  void cancel_consumer(Consumer& c);
+  void close_session(const std::string& peer);
+  void mark_ready(Queue& q) { ready_queues_.insert(q.rec.id); }
+
+  // timers.cpp
+  void release_due_delayed();
+  void expire_ttl();
+  void expire_ack_timeouts();
+  void expire_silent_sessions();
+
+  Session& session_for(const std::string& peer);
+  uint64_t store(Queue& q, const MessageMeta& meta, std::string_view body);
+
+  const ProxyConfig& config_;
+  Journal& journal_;
+  Outbox& outbox_;
+  Clock clock_;
+  uint64_t started_steady_ms_ = 0;
+  bool journal_has_room_ = true;
+
+  QueueTable queues_;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<uint64_t, Delivery> deliveries_;
+  uint64_t next_delivery_id_ = 1;
+  std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
+
+  // Earliest due times known, so timers cost nothing when nothing is due.
+  uint64_t next_delayed_ms_ = 0;  // 0: check the index
+  uint64_t next_expiry_ms_ = 0;
+  uint64_t next_session_check_ms_ = 0;
+  uint64_t next_dedup_prune_ms_ = 0;
+  // ack_timeout deadlines: (deadline, delivery id); stale entries are skipped.
+  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>,
+                      std::greater<>> ack_deadlines_;
+
+  msgpack::sbuffer header_;  // reused for every reply header
+  msgpack::zone zone_;       // reused for every request header
+};
+
+}  // namespace courier::proxy

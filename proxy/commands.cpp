@@ -1,0 +1,432 @@
+// proxy/commands.cpp — one function per client command (PROTOCOL.md §3.1).
+//
+// Each validates everything first and changes state only when the whole
+// command is acceptable: "a refused command changes nothing".
+#include "broker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace courier::proxy {
+
+using cqp1::BadRequest;
+using cqp1::Command;
+using cqp1::HeaderView;
+using cqp1::MapWriter;
+
+void Broker::reply_error(const std::string& peer, int code, std::string_view reason,
+                         std::optional<uint64_t> tag) {
+  MapWriter w(header_, tag ? 3 : 2);
+  w.key("code").pack(code);
+  cqp1::pack_string(w.key("reason"), reason);
+  if (tag) w.key("tag").pack(*tag);
+  outbox_.begin(peer, "ERROR", header_);
+}
+
+void Broker::reply_simple(Session& s, std::string_view command, std::string_view q) {
+  MapWriter w(header_, 1);
+  cqp1::pack_string(w.key("q"), q);
+  outbox_.begin(s.peer, command, header_);
+}
+
+void Broker::dispatch(Session& s, Command cmd, const HeaderView& h, std::vector<zmq::message_t>& frames) {
+  switch (cmd) {
+    case Command::HELLO: return on_hello(s, h);
+    case Command::PUT: return on_put(s, h, frames);
+    case Command::CONSUME: return on_consume(s, h);
+    case Command::ACK: return on_ack(s, h);
+    case Command::NACK: return on_nack(s, h);
+    case Command::TOUCH: return on_touch(s, h);
+    case Command::CREDIT: return on_credit(s, h);
+    case Command::CANCEL: return on_cancel(s, h);
+    case Command::DECLARE: return on_declare(s, h);
+    case Command::STATS: return on_stats(s, h);
+    case Command::PURGE: return on_purge(s, h);
+    case Command::PING: {
+      MapWriter w(header_, 0);
+      outbox_.begin(s.peer, "PONG", header_);
+      return;
+    }
+    case Command::BYE: {
+      const std::string peer = s.peer;  // s dies with the session
+      return close_session(peer);
+    }
+    default: throw BadRequest("is not a client command");
+  }
+}
+
+void Broker::on_hello(Session& s, const HeaderView& h) {
+  // "v" is required by §3.1; a client that omits it is taken to mean 1.
+  const uint64_t v = h.uint("v").value_or(cqp1::kVersion);
+  if (v != cqp1::kVersion) {
+    throw BadRequest("protocol version " + std::to_string(v) + " is not supported; this proxy speaks v 1");
+  }
+  if (auto name = h.str("name")) s.name = std::string(*name);
+  s.said_hello = true;
+  MapWriter w(header_, 3);
+  w.key("v").pack(cqp1::kVersion);
+  w.key("hb").pack(config_.heartbeat_ms);
+  cqp1::pack_string(w.key("proxy"), "courier-proxy " COURIER_VERSION);
+  outbox_.begin(s.peer, "WELCOME", header_);
+}
+
+// ---- PUT (single and batch, §3.1 and §3.4) ---------------------------------
+
+uint64_t Broker::store(Queue& q, const MessageMeta& meta, std::string_view body) {
+  const uint64_t seq = q.rec.next_seq++;
+  journal_.put_message(q.rec.id, seq, meta, body);
+  ++q.rec.stored;
+  q.record_dirty = true;
+  if (meta.due_ms != 0) {
+    journal_.index_put(TimeIndex::delayed, {meta.due_ms, q.rec.id, seq});
+    ++q.rec.delayed;
+    if (next_delayed_ms_ != 0) next_delayed_ms_ = std::min(next_delayed_ms_, meta.due_ms);
+  } else {
+    mark_ready(q);
+  }
+  if (meta.expire_ms != 0) {
+    journal_.index_put(TimeIndex::expiry, {meta.expire_ms, q.rec.id, seq});
+    if (next_expiry_ms_ != 0) next_expiry_ms_ = std::min(next_expiry_ms_, meta.expire_ms);
+  }
+  return seq;
+}
+
+void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>& frames) {
+  const uint64_t tag = h.need_uint("tag");
+  const std::string_view name = h.need_queue();
+  const std::optional<uint64_t> n = h.uint("n");
+  const uint64_t delay = h.uint("delay").value_or(0);
+  const std::optional<uint64_t> ttl = h.uint("ttl");
+  const std::size_t bodies = frames.size() - 4;
+
+  // Producer ids, one slot per body.
+  std::vector<std::optional<cqp1::ProducerId>> ids;
+  if (!n) {
+    if (bodies != 1) {
+      throw BadRequest("carries exactly one body frame, got " + std::to_string(bodies) +
+                       " (for several, use the batch form with 'n')");
+    }
+    ids.push_back(h.producer_id("id"));
+  } else {
+    if (*n < 1 || *n > cqp1::kMaxBatch) throw BadRequest("'n' must be 1..4096");
+    if (bodies != *n) {
+      throw BadRequest("batch says n=" + std::to_string(*n) + " but carries " +
+                       std::to_string(bodies) + " body frame(s)");
+    }
+    ids.resize(*n);
+    if (const msgpack::object_array* arr = h.array("ids")) {
+      if (arr->size != *n) throw BadRequest("'ids' must have n entries");
+      for (uint32_t i = 0; i < arr->size; ++i) ids[i] = cqp1::as_producer_id(arr->ptr[i], "'ids' entry");
+    }
+  }
+
+  uint64_t total = 0;
+  for (std::size_t i = 0; i < bodies; ++i) {
+    const std::size_t size = frames[4 + i].size();
+    if (size > config_.max_message) {
+      return reply_error(s.peer, cqp1::kTooLarge,
+                         "message of " + std::to_string(size) + " bytes is larger than --max-message (" +
+                             std::to_string(config_.max_message) + " bytes)",
+                         tag);
+    }
+    total += size + 64;
+  }
+  if (!journal_.make_room(total)) {
+    return reply_error(s.peer, cqp1::kUnavailable,
+                       "journal full at --max-journal-size " + std::to_string(journal_.max_size()) +
+                           " bytes: raise it or drain queues; consumers and ACKs keep working",
+                       tag);
+  }
+
+  Queue* existing = queues_.find(name);
+  const uint64_t since = clock_.wall_ms > config_.dedup_window_ms ? clock_.wall_ms - config_.dedup_window_ms : 0;
+
+  // Pass 1, read only: which bodies are duplicates, and of what seq.
+  // A repeat inside the batch is a duplicate of its first occurrence (-> index).
+  constexpr uint64_t kNew = UINT64_MAX;
+  std::vector<uint64_t> dup_seq(bodies, kNew);
+  std::vector<std::size_t> first_of(bodies, SIZE_MAX);
+  uint64_t fresh = 0;
+  for (std::size_t i = 0; i < bodies; ++i) {
+    if (ids[i]) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (ids[j] && ids[j]->bytes == ids[i]->bytes) {
+          first_of[i] = j;
+          break;
+        }
+      }
+      if (first_of[i] == SIZE_MAX && existing) {
+        if (auto seq = journal_.dedup_find(existing->rec.id, ids[i]->bytes, since)) dup_seq[i] = *seq;
+      }
+    }
+    if (dup_seq[i] == kNew && first_of[i] == SIZE_MAX) ++fresh;
+  }
+  if (existing && existing->rec.options.max_length &&
+      existing->waiting() + fresh > *existing->rec.options.max_length) {
+    return reply_error(s.peer, cqp1::kQueueFull,
+                       "queue " + std::string(name) + " is at max_length " +
+                           std::to_string(*existing->rec.options.max_length) + ": wait and retry",
+                       tag);
+  }
+
+  // Pass 2: store.
+  Queue& q = existing ? *existing : queues_.get_or_create(name);
+  const std::optional<uint64_t> effective_ttl = ttl ? ttl : q.rec.options.ttl;
+  std::vector<uint64_t> seqs(bodies);
+  std::vector<bool> dup(bodies, false);
+  for (std::size_t i = 0; i < bodies; ++i) {
+    if (first_of[i] != SIZE_MAX) {
+      seqs[i] = seqs[first_of[i]];
+      dup[i] = true;
+      continue;
+    }
+    if (dup_seq[i] != kNew) {
+      seqs[i] = dup_seq[i];
+      dup[i] = true;
+      continue;
+    }
+    MessageMeta meta;
+    meta.ts_ms = clock_.wall_ms;
+    meta.due_ms = delay ? clock_.wall_ms + delay : 0;
+    meta.expire_ms = effective_ttl && *effective_ttl ? clock_.wall_ms + *effective_ttl : 0;
+    meta.id = ids[i];
+    seqs[i] = store(q, meta, frames[4 + i].to_string_view());
+    if (ids[i]) journal_.dedup_put(q.rec.id, ids[i]->bytes, seqs[i], clock_.wall_ms);
+    ++q.counters.put;
+  }
+
+  // The CONFIRM waits in the outbox until the turn's commit (see Loop::turn).
+  if (!n) {
+    MapWriter w(header_, dup[0] ? 3 : 2);
+    w.key("tag").pack(tag);
+    w.key("seq").pack(seqs[0]);
+    if (dup[0]) w.key("dup").pack(true);
+  } else {
+    MapWriter w(header_, 4);
+    w.key("tag").pack(tag);
+    w.key("n").pack(*n);
+    w.key("seq").pack(seqs);
+    auto& p = w.key("dup");
+    p.pack_array(static_cast<uint32_t>(bodies));
+    for (bool d : dup) p.pack(d);
+  }
+  outbox_.begin(s.peer, "CONFIRM", header_);
+}
+
+// ---- consuming ------------------------------------------------------------
+
+void Broker::on_consume(Session& s, const HeaderView& h) {
+  const std::string_view name = h.need_queue();
+  const uint64_t credit = h.need_uint("credit");
+  if (credit < 1) throw BadRequest("'credit' must be at least 1");
+  const bool auto_ack = h.boolean("auto_ack").value_or(false);
+  const uint64_t batch = std::min<uint64_t>(h.uint("batch").value_or(1), cqp1::kMaxBatch);
+
+  Queue& q = queues_.get_or_create(name);
+  auto& slot = s.consumers[q.rec.id];
+  if (!slot) {
+    slot = std::make_unique<Consumer>();
+    slot->session = &s;
+    slot->queue = &q;
+    q.consumers.push_back(slot.get());
+  }
+  // A repeated CONSUME resets the window, counting what is already out.
+  Consumer& c = *slot;
+  c.auto_ack = auto_ack;
+  c.batch = static_cast<uint32_t>(std::max<uint64_t>(batch, 1));
+  c.credit = credit > c.deliveries.size() ? credit - c.deliveries.size() : 0;
+  reply_simple(s, "CONSUMING", name);
+  mark_ready(q);
+}
+
+template <class F>
+void Broker::for_each_delivery(Session& s, const HeaderView& h, std::string_view command, F&& f) {
+  const msgpack::object_array* d = h.array("d");
+  if (d == nullptr) throw BadRequest("missing 'd' (a list of delivery ids)");
+  std::vector<uint64_t> ids;
+  ids.reserve(d->size);
+  for (uint32_t i = 0; i < d->size; ++i) ids.push_back(cqp1::as_uint(d->ptr[i], "'d' entry"));
+  std::vector<uint64_t> unknown;
+  for (uint64_t id : ids) {
+    auto it = deliveries_.find(id);
+    if (it == deliveries_.end() || it->second.consumer->session != &s) {
+      unknown.push_back(id);
+      continue;
+    }
+    f(id);
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (uint64_t id : unknown) list += (list.empty() ? "" : ", ") + std::to_string(id);
+    MapWriter w(header_, 3);
+    w.key("code").pack(static_cast<int>(cqp1::kNotFound));
+    cqp1::pack_string(w.key("reason"),
+                      std::string(command) + ": unknown delivery id(s) " + list +
+                          " (already acked, requeued, or not delivered to this client)");
+    w.key("d").pack(unknown);
+    outbox_.begin(s.peer, "ERROR", header_);
+  }
+}
+
+void Broker::on_ack(Session& s, const HeaderView& h) {
+  for_each_delivery(s, h, "ACK", [&](uint64_t id) { settle(id); });
+}
+
+void Broker::on_nack(Session& s, const HeaderView& h) {
+  const bool requeue_it = h.boolean("requeue").value_or(true);
+  for_each_delivery(s, h, "NACK", [&](uint64_t id) {
+    if (requeue_it) {
+      requeue(id, true);
+      return;
+    }
+    Delivery d = deliveries_.at(id);
+    Queue& q = *d.consumer->queue;
+    requeue(id, false);  // releases the delivery and the consumer's credit
+    q.returned.erase(d.seq);
+    if (auto m = journal_.get_message(q.rec.id, d.seq)) dead_letter(q, *m, false);
+  });
+}
+
+void Broker::on_touch(Session& s, const HeaderView& h) {
+  for_each_delivery(s, h, "TOUCH", [&](uint64_t id) {
+    Delivery& d = deliveries_.at(id);
+    if (auto t = d.consumer->queue->rec.options.ack_timeout) {
+      d.ack_deadline_ms = clock_.steady_ms + *t;
+      ack_deadlines_.emplace(d.ack_deadline_ms, id);
+    }
+  });
+}
+
+void Broker::on_credit(Session& s, const HeaderView& h) {
+  const std::string_view name = h.need_queue();
+  const uint64_t n = h.need_uint("n");
+  Queue* q = queues_.find(name);
+  auto it = q ? s.consumers.find(q->rec.id) : s.consumers.end();
+  if (it == s.consumers.end()) {
+    return reply_error(s.peer, cqp1::kNotFound,
+                       "CREDIT: this client has no consumer on queue " + std::string(name) + " (send CONSUME first)");
+  }
+  it->second->credit += n;
+  mark_ready(*q);
+}
+
+void Broker::on_cancel(Session& s, const HeaderView& h) {
+  const std::string_view name = h.need_queue();
+  if (Queue* q = queues_.find(name)) {
+    auto it = s.consumers.find(q->rec.id);
+    if (it != s.consumers.end()) {
+      cancel_consumer(*it->second);
+      s.consumers.erase(it);
+    }
+  }
+  reply_simple(s, "CANCELLED", name);
+}
+
+// ---- queue administration -----------------------------------------------------
+
+void Broker::on_declare(Session& s, const HeaderView& h) {
+  const std::string_view name = h.need_queue();
+  QueueOptions o;
+  o.max_length = h.uint("max_length");
+  o.max_attempts = h.uint("max_attempts");
+  o.ttl = h.uint("ttl");
+  o.ack_timeout = h.uint("ack_timeout");
+  if (auto dl = h.str("dead_letter")) {
+    if (!cqp1::valid_queue_name(*dl)) throw BadRequest("'dead_letter' must be a queue name of 1-200 bytes of [A-Za-z0-9._:-]");
+    if (*dl == name) throw BadRequest("'dead_letter' cannot be the queue itself");
+    o.dead_letter = std::string(*dl);
+  }
+  if (o.max_attempts && *o.max_attempts == 0) throw BadRequest("'max_attempts' must be at least 1");
+  // Unlike everywhere else, an unknown key is refused: a mistyped policy must
+  // not pass silently. Checked after the types, since 400 wins over 404.
+  static constexpr std::string_view kKnown[] = {"q", "max_length", "dead_letter", "max_attempts", "ttl", "ack_timeout"};
+  for (uint32_t i = 0; i < h.map().size; ++i) {
+    const auto& k = h.map().ptr[i].key.via.str;
+    const std::string_view key(k.ptr, k.size);
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
+      return reply_error(s.peer, cqp1::kNotFound,
+                         "DECLARE: unknown queue option '" + std::string(key.substr(0, 64)) +
+                             "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout)");
+    }
+  }
+  Queue& q = queues_.get_or_create(name);
+  QueueOptions& cur = q.rec.options;
+  if (o.max_length) cur.max_length = o.max_length;
+  if (o.max_attempts) cur.max_attempts = o.max_attempts;
+  if (o.ttl) cur.ttl = o.ttl;
+  if (o.ack_timeout) cur.ack_timeout = o.ack_timeout;
+  if (o.dead_letter) cur.dead_letter = o.dead_letter;
+  q.record_dirty = true;
+  MapWriter w(header_, 2);
+  cqp1::pack_string(w.key("q"), name);
+  w.key("depth").pack(q.depth());
+  outbox_.begin(s.peer, "DECLARED", header_);
+}
+
+void Broker::on_stats(Session& s, const HeaderView& h) {
+  std::vector<Queue*> shown;
+  if (h.find("q") != nullptr) {
+    if (Queue* q = queues_.find(h.need_queue())) shown.push_back(q);
+  } else {
+    queues_.for_each([&](Queue& q) { shown.push_back(&q); });
+  }
+  std::size_t clients = 0;
+  for (const auto& kv : sessions_) clients += kv.second->said_hello ? 1 : 0;
+
+  header_.clear();
+  msgpack::packer<msgpack::sbuffer> pk(header_);
+  pk.pack_map(3);
+  cqp1::pack_string(pk, "queues");
+  pk.pack_map(static_cast<uint32_t>(shown.size()));
+  for (Queue* q : shown) {
+    cqp1::pack_string(pk, q->rec.name);
+    pk.pack_map(11);
+    const QueueCounters& c = q->counters;
+    const std::pair<std::string_view, uint64_t> fields[] = {
+        {"depth", q->depth()},         {"inflight", q->inflight.size()},
+        {"consumers", q->consumers.size()}, {"delayed", q->rec.delayed},
+        {"put", c.put},                {"delivered", c.delivered},
+        {"acked", c.acked},            {"redelivered", c.redelivered},
+        {"dead_lettered", c.dead_lettered}, {"dropped", c.dropped},
+        {"expired", c.expired}};
+    for (const auto& [k, v] : fields) {
+      cqp1::pack_string(pk, k);
+      pk.pack(v);
+    }
+  }
+  cqp1::pack_string(pk, "uptime_ms");
+  pk.pack(clock_.steady_ms - started_steady_ms_);
+  cqp1::pack_string(pk, "clients");
+  pk.pack(clients);
+  outbox_.begin(s.peer, "STATS", header_);
+}
+
+void Broker::on_purge(Session& s, const HeaderView& h) {
+  const std::string_view name = h.need_queue();
+  uint64_t removed = 0;
+  if (Queue* q = queues_.find(name)) {
+    // Ready messages only: requeued ones, then the unscanned tail minus what
+    // is still delayed. In-flight and delayed messages stay.
+    for (uint64_t seq : q->returned) {
+      if (auto m = journal_.get_message(q->rec.id, seq)) {
+        remove_message(*q, *m);
+        ++removed;
+      }
+    }
+    q->returned.clear();
+    uint64_t from = q->scan_pos;
+    while (auto m = journal_.next_message(q->rec.id, from)) {
+      from = m->seq + 1;
+      if (m->meta.due_ms > clock_.wall_ms || q->inflight.count(m->seq)) continue;
+      remove_message(*q, *m);
+      ++removed;
+    }
+  }
+  MapWriter w(header_, 2);
+  cqp1::pack_string(w.key("q"), name);
+  w.key("removed").pack(removed);
+  outbox_.begin(s.peer, "PURGED", header_);
+}
+
+}  // namespace courier::proxy

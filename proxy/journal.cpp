@@ -1,0 +1,384 @@
+#include "journal.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace courier::proxy {
+
+namespace {
+
+constexpr uint64_t kInitialMap = 64ull << 20;
+
+// ---- fixed-width big-endian encodings ---------------------------------
+void put_be(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t get_be(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+// ---- message record: ts | due | expire | flags | idlen | id | body ------
+constexpr std::size_t kMetaFixed = 8 + 8 + 8 + 1 + 1;
+constexpr uint8_t kHasId = 1, kIdBinary = 2;
+
+void write_u64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
+uint64_t read_u64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+MessageView decode_record(uint64_t seq, const MDB_val& v) {
+  if (v.mv_size < kMetaFixed) throw JournalError("journal record too short: the data file is damaged");
+  const char* p = static_cast<const char*>(v.mv_data);
+  MessageView m;
+  m.seq = seq;
+  m.meta.ts_ms = read_u64(p);
+  m.meta.due_ms = read_u64(p + 8);
+  m.meta.expire_ms = read_u64(p + 16);
+  const uint8_t flags = static_cast<uint8_t>(p[24]);
+  const std::size_t id_len = static_cast<uint8_t>(p[25]);
+  if (kMetaFixed + id_len > v.mv_size) throw JournalError("journal record id overruns: the data file is damaged");
+  if (flags & kHasId) {
+    m.meta.id = cqp1::ProducerId{std::string_view(p + kMetaFixed, id_len), (flags & kIdBinary) != 0};
+  }
+  m.body = std::string_view(p + kMetaFixed + id_len, v.mv_size - kMetaFixed - id_len);
+  return m;
+}
+
+// ---- queue record as a msgpack array -------------------------------------
+template <class T>
+void pack_optional(msgpack::packer<msgpack::sbuffer>& p, const std::optional<T>& v) {
+  if (v) p.pack(*v); else p.pack_nil();
+}
+template <class T>
+void unpack_optional(const msgpack::object& o, std::optional<T>& v) {
+  if (o.type == msgpack::type::NIL) v.reset(); else v = o.as<T>();
+}
+
+}  // namespace
+
+Journal::Journal(const JournalConfig& config) : config_(config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.dir, ec);
+  if (ec) {
+    throw JournalError("cannot create data directory " + config_.dir + ": " + ec.message() +
+                       " (choose another --data or fix its permissions)");
+  }
+  MDB_env* env = env_.get();
+  lmdb::check(mdb_env_set_maxdbs(env, 8), "mdb_env_set_maxdbs");
+
+  // Reopen at the size the file already has, so a journal that grew before a
+  // restart keeps working.
+  uint64_t file_size = 0;
+  struct stat st {};
+  if (::stat((config_.dir + "/data.mdb").c_str(), &st) == 0) file_size = static_cast<uint64_t>(st.st_size);
+  map_size_ = std::max<uint64_t>(std::min(kInitialMap, config_.max_size), file_size);
+  lmdb::check(mdb_env_set_mapsize(env, map_size_), "mdb_env_set_mapsize");
+
+  unsigned flags = MDB_NOTLS;
+  if (!config_.sync) flags |= MDB_NOSYNC;
+  int rc = mdb_env_open(env, config_.dir.c_str(), flags, 0644);
+  if (rc != 0) {
+    throw JournalError("cannot open journal in " + config_.dir + ": " + mdb_strerror(rc) +
+                       " (is another courier-proxy using this --data directory?)");
+  }
+  // Readers left behind by a killed process would pin old pages forever.
+  int dead = 0;
+  mdb_reader_check(env, &dead);
+
+  lmdb::Txn t(env, 0);
+  auto open = [&](const char* name, unsigned f) {
+    MDB_dbi d;
+    lmdb::check(mdb_dbi_open(t.get(), name, MDB_CREATE | f, &d), std::string("open database ") + name);
+    return d;
+  };
+  queues_ = open("queues", 0);
+  msgs_ = open("msgs", 0);
+  attempts_ = open("attempts", 0);
+  dedup_ = open("dedup", 0);
+  dedup_age_ = open("dedupage", 0);
+  delayed_ = open("delayed", 0);
+  expiry_ = open("expiry", 0);
+  t.commit();
+}
+
+Journal::~Journal() { abort(); }
+
+MDB_txn* Journal::txn() {
+  if (!txn_.active()) txn_ = lmdb::Txn(env_.get(), 0);
+  return txn_.get();
+}
+
+void Journal::commit() {
+  if (!txn_.active()) return;
+  msgs_cursor_.close();
+  turn_bytes_ = 0;
+  txn_.commit();
+}
+
+void Journal::abort() noexcept {
+  msgs_cursor_.close();
+  turn_bytes_ = 0;
+  txn_.abort();
+}
+
+uint64_t Journal::used_bytes() const {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env_.get(), &info);
+  mdb_env_stat(env_.get(), &st);
+  return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
+bool Journal::make_room(uint64_t bytes) {
+  // Pages written in a turn cannot reuse pages freed in the same turn, and a
+  // B-tree split can touch a few more: ask for twice the bytes plus slack.
+  const uint64_t needed = used_bytes() + 2 * (turn_bytes_ + bytes) + (4ull << 20);
+  if (needed <= map_size_) return true;
+  if (needed > config_.max_size) return false;
+  commit();
+  uint64_t grown = std::min(std::max(map_size_ * 2, needed), config_.max_size);
+  lmdb::check(mdb_env_set_mapsize(env_.get(), grown), "growing the journal map");
+  map_size_ = grown;
+  return true;
+}
+
+// ---- queues ---------------------------------------------------------------
+
+std::vector<QueueRecord> Journal::load_queues() {
+  std::vector<QueueRecord> out;
+  lmdb::Cursor c(txn(), queues_);
+  MDB_val k, v;
+  for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
+    QueueRecord q;
+    q.name = std::string(lmdb::view(k));
+    msgpack::object_handle oh = msgpack::unpack(static_cast<const char*>(v.mv_data), v.mv_size);
+    const msgpack::object& o = oh.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size < 9) {
+      throw JournalError("queue record for '" + q.name + "' is damaged");
+    }
+    const msgpack::object* a = o.via.array.ptr;
+    q.id = a[0].as<uint32_t>();
+    q.next_seq = a[1].as<uint64_t>();
+    q.stored = a[2].as<uint64_t>();
+    q.delayed = a[3].as<uint64_t>();
+    unpack_optional(a[4], q.options.max_length);
+    unpack_optional(a[5], q.options.dead_letter);
+    unpack_optional(a[6], q.options.max_attempts);
+    unpack_optional(a[7], q.options.ttl);
+    unpack_optional(a[8], q.options.ack_timeout);
+    out.push_back(std::move(q));
+  }
+  c.close();
+  return out;
+}
+
+void Journal::save_queue(const QueueRecord& q) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> p(buf);
+  p.pack_array(9);
+  p.pack(q.id);
+  p.pack(q.next_seq);
+  p.pack(q.stored);
+  p.pack(q.delayed);
+  pack_optional(p, q.options.max_length);
+  pack_optional(p, q.options.dead_letter);
+  pack_optional(p, q.options.max_attempts);
+  pack_optional(p, q.options.ttl);
+  pack_optional(p, q.options.ack_timeout);
+  MDB_val k = lmdb::val(q.name);
+  MDB_val v{buf.size(), buf.data()};
+  lmdb::check(mdb_put(txn(), queues_, &k, &v, 0), "saving queue " + q.name);
+}
+
+// ---- messages -------------------------------------------------------------
+
+namespace {
+std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
+  buf.clear();
+  put_be(buf, qid, 4);
+  put_be(buf, seq, 8);
+  return buf;
+}
+}  // namespace
+
+void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
+  const std::size_t id_len = meta.id ? meta.id->bytes.size() : 0;
+  MDB_val v{kMetaFixed + id_len + body.size(), nullptr};
+  turn_bytes_ += v.mv_size + 64;
+  // MDB_RESERVE: LMDB hands out the space and the body is copied once, straight
+  // from the ZeroMQ frame into the page.
+  int rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE);
+  if (rc == MDB_MAP_FULL) throw JournalError("journal map full");
+  lmdb::check(rc, "storing a message");
+  char* p = static_cast<char*>(v.mv_data);
+  write_u64(p, meta.ts_ms);
+  write_u64(p + 8, meta.due_ms);
+  write_u64(p + 16, meta.expire_ms);
+  p[24] = static_cast<char>((meta.id ? kHasId : 0) | (meta.id && meta.id->binary ? kIdBinary : 0));
+  p[25] = static_cast<char>(id_len);
+  if (id_len) std::memcpy(p + kMetaFixed, meta.id->bytes.data(), id_len);
+  if (!body.empty()) std::memcpy(p + kMetaFixed + id_len, body.data(), body.size());
+}
+
+std::optional<MessageView> Journal::get_message(uint32_t qid, uint64_t seq) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
+  MDB_val v;
+  int rc = mdb_get(txn(), msgs_, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  lmdb::check(rc, "reading a message");
+  return decode_record(seq, v);
+}
+
+lmdb::Cursor& Journal::msgs_cursor() {
+  if (msgs_cursor_.get() == nullptr) msgs_cursor_ = lmdb::Cursor(txn(), msgs_);
+  return msgs_cursor_;
+}
+
+std::optional<MessageView> Journal::next_message(uint32_t qid, uint64_t from) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, from));
+  MDB_val v;
+  if (!msgs_cursor().get(k, v, MDB_SET_RANGE)) return std::nullopt;
+  if (k.mv_size != 12) throw JournalError("journal message key has a bad size: the data file is damaged");
+  const char* kp = static_cast<const char*>(k.mv_data);
+  if (get_be(kp, 4) != qid) return std::nullopt;
+  return decode_record(get_be(kp + 4, 8), v);
+}
+
+void Journal::erase_message(uint32_t qid, uint64_t seq) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
+  int rc = mdb_del(txn(), msgs_, &k, nullptr);
+  if (rc != MDB_NOTFOUND) lmdb::check(rc, "erasing a message");
+}
+
+// ---- delivery counts --------------------------------------------------------
+
+uint32_t Journal::attempts(uint32_t qid, uint64_t seq) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
+  MDB_val v;
+  int rc = mdb_get(txn(), attempts_, &k, &v);
+  if (rc == MDB_NOTFOUND) return 0;
+  lmdb::check(rc, "reading a delivery count");
+  uint32_t n = 0;
+  std::memcpy(&n, v.mv_data, std::min<std::size_t>(v.mv_size, 4));
+  return n;
+}
+
+void Journal::set_attempts(uint32_t qid, uint64_t seq, uint32_t n) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
+  MDB_val v{sizeof n, &n};
+  lmdb::check(mdb_put(txn(), attempts_, &k, &v, 0), "storing a delivery count");
+}
+
+void Journal::erase_attempts(uint32_t qid, uint64_t seq) {
+  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
+  int rc = mdb_del(txn(), attempts_, &k, nullptr);
+  if (rc != MDB_NOTFOUND) lmdb::check(rc, "erasing a delivery count");
+}
+
+// ---- dedup ------------------------------------------------------------------
+
+std::optional<uint64_t> Journal::dedup_find(uint32_t qid, std::string_view id, uint64_t since_ms) {
+  key_buf_.clear();
+  put_be(key_buf_, qid, 4);
+  key_buf_.append(id);
+  MDB_val k = lmdb::val(key_buf_);
+  MDB_val v;
+  int rc = mdb_get(txn(), dedup_, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  lmdb::check(rc, "reading the dedup index");
+  if (v.mv_size != 16) throw JournalError("dedup entry has a bad size: the data file is damaged");
+  const char* p = static_cast<const char*>(v.mv_data);
+  if (get_be(p + 8, 8) < since_ms) return std::nullopt;
+  return get_be(p, 8);
+}
+
+void Journal::dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms) {
+  std::string key;
+  put_be(key, qid, 4);
+  key.append(id);
+  MDB_val k = lmdb::val(key);
+  // An expired entry not yet pruned is replaced: drop its age entry first.
+  MDB_val old;
+  if (mdb_get(txn(), dedup_, &k, &old) == 0 && old.mv_size == 16) {
+    std::string age;
+    put_be(age, get_be(static_cast<const char*>(old.mv_data) + 8, 8), 8);
+    age.append(key);
+    MDB_val ak = lmdb::val(age);
+    mdb_del(txn(), dedup_age_, &ak, nullptr);
+  }
+  std::string value;
+  put_be(value, seq, 8);
+  put_be(value, now_ms, 8);
+  MDB_val v = lmdb::val(value);
+  lmdb::check(mdb_put(txn(), dedup_, &k, &v, 0), "storing a dedup entry");
+  std::string age;
+  put_be(age, now_ms, 8);
+  age.append(key);
+  MDB_val ak = lmdb::val(age);
+  MDB_val empty{0, nullptr};
+  lmdb::check(mdb_put(txn(), dedup_age_, &ak, &empty, 0), "storing a dedup age entry");
+}
+
+std::size_t Journal::dedup_prune(uint64_t before_ms, std::size_t limit) {
+  std::size_t removed = 0;
+  lmdb::Cursor c(txn(), dedup_age_);
+  MDB_val k, v;
+  while (removed < limit && c.get(k, v, MDB_FIRST)) {
+    if (k.mv_size < 12) break;
+    const char* p = static_cast<const char*>(k.mv_data);
+    if (get_be(p, 8) >= before_ms) break;
+    MDB_val dk{k.mv_size - 8, const_cast<char*>(p + 8)};
+    int rc = mdb_del(txn(), dedup_, &dk, nullptr);
+    if (rc != MDB_NOTFOUND) lmdb::check(rc, "pruning the dedup index");
+    lmdb::check(mdb_cursor_del(c.get(), 0), "pruning the dedup age index");
+    ++removed;
+  }
+  return removed;
+}
+
+// ---- time indexes -------------------------------------------------------------
+
+namespace {
+std::string time_key(const TimeEntry& e) {
+  std::string k;
+  put_be(k, e.at_ms, 8);
+  put_be(k, e.qid, 4);
+  put_be(k, e.seq, 8);
+  return k;
+}
+}  // namespace
+
+void Journal::index_put(TimeIndex index, const TimeEntry& e) {
+  std::string key = time_key(e);
+  MDB_val k = lmdb::val(key);
+  MDB_val empty{0, nullptr};
+  lmdb::check(mdb_put(txn(), dbi(index), &k, &empty, 0), "storing a timer entry");
+}
+
+bool Journal::index_erase(TimeIndex index, const TimeEntry& e) {
+  std::string key = time_key(e);
+  MDB_val k = lmdb::val(key);
+  int rc = mdb_del(txn(), dbi(index), &k, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  lmdb::check(rc, "erasing a timer entry");
+  return true;
+}
+
+std::optional<TimeEntry> Journal::index_first(TimeIndex index) {
+  lmdb::Cursor c(txn(), dbi(index));
+  MDB_val k, v;
+  if (!c.get(k, v, MDB_FIRST)) return std::nullopt;
+  if (k.mv_size != 20) throw JournalError("timer key has a bad size: the data file is damaged");
+  const char* p = static_cast<const char*>(k.mv_data);
+  return TimeEntry{get_be(p, 8), static_cast<uint32_t>(get_be(p + 8, 4)), get_be(p + 12, 8)};
+}
+
+}  // namespace courier::proxy

@@ -1,0 +1,96 @@
+#include "loop.hpp"
+
+#include <courier/errors.hpp>
+#include <spdlog/spdlog.h>
+
+namespace courier::proxy {
+
+namespace {
+// Bounds of one turn: enough to share an fsync among thousands of messages,
+// small enough that replies are not held back for long.
+constexpr int kMaxMessagesPerTurn = 2048;
+constexpr std::size_t kMaxBytesPerTurn = 8u << 20;
+}  // namespace
+
+Loop::Loop(const ProxyConfig& config)
+    : config_(config),
+      router_(context_, zmq::socket_type::router),
+      journal_(JournalConfig{config.data_dir, config.max_journal_size, config.sync}),
+      broker_(config_, journal_, outbox_) {
+  // No silent drops: an unroutable reply raises EHOSTUNREACH (the session is
+  // closed and its deliveries requeued), and an unbounded send HWM means a
+  // slow client's full pipe never drops a DELIVER. What can be out per
+  // consumer is bounded by its credit instead.
+  router_.set(zmq::sockopt::router_mandatory, 1);
+  router_.set(zmq::sockopt::sndhwm, 0);
+  router_.set(zmq::sockopt::rcvhwm, 0);
+  router_.set(zmq::sockopt::linger, 2000);
+  // Frames past this are refused by ZeroMQ itself (the peer is disconnected);
+  // up to it, bodies over --max-message get a proper ERROR 413.
+  router_.set(zmq::sockopt::maxmsgsize,
+              static_cast<int64_t>(config_.max_message + (64ull << 20)));
+  try {
+    router_.bind(config_.listen);
+  } catch (const zmq::error_t& e) {
+    throw ConfigError("cannot listen on " + config_.listen + ": " + e.what() +
+                      " (use --listen tcp://HOST:PORT or ipc://PATH; is another proxy on it?)");
+  }
+  endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+}
+
+bool Loop::receive(std::vector<zmq::message_t>& frames) {
+  frames.clear();
+  zmq::message_t part;
+  if (!router_.recv(part, zmq::recv_flags::dontwait)) return false;
+  bool more = part.more();
+  frames.push_back(std::move(part));
+  while (more) {
+    zmq::message_t next;
+    (void)router_.recv(next, zmq::recv_flags::none);  // the rest of a message is already here
+    more = next.more();
+    frames.push_back(std::move(next));
+  }
+  return true;
+}
+
+void Loop::turn() {
+  broker_.begin_turn(Clock::now(), true);
+  if (!unreachable_.empty()) {
+    broker_.drop_sessions(unreachable_);
+    unreachable_.clear();
+  }
+  std::size_t bytes = 0;
+  for (int n = 0; n < kMaxMessagesPerTurn && bytes < kMaxBytesPerTurn; ++n) {
+    if (!receive(frames_)) break;
+    for (const auto& f : frames_) bytes += f.size();
+    broker_.handle(frames_);
+  }
+  broker_.run_timers();
+  broker_.deliver();
+  broker_.end_turn();
+
+  // GROUP COMMIT RULE. Everything this turn wrote becomes durable here, in
+  // one commit with one fsync (unless --no-sync). CONFIRMs promise
+  // durability and DELIVERs must not expose unjournalled state, so the outbox
+  // is flushed only after the commit has returned — never before, never
+  // from anywhere else.
+  journal_.commit();
+  outbox_.flush(router_, unreachable_);
+}
+
+void Loop::run(const volatile std::sig_atomic_t& stop) {
+  zmq::pollitem_t items[] = {{static_cast<void*>(router_), 0, ZMQ_POLLIN, 0}};
+  while (stop == 0) {
+    const Clock clock = Clock::now();
+    const auto wait = std::min<uint64_t>(broker_.ms_until_next_timer(clock), 100);
+    try {
+      zmq::poll(items, 1, std::chrono::milliseconds(wait));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    turn();
+  }
+  journal_.commit();
+}
+
+}  // namespace courier::proxy

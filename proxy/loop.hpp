@@ -1,0 +1,46 @@
+// proxy/loop.hpp — the single-threaded event loop of courier-proxy.
+//
+// One thread owns the ROUTER socket, the journal and all state (like Redis).
+// Each turn: read what is waiting (bounded), apply it, run timers and
+// deliveries, commit the journal once (one fsync shared by every message of
+// the turn: group commit), and only then send the replies.
+#pragma once
+
+#include "broker.hpp"
+#include "config.hpp"
+#include "journal.hpp"
+#include "outbox.hpp"
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <csignal>
+
+namespace courier::proxy {
+
+class Loop {
+ public:
+  // Opens the journal (recovering it) and binds the endpoint. Throws
+  // JournalError or ConfigError with a message that says what to change.
+  explicit Loop(const ProxyConfig& config);
+  // Runs until `stop` becomes non-zero (set from a signal handler); the
+  // current turn is finished and committed first.
+  void run(const volatile std::sig_atomic_t& stop);
+  const std::string& endpoint() const noexcept { return endpoint_; }
+
+ private:
+  void turn();
+  bool receive(std::vector<zmq::message_t>& frames);
+
+  ProxyConfig config_;
+  zmq::context_t context_{1};
+  zmq::socket_t router_;
+  Journal journal_;
+  Outbox outbox_;
+  Broker broker_;
+  std::string endpoint_;
+  std::vector<zmq::message_t> frames_;
+  std::vector<std::string> unreachable_;
+};
+
+}  // namespace courier::proxy

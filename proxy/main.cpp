@@ -1,0 +1,107 @@
+// courier-proxy — durable store-and-forward for courier (PROTOCOL.md §3, §4.1).
+#include "config.hpp"
+#include "loop.hpp"
+#include "size_option.hpp"
+
+#include <courier/errors.hpp>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+// A CLI11 validator-transformer for SIZE options.
+CLI::Validator size_option() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto v = courier::proxy::parse_size(text);
+        if (!v) return "expected a SIZE: bytes, or a number with K, M or G (powers of 1024), e.g. 16M";
+        text = std::to_string(*v);
+        return {};
+      },
+      "SIZE");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using courier::proxy::ProxyConfig;
+  ProxyConfig config;
+  bool no_sync = false;
+
+  CLI::App app{
+      "courier-proxy: durable store-and-forward for courier. Producers get a CONFIRM only once a "
+      "message is journalled (LMDB, fsync'd); consumers ACK; whatever is not acked is redelivered, "
+      "across kill -9 and restarts. Ready when it answers PING. Protocol: CQP1 (docs/PROTOCOL.md)."};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--listen", config.listen,
+                 "ROUTER endpoint clients connect to (tcp://HOST:PORT or ipc://PATH). Bind to 127.0.0.1 "
+                 "unless other hosts must reach it: CQP1 has no authentication yet.");
+  app.add_option("--data", config.data_dir,
+                 "Journal directory, created if missing. One proxy per directory. Put it on the disk "
+                 "whose fsync you trust.");
+  app.add_option("--heartbeat", config.heartbeat_ms,
+                 "Heartbeat interval in ms, sent to clients in WELCOME. A client silent for 3x this is "
+                 "gone and its unacked deliveries are requeued. Lower = faster redelivery after a crash, "
+                 "more PINGs. If unsure, keep 1000.")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3600000}));
+  app.add_option("--max-message", config.max_message,
+                 "Largest body accepted; larger PUTs get ERROR 413. Big bodies hold up the turn they are "
+                 "written in. If unsure, keep 16M.")
+      ->transform(size_option());
+  app.add_option("--max-journal-size", config.max_journal_size,
+                 "The journal map may grow to this (disk space, not memory). Past it PUTs get ERROR 503 "
+                 "while consumers and ACKs keep working. Set below the free space of the --data disk.")
+      ->transform(size_option());
+  app.add_option("--dedup-window", config.dedup_window_ms,
+                 "How long (ms) a producer message id is remembered for dedup. Longer = safer resends "
+                 "after long outages, a larger index. If unsure, keep 120000.");
+  app.add_flag("--no-sync", no_sync,
+               "Confirm after the journal write but without fsync: several times faster, survives a "
+               "crash of the proxy process but NOT power loss or a kernel crash. If unsure, leave it off.");
+  app.add_option("--log-level", config.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every usage error exits 1 after naming the option.
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  config.sync = !no_sync;
+  if (config.max_journal_size < (1ull << 20)) {
+    std::cerr << "--max-journal-size: at least 1M is needed, got " << config.max_journal_size << " bytes\n";
+    return 1;
+  }
+
+  auto logger = spdlog::stderr_color_mt("courier-proxy");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    courier::proxy::Loop loop(config);
+    spdlog::info("courier-proxy {} ready on {} (data {}, heartbeat {} ms, {})", COURIER_VERSION,
+                 loop.endpoint(), config.data_dir, config.heartbeat_ms,
+                 config.sync ? "fsync per turn" : "NO fsync");
+    loop.run(g_stop);
+    spdlog::info("stopped cleanly");
+    return 0;
+  } catch (const courier::Error& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::critical("internal error: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,69 @@
+// proxy/queues.hpp — per-queue state the loop keeps in memory.
+//
+// Memory does not grow with queue depth: bodies and the order of ready
+// messages stay in the journal. In memory a queue holds only
+//  - scan_pos: every seq below it has been delivered, removed, is delayed, or
+//    is listed in `returned`; the journal is read forward from it;
+//  - returned: seqs below scan_pos that are ready again (requeued, or
+//    delayed and now due) — bounded by what was in flight or came due;
+//  - inflight: seqs out to consumers — bounded by the consumers' credit.
+#pragma once
+
+#include "journal.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace courier::proxy {
+
+struct Consumer;
+
+// Counters since the proxy started (STATS).
+struct QueueCounters {
+  uint64_t put = 0, delivered = 0, acked = 0, redelivered = 0, dead_lettered = 0, dropped = 0,
+           expired = 0;
+};
+
+struct Queue {
+  QueueRecord rec;
+  bool record_dirty = false;
+  uint64_t scan_pos = 0;
+  std::set<uint64_t> returned;
+  std::unordered_set<uint64_t> inflight;
+  std::vector<Consumer*> consumers;
+  std::size_t next_consumer = 0;  // round robin
+  QueueCounters counters;
+
+  // Ready: neither in flight nor delayed.
+  uint64_t depth() const noexcept { return rec.stored - inflight.size() - rec.delayed; }
+  // Counted against max_length: ready + delayed (as RabbitMQ counts).
+  uint64_t waiting() const noexcept { return rec.stored - inflight.size(); }
+};
+
+// All queues by name and by journal id. Queues are never removed while the
+// proxy runs, so Queue* stay valid.
+class QueueTable {
+ public:
+  void load(std::vector<QueueRecord> records);
+  Queue* find(std::string_view name) noexcept;
+  Queue* find(uint32_t id) noexcept;
+  // Creates the queue (record written at the end of the turn) when missing.
+  Queue& get_or_create(std::string_view name);
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& q : by_id_) f(*q.second);
+  }
+  std::size_t size() const noexcept { return by_id_.size(); }
+
+ private:
+  std::unordered_map<std::string, Queue*> by_name_;
+  std::unordered_map<uint32_t, std::unique_ptr<Queue>> by_id_;
+  uint32_t next_id_ = 1;
+};
+
+}  // namespace courier::proxy
