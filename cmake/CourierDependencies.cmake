@@ -15,5 +15,10 @@ if(COURIER_BUILD_TOOLS)
 endif()
 if(COURIER_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)           # libgtest-dev
+  # The pytest suites need python3-zmq/-msgpack/-pytest, which Debian installs
+  # for /usr/bin/python3 (a pyenv python3 on PATH would not have them).
+  if(NOT DEFINED Python_EXECUTABLE AND EXISTS /usr/bin/python3)
+    set(Python_EXECUTABLE /usr/bin/python3)
+  endif()
   find_package(Python 3 COMPONENTS Interpreter REQUIRED)
 endif()

@@ -38,6 +38,23 @@ void Broker::begin_turn(const Clock& clock, bool journal_has_room) {
   journal_has_room_ = journal_has_room;
 }
 
+// Peer-supplied bytes echoed in an ERROR reason must stay valid UTF-8 (the
+// reason is a msgpack str): anything but printable ASCII becomes \xNN.
+std::string printable(std::string_view bytes) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char ch : bytes) {
+    if (ch >= 0x20 && ch < 0x7f) {
+      out.push_back(static_cast<char>(ch));
+    } else {
+      out += "\\x";
+      out.push_back(hex[ch >> 4]);
+      out.push_back(hex[ch & 15]);
+    }
+  }
+  return out;
+}
+
 Session& Broker::session_for(const std::string& peer) {
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
@@ -67,7 +84,7 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   const cqp1::Command cmd = cqp1::parse_command(name);
   if (cmd == cqp1::Command::UNKNOWN || cmd >= cqp1::Command::WELCOME) {
     reply_error(peer, cqp1::kBadRequest,
-                "unknown command '" + std::string(name.substr(0, 32)) +
+                "unknown command '" + printable(name.substr(0, 32)) +
                     "' (HELLO PUT CONSUME ACK NACK TOUCH CREDIT CANCEL DECLARE STATS PURGE PING BYE)");
     return;
   }
@@ -92,6 +109,10 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
 
 void Broker::end_turn() {
   queues_.for_each([&](Queue& q) {
+    if (q.scan_pos > q.rec.delivered_below) {
+      q.rec.delivered_below = q.scan_pos;
+      q.record_dirty = true;
+    }
     if (q.record_dirty) {
       journal_.save_queue(q.rec);
       q.record_dirty = false;

@@ -38,6 +38,9 @@ struct Clock {
   static Clock now();
 };
 
+// `bytes` with anything but printable ASCII written as \xNN, for error texts.
+std::string printable(std::string_view bytes);
+
 class Broker {
  public:
   Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox);
@@ -88,10 +91,13 @@ class Broker {
   void deliver_queue(Queue& q);
   void send_batch(Consumer& c, std::vector<MessageView>& batch, std::vector<uint32_t>& attempts,
                   std::vector<uint64_t>& ids);
-  std::optional<MessageView> take_ready(Queue& q);
+  // The next ready message in seq order, with how often it was delivered before.
+  std::optional<std::pair<MessageView, uint32_t>> take_ready(Queue& q);
+  uint32_t prior_deliveries(Queue& q, const MessageView& m);
   void requeue(uint64_t delivery_id, bool count_attempt_limit);
   void settle(uint64_t delivery_id);  // ACK: message done
-  void remove_message(Queue& q, const MessageView& m);
+  // `may_have_attempts` false skips erasing an `attempts` entry known absent.
+  void remove_message(Queue& q, const MessageView& m, bool may_have_attempts = true);
   // Removes the message and moves it to the dead-letter queue, or drops it.
   void dead_letter(Queue& q, const MessageView& m, bool expired);
   void cancel_consumer(Consumer& c);
@@ -130,6 +136,7 @@ class Broker {
                       std::greater<>> ack_deadlines_;
 
   msgpack::sbuffer header_;  // reused for every reply header
+  std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT
   msgpack::zone zone_;       // reused for every request header
 };
 

@@ -146,18 +146,20 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
   // A repeat inside the batch is a duplicate of its first occurrence (-> index).
   constexpr uint64_t kNew = UINT64_MAX;
   std::vector<uint64_t> dup_seq(bodies, kNew);
+  std::vector<std::optional<Journal::DedupEntry>> stale(bodies);  // remembered, but past the window
+  batch_ids_.clear();
   std::vector<std::size_t> first_of(bodies, SIZE_MAX);
   uint64_t fresh = 0;
   for (std::size_t i = 0; i < bodies; ++i) {
     if (ids[i]) {
-      for (std::size_t j = 0; j < i; ++j) {
-        if (ids[j] && ids[j]->bytes == ids[i]->bytes) {
-          first_of[i] = j;
-          break;
-        }
+      if (bodies > 1) {
+        auto [it, inserted] = batch_ids_.emplace(ids[i]->bytes, i);
+        if (!inserted) first_of[i] = it->second;
       }
       if (first_of[i] == SIZE_MAX && existing) {
-        if (auto seq = journal_.dedup_find(existing->rec.id, ids[i]->bytes, since)) dup_seq[i] = *seq;
+        if (auto e = journal_.dedup_find(existing->rec.id, ids[i]->bytes)) {
+          if (e->first_put_ms >= since) dup_seq[i] = e->seq; else stale[i] = e;
+        }
       }
     }
     if (dup_seq[i] == kNew && first_of[i] == SIZE_MAX) ++fresh;
@@ -192,7 +194,7 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     meta.expire_ms = effective_ttl && *effective_ttl ? clock_.wall_ms + *effective_ttl : 0;
     meta.id = ids[i];
     seqs[i] = store(q, meta, frames[4 + i].to_string_view());
-    if (ids[i]) journal_.dedup_put(q.rec.id, ids[i]->bytes, seqs[i], clock_.wall_ms);
+    if (ids[i]) journal_.dedup_put(q.rec.id, ids[i]->bytes, seqs[i], clock_.wall_ms, stale[i]);
     ++q.counters.put;
   }
 
@@ -283,7 +285,7 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
     Delivery d = deliveries_.at(id);
     Queue& q = *d.consumer->queue;
     requeue(id, false);  // releases the delivery and the consumer's credit
-    q.returned.erase(d.seq);
+    q.returned.erase(d.seq);  // requeue() put it there
     if (auto m = journal_.get_message(q.rec.id, d.seq)) dead_letter(q, *m, false);
   });
 }
@@ -346,7 +348,7 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
     const std::string_view key(k.ptr, k.size);
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       return reply_error(s.peer, cqp1::kNotFound,
-                         "DECLARE: unknown queue option '" + std::string(key.substr(0, 64)) +
+                         "DECLARE: unknown queue option '" + printable(key.substr(0, 64)) +
                              "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout)");
     }
   }
@@ -408,7 +410,7 @@ void Broker::on_purge(Session& s, const HeaderView& h) {
   if (Queue* q = queues_.find(name)) {
     // Ready messages only: requeued ones, then the unscanned tail minus what
     // is still delayed. In-flight and delayed messages stay.
-    for (uint64_t seq : q->returned) {
+    for (const auto& [seq, prior] : q->returned) {
       if (auto m = journal_.get_message(q->rec.id, seq)) {
         remove_message(*q, *m);
         ++removed;

@@ -41,11 +41,21 @@ void Broker::deliver() {
   }
 }
 
-std::optional<MessageView> Broker::take_ready(Queue& q) {
+// How often a message read forward from scan_pos was delivered before. In
+// this process's life it never was (else it would come from `returned`), so
+// only messages from before a restart, or once skipped while delayed, need
+// the journal (see journal.hpp, "Attempts survive a crash").
+uint32_t Broker::prior_deliveries(Queue& q, const MessageView& m) {
+  if (m.seq >= q.recovered_below && m.meta.due_ms == 0) return 0;
+  if (auto n = journal_.attempts(q.rec.id, m.seq)) return *n;
+  return m.seq < q.recovered_below ? 1 : 0;
+}
+
+std::optional<std::pair<MessageView, uint32_t>> Broker::take_ready(Queue& q) {
   while (!q.returned.empty()) {
-    const uint64_t seq = *q.returned.begin();
+    const auto [seq, prior] = *q.returned.begin();
     q.returned.erase(q.returned.begin());
-    if (auto m = journal_.get_message(q.rec.id, seq)) return m;
+    if (auto m = journal_.get_message(q.rec.id, seq)) return std::make_pair(*m, prior);
     spdlog::warn("queue {}: requeued seq {} is not in the journal; skipped", q.rec.name, seq);
   }
   while (q.scan_pos < q.rec.next_seq) {
@@ -56,9 +66,14 @@ std::optional<MessageView> Broker::take_ready(Queue& q) {
     }
     q.scan_pos = m->seq + 1;
     if (q.inflight.count(m->seq)) continue;
-    // Not yet due: the delayed timer hands it back through `returned`.
-    if (m->meta.due_ms > clock_.wall_ms) continue;
-    return m;
+    // Not yet due: the delayed timer hands it back through `returned`. Mark
+    // it "never delivered" for a restart, which would see it below the
+    // saved read position.
+    if (m->meta.due_ms > clock_.wall_ms) {
+      journal_.set_attempts(q.rec.id, m->seq, 0);
+      continue;
+    }
+    return std::make_pair(*m, prior_deliveries(q, *m));
   }
   return std::nullopt;
 }
@@ -77,9 +92,10 @@ void Broker::deliver_queue(Queue& q) {
     const uint64_t want = std::min<uint64_t>(c.credit, c.batch);
     batch.clear();
     while (batch.size() < want) {
-      auto m = take_ready(q);
-      if (!m) break;
-      const uint32_t attempt = journal_.attempts(q.rec.id, m->seq) + 1;
+      auto picked = take_ready(q);
+      if (!picked) break;
+      const MessageView* m = &picked->first;
+      const uint32_t attempt = picked->second + 1;
       if (m->meta.expire_ms != 0 && m->meta.expire_ms <= clock_.wall_ms) {
         dead_letter(q, *m, true);
         continue;
@@ -119,10 +135,16 @@ void Broker::deliver_queue(Queue& q) {
         v.seq = o.seq;
         v.meta.due_ms = o.due_ms;
         v.meta.expire_ms = o.expire_ms;
-        remove_message(q, v);
+        remove_message(q, v, o.attempt >= 2 || o.due_ms != 0);
         continue;
       }
-      journal_.set_attempts(q.rec.id, o.seq, o.attempt);
+      // Redeliveries record their count; first deliveries are covered by the
+      // queue's saved read position (journal.hpp, "Attempts survive a crash").
+      if (o.attempt >= 2) {
+        journal_.set_attempts(q.rec.id, o.seq, o.attempt);
+      } else if (o.due_ms != 0) {
+        journal_.erase_attempts(q.rec.id, o.seq);
+      }
       q.inflight.insert(o.seq);
       Delivery d;
       d.consumer = &c;
@@ -190,7 +212,7 @@ void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
     if (auto m = journal_.get_message(q.rec.id, d.seq)) dead_letter(q, *m, false);
     return;
   }
-  q.returned.insert(d.seq);
+  q.returned.emplace(d.seq, d.attempt);
 }
 
 // ACK: the message is done with.
@@ -208,15 +230,15 @@ void Broker::settle(uint64_t delivery_id) {
   v.seq = d.seq;
   v.meta.due_ms = d.due_ms;
   v.meta.expire_ms = d.expire_ms;
-  remove_message(q, v);
+  remove_message(q, v, d.attempt >= 2 || d.due_ms != 0);
   ++q.counters.acked;
   mark_ready(q);
 }
 
 // Removes a message and every index entry that points at it.
-void Broker::remove_message(Queue& q, const MessageView& m) {
+void Broker::remove_message(Queue& q, const MessageView& m, bool may_have_attempts) {
   journal_.erase_message(q.rec.id, m.seq);
-  journal_.erase_attempts(q.rec.id, m.seq);
+  if (may_have_attempts) journal_.erase_attempts(q.rec.id, m.seq);
   if (m.meta.due_ms != 0 && journal_.index_erase(TimeIndex::delayed, {m.meta.due_ms, q.rec.id, m.seq})) {
     --q.rec.delayed;
   }

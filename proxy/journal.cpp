@@ -105,6 +105,13 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   dedup_age_ = open("dedupage", 0);
   delayed_ = open("delayed", 0);
   expiry_ = open("expiry", 0);
+  {
+    lmdb::Cursor c(t.get(), dedup_age_);
+    MDB_val k, v;
+    if (c.get(k, v, MDB_LAST) && k.mv_size == 16) {
+      next_age_n_ = get_be(static_cast<const char*>(k.mv_data) + 8, 8) + 1;
+    }
+  }
   t.commit();
 }
 
@@ -139,7 +146,9 @@ uint64_t Journal::used_bytes() const {
 bool Journal::make_room(uint64_t bytes) {
   // Pages written in a turn cannot reuse pages freed in the same turn, and a
   // B-tree split can touch a few more: ask for twice the bytes plus slack.
-  const uint64_t needed = used_bytes() + 2 * (turn_bytes_ + bytes) + (4ull << 20);
+  // Slack for B-tree splits and the free list, scaled down for tiny journals.
+  const uint64_t slack = std::min<uint64_t>(4ull << 20, config_.max_size / 16);
+  const uint64_t needed = used_bytes() + 2 * (turn_bytes_ + bytes) + slack;
   if (needed <= map_size_) return true;
   if (needed > config_.max_size) return false;
   commit();
@@ -160,7 +169,7 @@ std::vector<QueueRecord> Journal::load_queues() {
     q.name = std::string(lmdb::view(k));
     msgpack::object_handle oh = msgpack::unpack(static_cast<const char*>(v.mv_data), v.mv_size);
     const msgpack::object& o = oh.get();
-    if (o.type != msgpack::type::ARRAY || o.via.array.size < 9) {
+    if (o.type != msgpack::type::ARRAY || o.via.array.size < 10) {
       throw JournalError("queue record for '" + q.name + "' is damaged");
     }
     const msgpack::object* a = o.via.array.ptr;
@@ -173,6 +182,7 @@ std::vector<QueueRecord> Journal::load_queues() {
     unpack_optional(a[6], q.options.max_attempts);
     unpack_optional(a[7], q.options.ttl);
     unpack_optional(a[8], q.options.ack_timeout);
+    q.delivered_below = a[9].as<uint64_t>();
     out.push_back(std::move(q));
   }
   c.close();
@@ -182,7 +192,7 @@ std::vector<QueueRecord> Journal::load_queues() {
 void Journal::save_queue(const QueueRecord& q) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> p(buf);
-  p.pack_array(9);
+  p.pack_array(10);
   p.pack(q.id);
   p.pack(q.next_seq);
   p.pack(q.stored);
@@ -192,6 +202,7 @@ void Journal::save_queue(const QueueRecord& q) {
   pack_optional(p, q.options.max_attempts);
   pack_optional(p, q.options.ttl);
   pack_optional(p, q.options.ack_timeout);
+  p.pack(q.delivered_below);
   MDB_val k = lmdb::val(q.name);
   MDB_val v{buf.size(), buf.data()};
   lmdb::check(mdb_put(txn(), queues_, &k, &v, 0), "saving queue " + q.name);
@@ -260,11 +271,11 @@ void Journal::erase_message(uint32_t qid, uint64_t seq) {
 
 // ---- delivery counts --------------------------------------------------------
 
-uint32_t Journal::attempts(uint32_t qid, uint64_t seq) {
+std::optional<uint32_t> Journal::attempts(uint32_t qid, uint64_t seq) {
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   MDB_val v;
   int rc = mdb_get(txn(), attempts_, &k, &v);
-  if (rc == MDB_NOTFOUND) return 0;
+  if (rc == MDB_NOTFOUND) return std::nullopt;
   lmdb::check(rc, "reading a delivery count");
   uint32_t n = 0;
   std::memcpy(&n, v.mv_data, std::min<std::size_t>(v.mv_size, 4));
@@ -285,7 +296,7 @@ void Journal::erase_attempts(uint32_t qid, uint64_t seq) {
 
 // ---- dedup ------------------------------------------------------------------
 
-std::optional<uint64_t> Journal::dedup_find(uint32_t qid, std::string_view id, uint64_t since_ms) {
+std::optional<Journal::DedupEntry> Journal::dedup_find(uint32_t qid, std::string_view id) {
   key_buf_.clear();
   put_be(key_buf_, qid, 4);
   key_buf_.append(id);
@@ -294,37 +305,41 @@ std::optional<uint64_t> Journal::dedup_find(uint32_t qid, std::string_view id, u
   int rc = mdb_get(txn(), dedup_, &k, &v);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   lmdb::check(rc, "reading the dedup index");
-  if (v.mv_size != 16) throw JournalError("dedup entry has a bad size: the data file is damaged");
+  if (v.mv_size != 24) throw JournalError("dedup entry has a bad size: the data file is damaged");
   const char* p = static_cast<const char*>(v.mv_data);
-  if (get_be(p + 8, 8) < since_ms) return std::nullopt;
-  return get_be(p, 8);
+  return DedupEntry{get_be(p, 8), get_be(p + 8, 8), get_be(p + 16, 8)};
 }
 
-void Journal::dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms) {
-  std::string key;
-  put_be(key, qid, 4);
-  key.append(id);
-  MDB_val k = lmdb::val(key);
-  // An expired entry not yet pruned is replaced: drop its age entry first.
-  MDB_val old;
-  if (mdb_get(txn(), dedup_, &k, &old) == 0 && old.mv_size == 16) {
-    std::string age;
-    put_be(age, get_be(static_cast<const char*>(old.mv_data) + 8, 8), 8);
-    age.append(key);
-    MDB_val ak = lmdb::val(age);
-    mdb_del(txn(), dedup_age_, &ak, nullptr);
+void Journal::dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms,
+                        const std::optional<DedupEntry>& replacing) {
+  char age[16];
+  auto age_key = [&](uint64_t ms, uint64_t n) {
+    for (int i = 0; i < 8; ++i) age[i] = static_cast<char>(ms >> (56 - 8 * i));
+    for (int i = 0; i < 8; ++i) age[8 + i] = static_cast<char>(n >> (56 - 8 * i));
+    return MDB_val{sizeof age, age};
+  };
+  if (replacing) {
+    MDB_val old = age_key(replacing->first_put_ms, replacing->age_n);
+    mdb_del(txn(), dedup_age_, &old, nullptr);
   }
+  key_buf_.clear();
+  put_be(key_buf_, qid, 4);
+  key_buf_.append(id);
+  const uint64_t n = next_age_n_++;
   std::string value;
   put_be(value, seq, 8);
   put_be(value, now_ms, 8);
+  put_be(value, n, 8);
+  MDB_val k = lmdb::val(key_buf_);
   MDB_val v = lmdb::val(value);
   lmdb::check(mdb_put(txn(), dedup_, &k, &v, 0), "storing a dedup entry");
-  std::string age;
-  put_be(age, now_ms, 8);
-  age.append(key);
-  MDB_val ak = lmdb::val(age);
-  MDB_val empty{0, nullptr};
-  lmdb::check(mdb_put(txn(), dedup_age_, &ak, &empty, 0), "storing a dedup age entry");
+  // Age keys only grow (unless the wall clock steps back), so MDB_APPEND
+  // writes them without a search and fills pages whole.
+  MDB_val ak = age_key(now_ms, n);
+  MDB_val back = lmdb::val(key_buf_);
+  int rc = mdb_put(txn(), dedup_age_, &ak, &back, MDB_APPEND);
+  if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), dedup_age_, &ak, &back, 0);
+  lmdb::check(rc, "storing a dedup age entry");
 }
 
 std::size_t Journal::dedup_prune(uint64_t before_ms, std::size_t limit) {
@@ -332,12 +347,15 @@ std::size_t Journal::dedup_prune(uint64_t before_ms, std::size_t limit) {
   lmdb::Cursor c(txn(), dedup_age_);
   MDB_val k, v;
   while (removed < limit && c.get(k, v, MDB_FIRST)) {
-    if (k.mv_size < 12) break;
+    if (k.mv_size != 16) throw JournalError("dedup age key has a bad size: the data file is damaged");
     const char* p = static_cast<const char*>(k.mv_data);
     if (get_be(p, 8) >= before_ms) break;
-    MDB_val dk{k.mv_size - 8, const_cast<char*>(p + 8)};
-    int rc = mdb_del(txn(), dedup_, &dk, nullptr);
-    if (rc != MDB_NOTFOUND) lmdb::check(rc, "pruning the dedup index");
+    // Only remove the id's entry if it still belongs to this age entry.
+    MDB_val dk = v, dv;
+    if (mdb_get(txn(), dedup_, &dk, &dv) == 0 && dv.mv_size == 24 &&
+        get_be(static_cast<const char*>(dv.mv_data) + 16, 8) == get_be(p + 8, 8)) {
+      lmdb::check(mdb_del(txn(), dedup_, &dk, nullptr), "pruning the dedup index");
+    }
     lmdb::check(mdb_cursor_del(c.get(), 0), "pruning the dedup age index");
     ++removed;
   }

@@ -7,15 +7,24 @@
 //   queues   name                          -> QueueRecord (msgpack)
 //   msgs     qid u32 | seq u64             -> MessageMeta + body
 //   attempts qid u32 | seq u64             -> u32 deliveries so far (see below)
-//   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64
-//   dedupage first PUT ms u64 | qid | id   -> (empty)   pruned by age
+//   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64
+//   dedupage first PUT ms u64 | n u64      -> qid u32 | producer id   (pruned by age;
+//                                             n only grows, so entries append)
 //   delayed  due ms u64 | qid u32 | seq    -> (empty)
 //   expiry   expire ms u64 | qid u32 | seq -> (empty)
 //
-// Attempts survive a crash: each delivery writes the message's delivery
-// count into `attempts` in the same transaction that is committed before the
-// DELIVER leaves, so after kill -9 a message is redelivered with attempt+1
-// and a poison message still reaches max_attempts.
+// Attempts survive a crash without a write per delivery:
+//  - each queue record keeps `delivered_below`, the read position of the
+//    queue saved every turn: every seq below it was delivered at least once
+//    (or skipped while delayed, see below);
+//  - a redelivery (attempt >= 2) writes its count into `attempts`, in the
+//    transaction committed before the DELIVER leaves;
+//  - a delayed message skipped by the read position gets an `attempts` entry
+//    of 0 ("never delivered").
+// After kill -9 a message's attempt is then its `attempts` entry + 1, else 2
+// below `delivered_below`, else 1: redelivered with attempt+1, and a poison
+// message still reaches max_attempts. (A crash between commit and send can
+// count one delivery that never left: attempt errs high, never low.)
 //
 // Transactions: one write transaction per loop turn (begin lazily, commit
 // once). Views returned by reads are valid only until that transaction ends.
@@ -48,6 +57,7 @@ struct QueueRecord {
   uint64_t next_seq = 1;
   uint64_t stored = 0;   // messages in `msgs` (ready + in flight + delayed)
   uint64_t delayed = 0;  // entries in `delayed` for this queue
+  uint64_t delivered_below = 0;  // see "Attempts survive a crash" above
   QueueOptions options;
 };
 
@@ -120,15 +130,22 @@ class Journal {
   void erase_message(uint32_t qid, uint64_t seq);
 
   // ---- delivery counts ----------------------------------------------------
-  uint32_t attempts(uint32_t qid, uint64_t seq);
+  std::optional<uint32_t> attempts(uint32_t qid, uint64_t seq);
   void set_attempts(uint32_t qid, uint64_t seq, uint32_t n);
   void erase_attempts(uint32_t qid, uint64_t seq);
 
   // ---- dedup --------------------------------------------------------------
-  // The seq first stored under this id in this queue, if remembered and
-  // first put at or after `since_ms`.
-  std::optional<uint64_t> dedup_find(uint32_t qid, std::string_view id, uint64_t since_ms);
-  void dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms);
+  struct DedupEntry {
+    uint64_t seq;
+    uint64_t first_put_ms;
+    uint64_t age_n;
+  };
+  // What is remembered of this id in this queue (possibly past the window:
+  // the caller compares first_put_ms).
+  std::optional<DedupEntry> dedup_find(uint32_t qid, std::string_view id);
+  // Remembers the id; `replacing` is the stale entry dedup_find returned, if any.
+  void dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms,
+                 const std::optional<DedupEntry>& replacing);
   // Forgets ids first put before `before_ms`; at most `limit` per call so a
   // turn stays short. Returns how many were removed.
   std::size_t dedup_prune(uint64_t before_ms, std::size_t limit);
@@ -152,6 +169,7 @@ class Journal {
   lmdb::Cursor msgs_cursor_;
   std::string key_buf_;  // reused to build keys without allocating
   uint64_t turn_bytes_ = 0;  // written in the open transaction
+  uint64_t next_age_n_ = 0;  // next key suffix of `dedupage`
 };
 
 }  // namespace courier::proxy

@@ -7,6 +7,7 @@ void QueueTable::load(std::vector<QueueRecord> records) {
     auto q = std::make_unique<Queue>();
     next_id_ = std::max(next_id_, r.id + 1);
     q->rec = std::move(r);
+    q->recovered_below = q->rec.delivered_below;
     by_name_[q->rec.name] = q.get();
     by_id_[q->rec.id] = std::move(q);
   }

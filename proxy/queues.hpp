@@ -5,7 +5,8 @@
 //  - scan_pos: every seq below it has been delivered, removed, is delayed, or
 //    is listed in `returned`; the journal is read forward from it;
 //  - returned: seqs below scan_pos that are ready again (requeued, or
-//    delayed and now due) — bounded by what was in flight or came due;
+//    delayed and now due), each with its deliveries so far — bounded by what
+//    was in flight or came due;
 //  - inflight: seqs out to consumers — bounded by the consumers' credit.
 #pragma once
 
@@ -13,7 +14,7 @@
 
 #include <cstdint>
 #include <memory>
-#include <set>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -33,7 +34,8 @@ struct Queue {
   QueueRecord rec;
   bool record_dirty = false;
   uint64_t scan_pos = 0;
-  std::set<uint64_t> returned;
+  uint64_t recovered_below = 0;  // rec.delivered_below when the proxy started
+  std::map<uint64_t, uint32_t> returned;  // seq -> deliveries so far
   std::unordered_set<uint64_t> inflight;
   std::vector<Consumer*> consumers;
   std::size_t next_consumer = 0;  // round robin

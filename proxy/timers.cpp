@@ -42,7 +42,7 @@ void Broker::release_due_delayed() {
     --q->rec.delayed;
     q->record_dirty = true;
     // Below scan_pos the forward scan has passed it: hand it back.
-    if (e->seq < q->scan_pos) q->returned.insert(e->seq);
+    if (e->seq < q->scan_pos) q->returned.emplace(e->seq, 0);
     mark_ready(*q);
   }
   next_delayed_ms_ = 0;  // more due: look again next turn

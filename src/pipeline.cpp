@@ -1,0 +1,138 @@
+#include <courier/pipeline.hpp>
+
+#include "zmq_util.hpp"
+
+#include <string>
+
+namespace courier {
+namespace detail {
+
+namespace {
+
+zmq::socket_t make_socket(const Context& context, int type) {
+  try {
+    return zmq::socket_t(context.zmq(), type);
+  } catch (const zmq::error_t& e) {
+    throw_zmq_error(e.num(), "creating a socket");
+  }
+}
+
+}  // namespace
+
+PipeSocket::PipeSocket(int type, const SocketOptions& options, Context context)
+    : context_(std::move(context)), socket_(make_socket(context_, type)) {
+  apply_options(socket_, options);
+}
+
+void PipeSocket::bind(const std::string& endpoint) { bind_or_throw(socket_.handle(), endpoint); }
+
+void PipeSocket::connect(const std::string& endpoint) {
+  connect_or_throw(socket_.handle(), endpoint);
+}
+
+std::string PipeSocket::last_endpoint() const {
+  // Reading an option does not change the socket; the C API is just not const.
+  return last_endpoint_of(const_cast<void*>(socket_.handle()));
+}
+
+bool PipeSocket::send(zmq::message_t& msg, int timeout_ms) {
+  return send_frame(socket_.handle(), msg.handle(), 0, timeout_ms);
+}
+
+// §1: one message is one frame. A multipart message is consumed whole and
+// reported, so the messages behind it are not blocked.
+bool PipeSocket::recv(zmq::message_t& msg, int timeout_ms) {
+  void* s = socket_.handle();
+  if (!recv_frame(s, msg.handle(), timeout_ms)) return false;
+  if (has_more(msg.handle())) {
+    const std::size_t rest = discard_rest(s);
+    throw ProtocolError("received a multipart message of " + std::to_string(rest + 1) +
+                        " frames on a pipeline; PROTOCOL.md §1 allows exactly one frame "
+                        "(one msgpack object) per message; it was discarded");
+  }
+  return true;
+}
+
+}  // namespace detail
+
+// --- RawPush ----------------------------------------------------------------
+
+RawPush::RawPush(const SocketOptions& options, Context context)
+    : socket_(ZMQ_PUSH, options, std::move(context)) {}
+
+RawPush& RawPush::bind(const std::string& endpoint) {
+  socket_.bind(endpoint);
+  return *this;
+}
+
+RawPush& RawPush::connect(const std::string& endpoint) {
+  socket_.connect(endpoint);
+  return *this;
+}
+
+std::string RawPush::last_endpoint() const { return socket_.last_endpoint(); }
+
+void RawPush::send(zmq::message_t&& msg) {
+  if (!socket_.send(msg, -1)) throw TimeoutError("send timed out (ZMQ_SNDTIMEO set on the socket)");
+}
+
+void RawPush::send(std::string_view bytes) { send(zmq::message_t(bytes.data(), bytes.size())); }
+
+bool RawPush::send(zmq::message_t& msg, std::chrono::milliseconds timeout) {
+  return socket_.send(msg, detail::to_ms(timeout));
+}
+
+bool RawPush::send(std::string_view bytes, std::chrono::milliseconds timeout) {
+  zmq::message_t msg(bytes.data(), bytes.size());
+  return socket_.send(msg, detail::to_ms(timeout));
+}
+
+bool RawPush::try_send(zmq::message_t& msg) { return socket_.send(msg, 0); }
+
+bool RawPush::try_send(std::string_view bytes) {
+  zmq::message_t msg(bytes.data(), bytes.size());
+  return socket_.send(msg, 0);
+}
+
+// --- RawPull ----------------------------------------------------------------
+
+RawPull::RawPull(const SocketOptions& options, Context context)
+    : socket_(ZMQ_PULL, options, std::move(context)) {}
+
+RawPull& RawPull::bind(const std::string& endpoint) {
+  socket_.bind(endpoint);
+  return *this;
+}
+
+RawPull& RawPull::connect(const std::string& endpoint) {
+  socket_.connect(endpoint);
+  return *this;
+}
+
+std::string RawPull::last_endpoint() const { return socket_.last_endpoint(); }
+
+bool RawPull::recv_into(zmq::message_t& msg, int timeout_ms) {
+  if (socket_.recv(msg, timeout_ms)) return true;
+  if (timeout_ms < 0) throw TimeoutError("recv timed out (ZMQ_RCVTIMEO set on the socket)");
+  return false;
+}
+
+zmq::message_t RawPull::recv() {
+  zmq::message_t msg;
+  recv_into(msg, -1);
+  return msg;
+}
+
+std::optional<zmq::message_t> RawPull::recv(std::chrono::milliseconds timeout) {
+  zmq::message_t msg;
+  if (!recv_into(msg, detail::to_ms(timeout))) return std::nullopt;
+  return msg;
+}
+
+std::optional<zmq::message_t> RawPull::try_recv() {
+  zmq::message_t msg;
+  if (!recv_into(msg, 0)) return std::nullopt;
+  return msg;
+}
+
+}  // namespace courier

@@ -1,0 +1,820 @@
+#include <courier/request.hpp>
+
+#include "eventfd_wakeup.hpp"
+#include "zmq_util.hpp"
+
+#include <cerrno>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+
+namespace courier {
+namespace detail {
+
+Completion::~Completion() = default;
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// §2 headers
+// ---------------------------------------------------------------------------
+
+// msgpack writes through this into a reused std::string (no allocation once
+// the string has grown to the usual header size).
+struct StringSink {
+  std::string& out;
+  void write(const char* p, std::size_t n) { out.append(p, n); }
+};
+
+std::string header_type_name() { return "a §2 header map"; }
+
+// The header keys courier understands; any other key is ignored (§2: unknown
+// keys MUST be ignored). Strings point into the header frame.
+struct Header {
+  bool is_map = false;
+  std::optional<std::uint64_t> id;
+  std::optional<std::uint64_t> deadline;
+  std::optional<bool> ok;
+  std::optional<std::string_view> error;
+};
+
+bool key_is(const msgpack::object& k, std::string_view name) {
+  return k.type == msgpack::type::STR && std::string_view(k.via.str.ptr, k.via.str.size) == name;
+}
+
+Header parse_header(msgpack::zone& zone, const zmq::message_t& frame) {
+  Header h;
+  msgpack::object obj;
+  try {
+    obj = unpack_one(zone, frame.data(), frame.size(), &header_type_name);
+  } catch (const DecodeError&) {
+    return h;
+  }
+  if (obj.type != msgpack::type::MAP) return h;
+  h.is_map = true;
+  for (std::uint32_t i = 0; i < obj.via.map.size; ++i) {
+    const msgpack::object& k = obj.via.map.ptr[i].key;
+    const msgpack::object& v = obj.via.map.ptr[i].val;
+    if (key_is(k, "id")) {
+      if (v.type == msgpack::type::POSITIVE_INTEGER) h.id = v.via.u64;
+    } else if (key_is(k, "deadline")) {
+      if (v.type == msgpack::type::POSITIVE_INTEGER) h.deadline = v.via.u64;
+      if (v.type == msgpack::type::FLOAT64 && v.via.f64 > 0) h.deadline = static_cast<std::uint64_t>(v.via.f64);
+    } else if (key_is(k, "ok")) {
+      if (v.type == msgpack::type::BOOLEAN) h.ok = v.via.boolean;
+    } else if (key_is(k, "error")) {
+      if (v.type == msgpack::type::STR) h.error = std::string_view(v.via.str.ptr, v.via.str.size);
+    }
+  }
+  return h;
+}
+
+std::uint64_t unix_ms_now() {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+constexpr char kNil[] = "\xc0";
+
+// Receives one whole multipart message into `parts` (reused). Returns the
+// number of parts, 0 when nothing is waiting. Messages with more than
+// kMaxParts parts are consumed and reported as kMaxParts + 1.
+constexpr std::size_t kMaxParts = 32;
+
+std::size_t recv_message(void* socket, std::vector<zmq::message_t>& parts) {
+  if (parts.empty()) parts.resize(4);
+  if (!recv_frame(socket, parts[0].handle(), 0)) return 0;
+  std::size_t n = 1;
+  while (has_more(parts[n - 1].handle())) {
+    if (n == kMaxParts) {
+      discard_rest(socket);
+      return kMaxParts + 1;
+    }
+    if (parts.size() <= n) parts.resize(n + 4);
+    // The rest of a multipart message is already here: this never waits.
+    recv_frame(socket, parts[n].handle(), -1);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Server hand-off: replies completed by Responders on any thread
+// ---------------------------------------------------------------------------
+
+struct OutgoingReply {
+  std::vector<zmq::message_t> envelope;
+  std::uint64_t id = 0;
+  bool ok = true;
+  std::string error;
+  zmq::message_t body;
+};
+
+struct ServerOutbox {
+  std::mutex mu;
+  std::vector<OutgoingReply> queue;  // guarded by mu
+  bool closed = false;               // guarded by mu
+  EventfdWakeup wake;
+  std::atomic<bool> stop{false};
+
+  // Thread-safety: any thread. Returns false once the Server is gone.
+  bool post(OutgoingReply&& reply) {
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed) return false;
+      was_empty = queue.empty();
+      queue.push_back(std::move(reply));
+    }
+    // The server drains the whole queue per wake-up: one write per batch.
+    if (was_empty) wake.notify();
+    return true;
+  }
+};
+
+struct ResponderState {
+  std::shared_ptr<ServerOutbox> outbox;
+  std::vector<zmq::message_t> envelope;
+  std::uint64_t id = 0;
+  std::atomic<bool> answered{false};
+
+  bool finish(bool ok, std::string error, zmq::message_t body) noexcept {
+    if (answered.exchange(true)) return false;
+    try {
+      OutgoingReply r;
+      r.envelope = std::move(envelope);
+      r.id = id;
+      r.ok = ok;
+      r.error = std::move(error);
+      r.body = std::move(body);
+      return outbox->post(std::move(r));
+    } catch (...) {
+      return false;
+    }
+  }
+
+  ~ResponderState() {
+    finish(false, "the handler did not reply (its Responder was dropped unanswered)",
+           zmq::message_t(kNil, 1));
+  }
+};
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// RawResponder
+// ---------------------------------------------------------------------------
+
+bool RawResponder::reply(zmq::message_t&& body) noexcept {
+  return state_ && state_->finish(true, std::string(), std::move(body));
+}
+
+bool RawResponder::reply(std::string_view body_bytes) noexcept {
+  if (!state_ || state_->answered.load()) return false;
+  try {
+    return reply(zmq::message_t(body_bytes.data(), body_bytes.size()));
+  } catch (...) {
+    return false;
+  }
+}
+
+bool RawResponder::fail(std::string_view error) noexcept {
+  if (!state_ || state_->answered.load()) return false;
+  try {
+    return state_->finish(false, std::string(error), zmq::message_t(detail::kNil, 1));
+  } catch (...) {
+    return false;
+  }
+}
+
+bool RawResponder::answered() const noexcept { return !state_ || state_->answered.load(); }
+
+std::uint64_t RawResponder::id() const noexcept { return state_ ? state_->id : 0; }
+
+// ---------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------
+
+namespace {
+// How long a reply may wait for room in a client's queue before it is
+// dropped and counted (bounded, so one stuck client cannot stall the server).
+constexpr int kReplySendTimeoutMs = 1000;
+constexpr int kServeBatch = 256;
+}  // namespace
+
+struct Server::Impl {
+  Context context;
+  zmq::socket_t socket;
+  std::shared_ptr<detail::ServerOutbox> outbox = std::make_shared<detail::ServerOutbox>();
+  SyncHandler sync;
+  AsyncHandler async;
+
+  std::vector<zmq::message_t> parts;
+  msgpack::zone zone;
+  std::string header;
+  std::vector<detail::OutgoingReply> draining;
+
+  std::atomic<std::uint64_t> handled{0}, dropped{0}, expired{0}, unroutable{0}, dropped_replies{0};
+
+  Impl(const SocketOptions& options, Context ctx) : context(std::move(ctx)) {
+    try {
+      socket = zmq::socket_t(context.zmq(), ZMQ_ROUTER);
+    } catch (const zmq::error_t& e) {
+      detail::throw_zmq_error(e.num(), "creating the server's ROUTER socket");
+    }
+    apply_options(socket, options);
+    const int one = 1;
+    zmq_setsockopt(socket.handle(), ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(socket.handle(), ZMQ_SNDTIMEO, &kReplySendTimeoutMs, sizeof kReplySendTimeoutMs);
+  }
+
+  ~Impl() {
+    std::lock_guard<std::mutex> lock(outbox->mu);
+    outbox->closed = true;
+    outbox->queue.clear();
+  }
+
+  // Sends [envelope...][""][header][body]. The first frame decides whether
+  // the client is reachable (ZMQ_ROUTER_MANDATORY): a vanished client and a
+  // client whose queue stays full are counted, never silently lost.
+  void send_reply(zmq::message_t* envelope, std::size_t n_env, std::uint64_t id, bool ok,
+                  std::string_view error, zmq::message_t& body) {
+    header.clear();
+    detail::StringSink sink{header};
+    msgpack::packer<detail::StringSink> pk(sink);
+    pk.pack_map(ok ? 2 : 3);
+    pk.pack(std::string_view("id"));
+    pk.pack(id);
+    pk.pack(std::string_view("ok"));
+    pk.pack(ok);
+    if (!ok) {
+      pk.pack(std::string_view("error"));
+      pk.pack(error);
+    }
+    void* s = socket.handle();
+    for (std::size_t i = 0; i < n_env; ++i) {
+      for (;;) {
+        if (zmq_msg_send(envelope[i].handle(), s, ZMQ_SNDMORE) >= 0) break;
+        const int err = zmq_errno();
+        if (err == EINTR) continue;
+        if (i == 0 && err == EHOSTUNREACH) {
+          ++unroutable;
+          return;
+        }
+        if (i == 0 && err == EAGAIN) {
+          ++dropped_replies;
+          return;
+        }
+        detail::throw_zmq_error(err, "sending a reply");
+      }
+    }
+    zmq::message_t delimiter;
+    zmq::message_t head(header.data(), header.size());
+    detail::send_frame(s, delimiter.handle(), ZMQ_SNDMORE, -1);
+    detail::send_frame(s, head.handle(), ZMQ_SNDMORE, -1);
+    detail::send_frame(s, body.handle(), 0, -1);
+    ++handled;
+  }
+
+  void send_error(zmq::message_t* envelope, std::size_t n_env, std::uint64_t id,
+                  std::string_view error) {
+    zmq::message_t nil(detail::kNil, 1);
+    send_reply(envelope, n_env, id, false, error, nil);
+  }
+
+  // One request: [routing id(s)][""][header][body].
+  void serve_one(std::size_t n) {
+    std::size_t d = 0;
+    while (d < n && d <= detail::kMaxParts && parts[d].size() != 0) ++d;
+    // No routing id before the delimiter, or no delimiter: nobody to answer.
+    if (d == 0 || d >= n || n > detail::kMaxParts || d + 1 >= n) {
+      ++dropped;
+      return;
+    }
+    const detail::Header h = detail::parse_header(zone, parts[d + 1]);
+    if (!h.id) {
+      ++dropped;
+      return;
+    }
+    const std::uint64_t id = *h.id;
+    if (n != d + 3) {
+      send_error(parts.data(), d, id,
+                 "malformed request: expected [\"\"][header][body] after the routing id, got " +
+                     std::to_string(n - d) + " frames from the delimiter on");
+      return;
+    }
+    if (h.deadline && unix_now_past(*h.deadline)) {
+      ++expired;
+      return;
+    }
+    const zmq::message_t& body = parts[d + 2];
+    if (sync) {
+      std::string error;
+      try {
+        zmq::message_t rep = sync(body);
+        send_reply(parts.data(), d, id, true, {}, rep);
+        return;
+      } catch (const ClosedError&) {
+        throw;
+      } catch (const std::exception& e) {
+        error = e.what();
+      } catch (...) {
+        error = "the handler threw a non-standard exception";
+      }
+      send_error(parts.data(), d, id, error);
+    } else if (async) {
+      auto state = std::make_shared<detail::ResponderState>();
+      state->outbox = outbox;
+      state->id = id;
+      state->envelope.reserve(d);
+      for (std::size_t i = 0; i < d; ++i) state->envelope.push_back(std::move(parts[i]));
+      std::string error;
+      try {
+        async(body, RawResponder(state));
+        return;
+      } catch (const std::exception& e) {
+        error = e.what();
+      } catch (...) {
+        error = "the handler threw a non-standard exception";
+      }
+      // The handler threw: answer now unless it already answered.
+      if (!state->answered.exchange(true)) {
+        send_error(state->envelope.data(), state->envelope.size(), id, error);
+      }
+    } else {
+      send_error(parts.data(), d, id, "no handler is installed on this server");
+    }
+  }
+
+  static bool unix_now_past(std::uint64_t deadline_ms) { return detail::unix_ms_now() > deadline_ms; }
+
+  bool serve_batch() {
+    bool did = false;
+    for (int i = 0; i < kServeBatch; ++i) {
+      const std::size_t n = detail::recv_message(socket.handle(), parts);
+      if (n == 0) break;
+      did = true;
+      serve_one(n);
+    }
+    return did;
+  }
+
+  bool drain_outbox() {
+    {
+      std::lock_guard<std::mutex> lock(outbox->mu);
+      if (outbox->queue.empty()) return false;
+      draining.swap(outbox->queue);
+    }
+    for (auto& r : draining) {
+      send_reply(r.envelope.data(), r.envelope.size(), r.id, r.ok, r.error, r.body);
+    }
+    draining.clear();
+    return true;
+  }
+
+  bool step(int timeout_ms) {
+    bool did = drain_outbox();
+    did = serve_batch() || did;
+    if (did || timeout_ms == 0) return did;
+    zmq_pollitem_t items[2] = {{socket.handle(), 0, ZMQ_POLLIN, 0}, outbox->wake.poll_item()};
+    if (zmq_poll(items, 2, timeout_ms) < 0) {
+      const int err = zmq_errno();
+      if (err == EINTR) return false;
+      detail::throw_zmq_error(err, "server waiting for requests");
+    }
+    if (items[1].revents) {
+      outbox->wake.drain();
+      did = drain_outbox() || did;
+    }
+    if (items[0].revents) did = serve_batch() || did;
+    return did;
+  }
+};
+
+Server::Server(const SocketOptions& options, Context context)
+    : impl_(std::make_unique<Impl>(options, std::move(context))) {}
+Server::Server(Server&&) noexcept = default;
+Server& Server::operator=(Server&&) noexcept = default;
+Server::~Server() = default;
+
+Server& Server::bind(const std::string& endpoint) {
+  detail::bind_or_throw(impl_->socket.handle(), endpoint);
+  return *this;
+}
+
+Server& Server::connect(const std::string& endpoint) {
+  detail::connect_or_throw(impl_->socket.handle(), endpoint);
+  return *this;
+}
+
+std::string Server::last_endpoint() const { return detail::last_endpoint_of(impl_->socket.handle()); }
+
+void Server::set_sync(SyncHandler h) {
+  impl_->sync = std::move(h);
+  impl_->async = nullptr;
+}
+
+void Server::set_async(AsyncHandler h) {
+  impl_->async = std::move(h);
+  impl_->sync = nullptr;
+}
+
+Server& Server::handle_raw(std::function<std::string(std::string_view)> f) {
+  set_sync([f = std::move(f)](const zmq::message_t& body) {
+    std::string rep = f(std::string_view(static_cast<const char*>(body.data()), body.size()));
+    return zmq::message_t(rep.data(), rep.size());
+  });
+  return *this;
+}
+
+Server& Server::handle_raw_async(std::function<void(std::string_view, RawResponder)> f) {
+  set_async([f = std::move(f)](const zmq::message_t& body, RawResponder r) {
+    f(std::string_view(static_cast<const char*>(body.data()), body.size()), std::move(r));
+  });
+  return *this;
+}
+
+void Server::run() {
+  struct ClearStop {
+    detail::ServerOutbox& o;
+    ~ClearStop() { o.stop.store(false); }
+  } clear{*impl_->outbox};
+  while (!impl_->outbox->stop.load()) impl_->step(-1);
+}
+
+bool Server::poll(std::chrono::milliseconds timeout) {
+  return impl_->step(timeout.count() <= 0 ? 0 : detail::ms_until(detail::deadline_after(timeout)));
+}
+
+void Server::stop() noexcept {
+  impl_->outbox->stop.store(true);
+  impl_->outbox->wake.notify();
+}
+
+std::uint64_t Server::handled_requests() const noexcept { return impl_->handled.load(); }
+std::uint64_t Server::dropped_requests() const noexcept { return impl_->dropped.load(); }
+std::uint64_t Server::expired_requests() const noexcept { return impl_->expired.load(); }
+std::uint64_t Server::unroutable_replies() const noexcept { return impl_->unroutable.load(); }
+std::uint64_t Server::dropped_replies() const noexcept { return impl_->dropped_replies.load(); }
+zmq::socket_ref Server::socket() noexcept { return impl_->socket; }
+
+// ---------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct Submission {
+  zmq::message_t body;
+  detail::Clock::time_point deadline;
+  std::chrono::milliseconds timeout;
+  std::unique_ptr<detail::Completion> done;
+};
+
+struct Pending {
+  zmq::message_t body;  // emptied once sent
+  detail::Clock::time_point deadline;
+  std::chrono::milliseconds timeout;
+  std::unique_ptr<detail::Completion> done;
+};
+
+class StringPromise final : public detail::Completion {
+ public:
+  std::future<std::string> future() { return promise_.get_future(); }
+  void complete(const zmq::message_t& body) noexcept override {
+    try {
+      promise_.set_value(std::string(static_cast<const char*>(body.data()), body.size()));
+    } catch (...) {
+      promise_.set_exception(std::current_exception());
+    }
+  }
+  void fail(std::exception_ptr e) noexcept override { promise_.set_exception(e); }
+
+ private:
+  std::promise<std::string> promise_;
+};
+
+class StringCallback final : public detail::Completion {
+ public:
+  StringCallback(std::function<void(std::string)> r, std::function<void(std::exception_ptr)> e)
+      : on_reply_(std::move(r)), on_error_(std::move(e)) {}
+  void complete(const zmq::message_t& body) noexcept override {
+    try {
+      on_reply_(std::string(static_cast<const char*>(body.data()), body.size()));
+    } catch (...) {
+    }
+  }
+  void fail(std::exception_ptr e) noexcept override {
+    try {
+      on_error_(e);
+    } catch (...) {
+    }
+  }
+
+ private:
+  std::function<void(std::string)> on_reply_;
+  std::function<void(std::exception_ptr)> on_error_;
+};
+
+constexpr int kReplyBatch = 4096;
+
+}  // namespace
+
+struct Client::Impl {
+  Context context;
+  zmq::socket_t socket;
+  std::string endpoints;  // for error texts
+  detail::EventfdWakeup wake;
+
+  std::mutex mu;
+  std::vector<Submission> inbox;  // guarded by mu
+  bool closing = false;           // guarded by mu
+  bool closed = false;            // guarded by mu
+  std::string closed_reason;      // guarded by mu
+
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::uint64_t> late{0}, malformed{0};
+  std::thread io;
+
+  // Owned by the I/O thread.
+  std::unordered_map<std::uint64_t, Pending> pending;
+  std::deque<std::uint64_t> unsent;
+  using Timer = std::pair<detail::Clock::time_point, std::uint64_t>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
+  std::uint64_t next_id = 1;
+  std::vector<Submission> taken;
+  std::vector<zmq::message_t> parts;
+  msgpack::zone zone;
+  std::string header;
+
+  Impl(const std::vector<std::string>& eps, const SocketOptions& options, Context ctx)
+      : context(std::move(ctx)) {
+    try {
+      socket = zmq::socket_t(context.zmq(), ZMQ_DEALER);
+    } catch (const zmq::error_t& e) {
+      detail::throw_zmq_error(e.num(), "creating the client's DEALER socket");
+    }
+    apply_options(socket, options);
+    if (eps.empty()) throw ConfigError("a Client needs at least one endpoint to connect to");
+    for (const auto& ep : eps) {
+      detail::connect_or_throw(socket.handle(), ep);
+      endpoints += endpoints.empty() ? ep : ", " + ep;
+    }
+    // The socket is handed to the I/O thread here; thread start is the full
+    // memory barrier ZeroMQ asks for when a socket changes threads.
+    io = std::thread([this] { thread_main(); });
+  }
+
+  // in_flight drops first, so that a caller who sees its future ready also
+  // sees the count without its request.
+  void finish(Pending& p, const zmq::message_t* body, std::exception_ptr error) {
+    --in_flight;
+    if (body) {
+      p.done->complete(*body);
+    } else {
+      p.done->fail(std::move(error));
+    }
+  }
+
+  void take_inbox(bool& stop) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      taken.swap(inbox);
+      stop = closing;
+    }
+    const auto now = detail::Clock::now();
+    for (auto& s : taken) {
+      const std::uint64_t id = next_id++;
+      Pending p{std::move(s.body), s.deadline, s.timeout, std::move(s.done)};
+      if (p.deadline <= now) {
+        finish(p, nullptr, std::make_exception_ptr(timeout_error(id, p.timeout)));
+        continue;
+      }
+      if (p.deadline != detail::Clock::time_point::max()) timers.emplace(p.deadline, id);
+      pending.emplace(id, std::move(p));
+      unsent.push_back(id);
+    }
+    taken.clear();
+  }
+
+  TimeoutError timeout_error(std::uint64_t id, std::chrono::milliseconds t) const {
+    return TimeoutError("request " + std::to_string(id) + " to " + endpoints + ": no reply within " +
+                        std::to_string(t.count()) + " ms");
+  }
+
+  // Sends queued requests until ZeroMQ's queue is full (then POLLOUT wakes us).
+  void flush_unsent() {
+    void* s = socket.handle();
+    while (!unsent.empty()) {
+      const std::uint64_t id = unsent.front();
+      auto it = pending.find(id);
+      if (it == pending.end()) {  // timed out before it could be sent
+        unsent.pop_front();
+        continue;
+      }
+      zmq::message_t delimiter;
+      if (!detail::send_frame(s, delimiter.handle(), ZMQ_SNDMORE, 0)) return;
+      header.clear();
+      detail::StringSink sink{header};
+      msgpack::packer<detail::StringSink> pk(sink);
+      pk.pack_map(1);
+      pk.pack(std::string_view("id"));
+      pk.pack(id);
+      zmq::message_t head(header.data(), header.size());
+      // The rest of a multipart message always follows its first frame.
+      detail::send_frame(s, head.handle(), ZMQ_SNDMORE, -1);
+      detail::send_frame(s, it->second.body.handle(), 0, -1);
+      unsent.pop_front();
+    }
+  }
+
+  void receive_replies() {
+    void* s = socket.handle();
+    for (int i = 0; i < kReplyBatch; ++i) {
+      const std::size_t n = detail::recv_message(s, parts);
+      if (n == 0) return;
+      if (n != 3 || parts[0].size() != 0) {
+        ++malformed;
+        continue;
+      }
+      const detail::Header h = detail::parse_header(zone, parts[1]);
+      if (!h.id) {
+        ++malformed;
+        continue;
+      }
+      auto it = pending.find(*h.id);
+      if (it == pending.end()) {
+        ++late;
+        continue;
+      }
+      Pending p = std::move(it->second);
+      pending.erase(it);
+      if (!h.ok) {
+        ++malformed;
+        finish(p, nullptr,
+               std::make_exception_ptr(ProtocolError(
+                   "malformed reply to request " + std::to_string(*h.id) + " from " + endpoints +
+                   ": the header has no boolean \"ok\" (PROTOCOL.md §2)")));
+      } else if (*h.ok) {
+        finish(p, &parts[2], nullptr);
+      } else {
+        finish(p, nullptr,
+               std::make_exception_ptr(RemoteError(
+                   0, h.error ? std::string(*h.error) : std::string("(no error text)"))));
+      }
+    }
+  }
+
+  void expire_timers() {
+    const auto now = detail::Clock::now();
+    while (!timers.empty() && timers.top().first <= now) {
+      const Timer t = timers.top();
+      timers.pop();
+      auto it = pending.find(t.second);
+      if (it == pending.end()) continue;  // already answered
+      Pending p = std::move(it->second);
+      pending.erase(it);
+      finish(p, nullptr, std::make_exception_ptr(timeout_error(t.second, p.timeout)));
+    }
+  }
+
+  void loop() {
+    for (;;) {
+      bool stop = false;
+      take_inbox(stop);
+      if (stop) return;
+      flush_unsent();
+      receive_replies();
+      expire_timers();
+      const short events = ZMQ_POLLIN | (unsent.empty() ? 0 : ZMQ_POLLOUT);
+      zmq_pollitem_t items[2] = {{socket.handle(), 0, events, 0}, wake.poll_item()};
+      const int timeout = timers.empty() ? -1 : detail::ms_until(timers.top().first);
+      if (zmq_poll(items, 2, timeout) < 0) {
+        const int err = zmq_errno();
+        if (err == EINTR) continue;
+        detail::throw_zmq_error(err, "client waiting for replies");
+      }
+      if (items[1].revents) wake.drain();
+    }
+  }
+
+  void thread_main() noexcept {
+    std::string reason = "the client was closed";
+    try {
+      loop();
+    } catch (const std::exception& e) {
+      reason = e.what();
+    } catch (...) {
+      reason = "the client's I/O thread failed";
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      closed = true;
+      closed_reason = reason;
+    }
+    bool ignored;
+    take_inbox(ignored);
+    for (auto& [id, p] : pending) {
+      finish(p, nullptr, std::make_exception_ptr(ClosedError(
+                             "request " + std::to_string(id) + " to " + endpoints +
+                             " abandoned: " + reason)));
+    }
+    pending.clear();
+    unsent.clear();
+    socket.close();  // in the thread that owns it; bounded by the linger
+  }
+
+  void submit(Submission s) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!closed) {
+        const bool was_empty = inbox.empty();
+        inbox.push_back(std::move(s));
+        ++in_flight;
+        lock.unlock();
+        if (was_empty) wake.notify();
+        return;
+      }
+    }
+    s.done->fail(std::make_exception_ptr(ClosedError("client to " + endpoints +
+                                                     " is closed: " + closed_reason)));
+  }
+};
+
+Client::Client(const std::string& endpoint, const SocketOptions& options, Context context)
+    : Client(std::vector<std::string>{endpoint}, options, std::move(context)) {}
+
+Client::Client(const std::vector<std::string>& endpoints, const SocketOptions& options,
+               Context context)
+    : impl_(std::make_unique<Impl>(endpoints, options, std::move(context))) {}
+
+Client::Client(Client&&) noexcept = default;
+
+Client& Client::operator=(Client&& other) noexcept {
+  if (this != &other) {
+    Client dying(std::move(*this));
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Client::~Client() {
+  if (!impl_) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->closing = true;
+  }
+  impl_->wake.notify();
+  if (std::this_thread::get_id() == impl_->io.get_id()) {
+    // Destroyed from its own callback: the thread cannot join itself. It
+    // sees `closing` and exits on its own; its state is left to it (leaked).
+    impl_->io.detach();
+    (void)impl_.release();
+    return;
+  }
+  impl_->io.join();
+}
+
+void Client::submit(zmq::message_t body, std::chrono::milliseconds timeout,
+                    std::unique_ptr<detail::Completion> completion) {
+  if (timeout.count() <= 0) {
+    throw ConfigError("request timeout must be > 0 ms (got " + std::to_string(timeout.count()) +
+                      " ms)");
+  }
+  impl_->submit(Submission{std::move(body), detail::deadline_after(timeout), timeout,
+                           std::move(completion)});
+}
+
+void Client::check_not_io_thread() const {
+  if (std::this_thread::get_id() == impl_->io.get_id()) {
+    throw ConfigError(
+        "Client::call() from a reply callback would deadlock: the callback runs on the "
+        "client's I/O thread, which must deliver that reply; use the callback form instead");
+  }
+}
+
+std::future<std::string> Client::request_raw(std::string body, std::chrono::milliseconds timeout) {
+  auto completion = std::make_unique<StringPromise>();
+  std::future<std::string> future = completion->future();
+  submit(zmq::message_t(body.data(), body.size()), timeout, std::move(completion));
+  return future;
+}
+
+void Client::request_raw(std::string body, std::chrono::milliseconds timeout,
+                         std::function<void(std::string)> on_reply,
+                         std::function<void(std::exception_ptr)> on_error) {
+  submit(zmq::message_t(body.data(), body.size()), timeout,
+         std::make_unique<StringCallback>(std::move(on_reply), std::move(on_error)));
+}
+
+std::size_t Client::in_flight() const noexcept { return impl_->in_flight.load(); }
+std::uint64_t Client::late_replies() const noexcept { return impl_->late.load(); }
+std::uint64_t Client::malformed_replies() const noexcept { return impl_->malformed.load(); }
+
+}  // namespace courier

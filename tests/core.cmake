@@ -1,0 +1,16 @@
+# Core library suites: one per public header, named after behaviours.
+courier_add_gtest(codec_test codec_test.cpp)
+courier_add_gtest(pipeline_test pipeline_test.cpp)
+courier_add_gtest(request_test request_test.cpp)
+
+# Compile errors that teach: encoding a type msgpack cannot pack must fail to
+# compile with the static_assert that says what to add.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/codec_rejects_unpackable.cpp
+  "#include <courier/codec.hpp>\nstruct NoDefine { int a; };\nint main() { courier::encode(NoDefine{1}); }\n")
+add_test(NAME Codec.UnpackableTypeIsACompileErrorThatSaysAddMsgpackDefine
+  COMMAND ${CMAKE_CXX_COMPILER} -std=c++17 -fsyntax-only -DMSGPACK_DEFAULT_API_VERSION=3
+          -DCOURIER_STATIC_DEFINE
+          -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include
+          ${CMAKE_CURRENT_BINARY_DIR}/codec_rejects_unpackable.cpp)
+set_tests_properties(Codec.UnpackableTypeIsACompileErrorThatSaysAddMsgpackDefine PROPERTIES
+  PASS_REGULAR_EXPRESSION "add MSGPACK_DEFINE" TIMEOUT 120)

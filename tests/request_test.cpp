@@ -1,0 +1,554 @@
+// Behaviours of courier/request.hpp (PROTOCOL.md §2): Client and Server
+// interoperate with raw cppzmq DEALER / ROUTER / REQ peers byte for byte; many
+// requests in flight are matched by id; errors, timeouts, malformed input,
+// deadlines, async responders and shutdown behave as the header promises.
+#include <courier/request.hpp>
+
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using courier::Client;
+using courier::ClosedError;
+using courier::ConfigError;
+using courier::Context;
+using courier::DecodeError;
+using courier::RemoteError;
+using courier::Responder;
+using courier::Server;
+using courier::SocketOptions;
+using courier::TimeoutError;
+using courier::test::packb;
+using courier::test::recv_all;
+using courier::test::send_all;
+using courier::test::wait_until;
+
+constexpr const char* kAny = "tcp://127.0.0.1:*";
+
+struct Add {
+  int a = 0;
+  int b = 0;
+  MSGPACK_DEFINE(a, b);
+};
+
+// Runs server.run() in a thread for the lifetime of this object.
+class Serving {
+ public:
+  explicit Serving(Server& s) : server_(s), thread_([this] {
+    try {
+      server_.run();
+    } catch (const std::exception& e) {
+      error_ = e.what();
+    }
+  }) {}
+  ~Serving() {
+    server_.stop();
+    thread_.join();
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  Server& server_;
+  std::string error_;
+  std::thread thread_;
+};
+
+class Request : public ::testing::Test {
+ protected:
+  Context ctx;
+
+  zmq::socket_t raw(zmq::socket_type type) {
+    zmq::socket_t s(ctx.zmq(), type);
+    s.set(zmq::sockopt::linger, 0);
+    return s;
+  }
+
+  // A server doubling ints.
+  Server doubler() {
+    Server s({}, ctx);
+    s.bind(kAny);
+    s.handle<int>([](const int& x) { return x * 2; });
+    return s;
+  }
+};
+
+std::string header_id(std::uint64_t id) {
+  std::map<std::string, std::uint64_t> h{{"id", id}};
+  return packb(h);
+}
+
+// Decodes a §2 reply header into a generic msgpack object map.
+std::map<std::string, msgpack::object> parse(const zmq::message_t& frame, msgpack::object_handle& keep) {
+  keep = msgpack::unpack(static_cast<const char*>(frame.data()), frame.size());
+  return keep.get().as<std::map<std::string, msgpack::object>>();
+}
+
+}  // namespace
+
+TEST_F(Request, CallReturnsTheTypedReply) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  server.handle<Add>([](const Add& r) { return r.a + r.b; });
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  EXPECT_EQ(client.call<int>(Add{2, 3}, 5s), 5);
+  EXPECT_EQ(client.request<int>(Add{4, 5}, 5s).get(), 9);
+}
+
+TEST_F(Request, RawDealerPeerGetsTheSection2ReplyByteForByte) {
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t dealer = raw(zmq::socket_type::dealer);
+  dealer.connect(server.last_endpoint());
+  send_all(dealer, {"", header_id(7), packb(21)});
+  auto parts = recv_all(dealer);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0].size(), 0u);
+  EXPECT_EQ(parts[1].to_string(), std::string("\x82\xa2id\x07\xa2ok\xc3", 9));  // {"id":7,"ok":true}
+  EXPECT_EQ(parts[2].to_string(), packb(42));
+}
+
+TEST_F(Request, PlainReqSocketWorksAgainstTheServer) {
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t req = raw(zmq::socket_type::req);
+  req.connect(server.last_endpoint());
+  for (int i = 1; i <= 3; ++i) {
+    send_all(req, {header_id(static_cast<std::uint64_t>(i)), packb(i)});  // REQ adds the delimiter
+    auto parts = recv_all(req);
+    ASSERT_EQ(parts.size(), 2u);
+    msgpack::object_handle keep;
+    auto h = parse(parts[0], keep);
+    EXPECT_EQ(h.at("id").as<std::uint64_t>(), static_cast<std::uint64_t>(i));
+    EXPECT_TRUE(h.at("ok").as<bool>());
+    EXPECT_EQ(parts[1].to_string(), packb(i * 2));
+  }
+}
+
+TEST_F(Request, ClientTalksToARawRouterPeerByteForByte) {
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+  auto ok = client.request<std::string>(std::string("ping"), 5s);
+  auto bad = client.request<std::string>(std::string("fail me"), 5s);
+  for (int i = 0; i < 2; ++i) {
+    auto parts = recv_all(router);
+    ASSERT_EQ(parts.size(), 4u);  // [routing id][""][header][body]
+    EXPECT_EQ(parts[1].size(), 0u);
+    msgpack::object_handle keep;
+    auto h = parse(parts[2], keep);
+    const auto id = h.at("id").as<std::uint64_t>();
+    const std::string body = parts[3].to_string();
+    if (body == packb(std::string("ping"))) {
+      send_all(router, {parts[0].to_string(), "", "\x82\xa2id" + packb(id) + "\xa2ok\xc3", packb(std::string("pong"))});
+    } else {
+      EXPECT_EQ(body, packb(std::string("fail me")));
+      msgpack::sbuffer hb;
+      msgpack::packer<msgpack::sbuffer> pk(hb);
+      pk.pack_map(3);
+      pk.pack(std::string("id")); pk.pack(id);
+      pk.pack(std::string("ok")); pk.pack(false);
+      pk.pack(std::string("error")); pk.pack(std::string("no such thing"));
+      send_all(router, {parts[0].to_string(), "", std::string(hb.data(), hb.size()), "\xc0"});
+    }
+  }
+  EXPECT_EQ(ok.get(), "pong");
+  try {
+    bad.get();
+    ADD_FAILURE() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.status(), 0);
+    EXPECT_EQ(e.reason(), "no such thing");
+  }
+}
+
+TEST_F(Request, TenThousandRequestsInFlightAreMatchedById) {
+  constexpr int kCount = 10000;
+  Server server({}, ctx);
+  server.bind(kAny);
+  std::vector<std::pair<int, Responder<int>>> held;
+  held.reserve(kCount);
+  // Hold every request until all 10 000 are in, then answer in reverse order.
+  server.handle_async<int, int>([&](const int& x, Responder<int> r) {
+    held.emplace_back(x, std::move(r));
+    if (held.size() == kCount) {
+      for (auto it = held.rbegin(); it != held.rend(); ++it) it->second.reply(it->first * 3);
+      held.clear();
+    }
+  });
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  std::vector<std::future<int>> futures;
+  futures.reserve(kCount);
+  for (int i = 0; i < kCount; ++i) futures.push_back(client.request<int>(i, 60s));
+  for (int i = 0; i < kCount; ++i) ASSERT_EQ(futures[i].get(), i * 3) << "request " << i;
+  EXPECT_EQ(client.in_flight(), 0u);
+  EXPECT_EQ(client.late_replies(), 0u);
+}
+
+TEST_F(Request, HandlerExceptionBecomesRemoteErrorAndServingGoesOn) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  server.handle<int>([](const int& x) -> int {
+    if (x < 0) throw std::invalid_argument("negative input: " + std::to_string(x));
+    return x;
+  });
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  try {
+    client.call<int>(-4, 5s);
+    ADD_FAILURE() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.code(), courier::ErrorCode::remote);
+    EXPECT_EQ(e.status(), 0);
+    EXPECT_EQ(e.reason(), "negative input: -4");
+  }
+  EXPECT_EQ(client.call<int>(4, 5s), 4);
+}
+
+TEST_F(Request, RequestBodyOfTheWrongTypeGetsOkFalseNamingTheTypes) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  try {
+    client.call<int>(std::string("not an int"), 5s);
+    ADD_FAILURE() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_NE(e.reason().find("expected int32_t, found str \"not an int\""), std::string::npos) << e.reason();
+  }
+}
+
+TEST_F(Request, ReplyOfTheWrongTypeIsADecodeErrorOnTheClient) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  EXPECT_THROW(client.call<std::string>(2, 5s), DecodeError);
+}
+
+TEST_F(Request, NoReplyInTimeIsATimeoutErrorAndALateReplyIsCounted) {
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+  const auto start = std::chrono::steady_clock::now();
+  auto f = client.request<int>(1, 100ms);
+  try {
+    f.get();
+    ADD_FAILURE() << "expected TimeoutError";
+  } catch (const TimeoutError& e) {
+    EXPECT_EQ(e.code(), courier::ErrorCode::timeout);
+    EXPECT_NE(std::string(e.what()).find("no reply within 100 ms"), std::string::npos) << e.what();
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 95ms);
+  EXPECT_LT(took, 3s);
+  // The reply arrives after all: ignored, counted.
+  auto parts = recv_all(router);
+  ASSERT_EQ(parts.size(), 4u);
+  send_all(router, {parts[0].to_string(), "", "\x82\xa2id\x01\xa2ok\xc3", packb(1)});
+  EXPECT_TRUE(wait_until([&] { return client.late_replies() == 1; }));
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(Request, MalformedRequestWithAReadableIdIsAnsweredOkFalse) {
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t dealer = raw(zmq::socket_type::dealer);
+  dealer.connect(server.last_endpoint());
+  send_all(dealer, {"", header_id(5)});  // no body frame
+  auto parts = recv_all(dealer);
+  ASSERT_EQ(parts.size(), 3u);
+  msgpack::object_handle keep;
+  auto h = parse(parts[1], keep);
+  EXPECT_EQ(h.at("id").as<std::uint64_t>(), 5u);
+  EXPECT_FALSE(h.at("ok").as<bool>());
+  EXPECT_NE(h.at("error").as<std::string>().find("malformed request"), std::string::npos);
+  EXPECT_EQ(parts[2].to_string(), "\xc0");  // body nil
+}
+
+TEST_F(Request, MalformedRequestWithoutAReadableIdIsDroppedAndCounted) {
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t dealer = raw(zmq::socket_type::dealer);
+  dealer.connect(server.last_endpoint());
+  send_all(dealer, {"", "\xc1garbage", packb(1)});           // header not msgpack
+  send_all(dealer, {"", packb(std::vector<int>{1}), packb(1)});  // header not a map
+  send_all(dealer, {"", packb(std::map<std::string, int>{{"id", -3}}), packb(1)});  // id not a uint
+  send_all(dealer, {header_id(1), packb(1)});                 // no delimiter
+  ASSERT_TRUE(wait_until([&] { return server.dropped_requests() == 4; })) << server.dropped_requests();
+  send_all(dealer, {"", header_id(9), packb(4)});  // and the server keeps serving
+  auto parts = recv_all(dealer);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[2].to_string(), packb(8));
+}
+
+TEST_F(Request, UnknownHeaderKeysAreIgnored) {
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t dealer = raw(zmq::socket_type::dealer);
+  dealer.connect(server.last_endpoint());
+  msgpack::sbuffer hb;
+  msgpack::packer<msgpack::sbuffer> pk(hb);
+  pk.pack_map(3);
+  pk.pack(std::string("trace")); pk.pack(std::vector<int>{1, 2});
+  pk.pack(std::string("id")); pk.pack(11);
+  pk.pack(std::string("x-future")); pk.pack(std::string("whatever"));
+  send_all(dealer, {"", std::string(hb.data(), hb.size()), packb(5)});
+  auto parts = recv_all(dealer);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[1].to_string(), std::string("\x82\xa2id\x0b\xa2ok\xc3", 9));
+  EXPECT_EQ(parts[2].to_string(), packb(10));
+}
+
+TEST_F(Request, RequestPastItsDeadlineIsDroppedAndCounted) {
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t dealer = raw(zmq::socket_type::dealer);
+  dealer.connect(server.last_endpoint());
+  const auto now_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count());
+  send_all(dealer, {"", packb(std::map<std::string, std::uint64_t>{{"id", 1}, {"deadline", now_ms - 1000}}), packb(1)});
+  send_all(dealer, {"", packb(std::map<std::string, std::uint64_t>{{"id", 2}, {"deadline", now_ms + 60000}}), packb(2)});
+  auto parts = recv_all(dealer);
+  ASSERT_EQ(parts.size(), 3u);
+  msgpack::object_handle keep;
+  EXPECT_EQ(parse(parts[1], keep).at("id").as<std::uint64_t>(), 2u);  // only the live one answered
+  EXPECT_EQ(server.expired_requests(), 1u);
+}
+
+TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  std::mutex mu;
+  std::vector<std::pair<Add, Responder<int>>> work;
+  server.handle_async<Add, int>([&](const Add& r, Responder<int> resp) {
+    std::lock_guard<std::mutex> lock(mu);
+    work.emplace_back(r, std::move(resp));
+  });
+  Serving serving(server);
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    while (!done) {
+      std::vector<std::pair<Add, Responder<int>>> batch;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        batch.swap(work);
+      }
+      for (auto& [req, resp] : batch) {
+        EXPECT_TRUE(resp.reply(req.a * req.b));
+        EXPECT_FALSE(resp.reply(0)) << "a second answer must be refused";
+      }
+      std::this_thread::yield();
+    }
+  });
+  Client client(server.last_endpoint(), {}, ctx);
+  std::vector<std::future<int>> fs;
+  for (int i = 0; i < 100; ++i) fs.push_back(client.request<int>(Add{i, 2}, 5s));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(fs[i].get(), i * 2);
+  done = true;
+  worker.join();
+}
+
+TEST_F(Request, ResponderDroppedUnansweredRepliesOkFalse) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  server.handle_async<int, int>([](const int&, Responder<int>) {});
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  try {
+    client.call<int>(1, 5s);
+    ADD_FAILURE() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_NE(e.reason().find("did not reply"), std::string::npos) << e.reason();
+  }
+}
+
+TEST_F(Request, ReplyToAVanishedClientIsCountedNotSilent) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  std::promise<courier::RawResponder> got;
+  auto got_future = got.get_future();
+  // Requests with body 1 are held; anything else is echoed at once.
+  server.handle_raw_async([&](std::string_view body, courier::RawResponder r) {
+    if (body == packb(1)) {
+      got.set_value(r);
+    } else {
+      r.reply(body);
+    }
+  });
+  // Watch the server's socket for the client's disconnection (set up before
+  // the serving thread owns the socket).
+  ASSERT_EQ(zmq_socket_monitor(server.socket().handle(), "inproc://server-monitor",
+                               ZMQ_EVENT_DISCONNECTED), 0);
+  zmq::socket_t monitor = raw(zmq::socket_type::pair);
+  monitor.connect("inproc://server-monitor");
+  Serving serving(server);
+  {
+    zmq::socket_t dealer = raw(zmq::socket_type::dealer);
+    dealer.connect(server.last_endpoint());
+    send_all(dealer, {"", header_id(1), packb(1)});
+    ASSERT_EQ(got_future.wait_for(5s), std::future_status::ready);
+  }  // the client goes away before its answer
+  courier::RawResponder responder = got_future.get();
+  ASSERT_FALSE(recv_all(monitor).empty()) << "no disconnect event";
+  // A few round trips from a live client let the server's socket take in
+  // ZeroMQ's pipe-termination commands for the vanished one.
+  Client live(server.last_endpoint(), {}, ctx);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(live.call<int>(2, 5s), 2);
+  EXPECT_TRUE(responder.reply(packb(1)));  // accepted by the hand-off...
+  // ...and then counted by the server as unroutable, not lost silently.
+  EXPECT_TRUE(wait_until([&] { return server.unroutable_replies() == 1; }))
+      << "unroutable=" << server.unroutable_replies() << " dropped=" << server.dropped_replies();
+  EXPECT_EQ(server.handled_requests(), 20u);
+}
+
+TEST_F(Request, ContextShutdownWakesACallBlockedInAnotherThread) {
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+  auto blocked = std::async(std::launch::async, [&] { return client.call<int>(1, 60s); });
+  ASSERT_FALSE(recv_all(router).empty());  // the request is out: the call is waiting
+  router.close();
+  const auto start = std::chrono::steady_clock::now();
+  ctx.shutdown();
+  ASSERT_EQ(blocked.wait_for(5s), std::future_status::ready);
+  EXPECT_THROW(blocked.get(), ClosedError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_THROW(client.call<int>(2, 1s), ClosedError);  // and every later request
+}
+
+TEST_F(Request, ContextShutdownStopsARunningServerWithClosedError) {
+  Server server = doubler();
+  auto running = std::async(std::launch::async, [&] { server.run(); });
+  EXPECT_EQ(running.wait_for(20ms), std::future_status::timeout);
+  ctx.shutdown();
+  ASSERT_EQ(running.wait_for(5s), std::future_status::ready);
+  EXPECT_THROW(running.get(), ClosedError);
+}
+
+TEST_F(Request, DestroyingTheClientFailsWhatIsInFlightWithClosedError) {
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  std::future<int> f;
+  {
+    Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+    f = client.request<int>(1, 60s);
+  }
+  ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
+  EXPECT_THROW(f.get(), ClosedError);
+}
+
+TEST_F(Request, CallbackFormDeliversReplyAndErrorOnce) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  server.handle<int>([](const int& x) -> int {
+    if (x == 0) throw std::runtime_error("zero");
+    return x;
+  });
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  std::promise<int> reply;
+  std::promise<std::string> error;
+  client.request<int>(7, 5s, [&](int v) { reply.set_value(v); },
+                      [&](std::exception_ptr) { reply.set_value(-1); });
+  client.request<int>(0, 5s, [&](int) { error.set_value("no error?"); },
+                      [&](std::exception_ptr e) {
+                        try {
+                          std::rethrow_exception(e);
+                        } catch (const RemoteError& r) {
+                          error.set_value(r.reason());
+                        } catch (...) {
+                          error.set_value("wrong type");
+                        }
+                      });
+  EXPECT_EQ(reply.get_future().get(), 7);
+  EXPECT_EQ(error.get_future().get(), "zero");
+}
+
+TEST_F(Request, CallFromACallbackIsRefusedInsteadOfDeadlocking) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  std::promise<std::string> outcome;
+  client.request<int>(1, 5s,
+                      [&](int) {
+                        try {
+                          client.call<int>(2, 1s);
+                          outcome.set_value("call returned");
+                        } catch (const ConfigError&) {
+                          outcome.set_value("refused");
+                        }
+                      },
+                      [&](std::exception_ptr) { outcome.set_value("error"); });
+  EXPECT_EQ(outcome.get_future().get(), "refused");
+}
+
+TEST_F(Request, RawFormsPassMsgpackBytesThrough) {
+  Server server({}, ctx);
+  server.bind(kAny);
+  server.handle_raw([](std::string_view body) { return std::string(body); });  // echo
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  const std::string body = packb(std::map<std::string, int>{{"k", 1}});
+  EXPECT_EQ(client.request_raw(body, 5s).get(), body);
+}
+
+TEST_F(Request, ClientIsSafeToShareBetweenThreads) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(server.last_endpoint(), {}, ctx);
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        if (client.call<int>(t * 1000 + i, 10s) == 2 * (t * 1000 + i)) ++good;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), 2000);
+}
+
+TEST_F(Request, ClientSpreadsOverManyServers) {
+  std::vector<Server> servers;
+  std::vector<std::string> endpoints;
+  for (int i = 0; i < 3; ++i) {
+    servers.emplace_back(SocketOptions{}, ctx);
+    servers.back().bind(kAny);
+    servers.back().handle<int>([i](const int&) { return i; });
+    endpoints.push_back(servers.back().last_endpoint());
+  }
+  std::vector<std::unique_ptr<Serving>> serving;
+  for (auto& s : servers) serving.push_back(std::make_unique<Serving>(s));
+  Client client(endpoints, {}, ctx);
+  std::set<int> seen;
+  for (int i = 0; i < 60; ++i) seen.insert(client.call<int>(0, 5s));
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST_F(Request, BadEndpointOrTimeoutIsAConfigError) {
+  EXPECT_THROW(Client("tcp://127.0.0.1:99999", {}, ctx), ConfigError);
+  Server server({}, ctx);
+  EXPECT_THROW(server.bind("nope://x"), ConfigError);
+  server.bind(kAny);
+  Client client(server.last_endpoint(), {}, ctx);
+  EXPECT_THROW(client.request<int>(1, 0ms), ConfigError);
+}
+
+TEST_F(Request, PollServesOneStepInTheCallersThread) {
+  Server server = doubler();
+  EXPECT_FALSE(server.poll(0ms));
+  Client client(server.last_endpoint(), {}, ctx);
+  auto f = client.request<int>(21, 5s);
+  ASSERT_TRUE(wait_until([&] { return server.poll(10ms); }));
+  EXPECT_EQ(f.get(), 42);
+  EXPECT_EQ(server.handled_requests(), 1u);
+}
