@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 namespace cqp1 = courier::cqp1;
 using Clock = std::chrono::steady_clock;
 
@@ -57,6 +59,14 @@ std::string recv_msg(zmq::socket_t& s, std::vector<zmq::message_t>& frames) {
   return std::string(frames.size() > 1 ? frames[1].to_string_view() : "");
 }
 
+// Distinguishes this run's ids from an earlier run's on the same proxy, which
+// the dedup window would otherwise confirm as duplicates without storing.
+unsigned run_nonce() {
+  static const unsigned nonce = static_cast<unsigned>(
+      std::chrono::system_clock::now().time_since_epoch().count() ^ (static_cast<unsigned>(getpid()) << 16));
+  return nonce;
+}
+
 void producer(const Options& o, uint64_t count, const std::string& body, int index) {
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
@@ -79,7 +89,9 @@ void producer(const Options& o, uint64_t count, const std::string& body, int ind
       p.pack_array(static_cast<uint32_t>(k));
       for (uint64_t i = 0; i < k; ++i) {
         char id[48];
-        int n = std::snprintf(id, sizeof id, "p%d-%llu", index, static_cast<unsigned long long>(sent + i));
+        // Fixed-width ids sort in publish order, as courier::Producer makes them.
+        int n = std::snprintf(id, sizeof id, "%08x-p%02d-%012llx", run_nonce(), index,
+                              static_cast<unsigned long long>(sent + i));
         p.pack_str(n);
         p.pack_str_body(id, n);
       }

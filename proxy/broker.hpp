@@ -97,7 +97,8 @@ class Broker {
   void requeue(uint64_t delivery_id, bool count_attempt_limit);
   void settle(uint64_t delivery_id);  // ACK: message done
   // `may_have_attempts` false skips erasing an `attempts` entry known absent.
-  void remove_message(Queue& q, const MessageView& m, bool may_have_attempts = true);
+  void remove_message(Queue& q, const MessageView& m, bool may_have_attempts = true,
+                      bool erase_at_commit = false);
   // Removes the message and moves it to the dead-letter queue, or drops it.
   void dead_letter(Queue& q, const MessageView& m, bool expired);
   void cancel_consumer(Consumer& c);

@@ -142,51 +142,40 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
   Queue* existing = queues_.find(name);
   const uint64_t since = clock_.wall_ms > config_.dedup_window_ms ? clock_.wall_ms - config_.dedup_window_ms : 0;
 
-  // Pass 1, read only: which bodies are duplicates, and of what seq.
-  // A repeat inside the batch is a duplicate of its first occurrence (-> index).
-  constexpr uint64_t kNew = UINT64_MAX;
-  std::vector<uint64_t> dup_seq(bodies, kNew);
-  std::vector<std::optional<Journal::DedupEntry>> stale(bodies);  // remembered, but past the window
-  batch_ids_.clear();
-  std::vector<std::size_t> first_of(bodies, SIZE_MAX);
-  uint64_t fresh = 0;
-  for (std::size_t i = 0; i < bodies; ++i) {
-    if (ids[i]) {
-      if (bodies > 1) {
-        auto [it, inserted] = batch_ids_.emplace(ids[i]->bytes, i);
-        if (!inserted) first_of[i] = it->second;
+  // max_length needs the count of new messages before anything is stored:
+  // a read-only pass. A repeated id inside the batch is a duplicate of its
+  // first occurrence.
+  if (existing && existing->rec.options.max_length) {
+    uint64_t fresh = 0;
+    batch_ids_.clear();
+    for (std::size_t i = 0; i < bodies; ++i) {
+      if (ids[i] && (!batch_ids_.emplace(ids[i]->bytes, i).second ||
+                     journal_.dedup_live(existing->rec.id, ids[i]->bytes, since))) {
+        continue;
       }
-      if (first_of[i] == SIZE_MAX && existing) {
-        if (auto e = journal_.dedup_find(existing->rec.id, ids[i]->bytes)) {
-          if (e->first_put_ms >= since) dup_seq[i] = e->seq; else stale[i] = e;
-        }
-      }
+      ++fresh;
     }
-    if (dup_seq[i] == kNew && first_of[i] == SIZE_MAX) ++fresh;
-  }
-  if (existing && existing->rec.options.max_length &&
-      existing->waiting() + fresh > *existing->rec.options.max_length) {
-    return reply_error(s.peer, cqp1::kQueueFull,
-                       "queue " + std::string(name) + " is at max_length " +
-                           std::to_string(*existing->rec.options.max_length) + ": wait and retry",
-                       tag);
+    if (existing->waiting() + fresh > *existing->rec.options.max_length) {
+      return reply_error(s.peer, cqp1::kQueueFull,
+                         "queue " + std::string(name) + " is at max_length " +
+                             std::to_string(*existing->rec.options.max_length) + ": wait and retry",
+                         tag);
+    }
   }
 
-  // Pass 2: store.
   Queue& q = existing ? *existing : queues_.get_or_create(name);
   const std::optional<uint64_t> effective_ttl = ttl ? ttl : q.rec.options.ttl;
   std::vector<uint64_t> seqs(bodies);
   std::vector<bool> dup(bodies, false);
+  journal_.dedup_begin(q.rec.id, clock_.wall_ms);
   for (std::size_t i = 0; i < bodies; ++i) {
-    if (first_of[i] != SIZE_MAX) {
-      seqs[i] = seqs[first_of[i]];
-      dup[i] = true;
-      continue;
-    }
-    if (dup_seq[i] != kNew) {
-      seqs[i] = dup_seq[i];
-      dup[i] = true;
-      continue;
+    // The claim names the seq store() is about to assign.
+    if (ids[i]) {
+      if (auto first = journal_.dedup_claim(ids[i]->bytes, q.rec.next_seq, since)) {
+        seqs[i] = *first;
+        dup[i] = true;
+        continue;
+      }
     }
     MessageMeta meta;
     meta.ts_ms = clock_.wall_ms;
@@ -194,9 +183,9 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     meta.expire_ms = effective_ttl && *effective_ttl ? clock_.wall_ms + *effective_ttl : 0;
     meta.id = ids[i];
     seqs[i] = store(q, meta, frames[4 + i].to_string_view());
-    if (ids[i]) journal_.dedup_put(q.rec.id, ids[i]->bytes, seqs[i], clock_.wall_ms, stale[i]);
     ++q.counters.put;
   }
+  journal_.dedup_end();
 
   // The CONFIRM waits in the outbox until the turn's commit (see Loop::turn).
   if (!n) {

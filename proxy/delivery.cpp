@@ -230,14 +230,19 @@ void Broker::settle(uint64_t delivery_id) {
   v.seq = d.seq;
   v.meta.due_ms = d.due_ms;
   v.meta.expire_ms = d.expire_ms;
-  remove_message(q, v, d.attempt >= 2 || d.due_ms != 0);
+  remove_message(q, v, d.attempt >= 2 || d.due_ms != 0, /*erase_at_commit=*/true);
   ++q.counters.acked;
   mark_ready(q);
 }
 
 // Removes a message and every index entry that points at it.
-void Broker::remove_message(Queue& q, const MessageView& m, bool may_have_attempts) {
-  journal_.erase_message(q.rec.id, m.seq);
+void Broker::remove_message(Queue& q, const MessageView& m, bool may_have_attempts,
+                            bool erase_at_commit) {
+  if (erase_at_commit) {
+    journal_.erase_message_at_commit(q.rec.id, m.seq);
+  } else {
+    journal_.erase_message(q.rec.id, m.seq);
+  }
   if (may_have_attempts) journal_.erase_attempts(q.rec.id, m.seq);
   if (m.meta.due_ms != 0 && journal_.index_erase(TimeIndex::delayed, {m.meta.due_ms, q.rec.id, m.seq})) {
     --q.rec.delayed;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -124,12 +125,14 @@ MDB_txn* Journal::txn() {
 
 void Journal::commit() {
   if (!txn_.active()) return;
+  flush_erases();
   msgs_cursor_.close();
   turn_bytes_ = 0;
   txn_.commit();
 }
 
 void Journal::abort() noexcept {
+  erase_later_.clear();
   msgs_cursor_.close();
   turn_bytes_ = 0;
   txn_.abort();
@@ -212,9 +215,9 @@ void Journal::save_queue(const QueueRecord& q) {
 
 namespace {
 std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
-  buf.clear();
-  put_be(buf, qid, 4);
-  put_be(buf, seq, 8);
+  buf.resize(12);
+  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(qid >> (24 - 8 * i));
+  for (int i = 0; i < 8; ++i) buf[4 + i] = static_cast<char>(seq >> (56 - 8 * i));
   return buf;
 }
 }  // namespace
@@ -226,7 +229,11 @@ void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, s
   turn_bytes_ += v.mv_size + 64;
   // MDB_RESERVE: LMDB hands out the space and the body is copied once, straight
   // from the ZeroMQ frame into the page.
-  int rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE);
+  // Seqs only grow within a queue, so for the queue with the highest id (the
+  // common one-hot-queue case) MDB_APPEND skips the search; LMDB refuses it
+  // cheaply (right spine only) for a key that is not last.
+  int rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE | MDB_APPEND);
+  if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE);
   if (rc == MDB_MAP_FULL) throw JournalError("journal map full");
   lmdb::check(rc, "storing a message");
   char* p = static_cast<char*>(v.mv_data);
@@ -263,6 +270,29 @@ std::optional<MessageView> Journal::next_message(uint32_t qid, uint64_t from) {
   return decode_record(get_be(kp + 4, 8), v);
 }
 
+void Journal::flush_erases() {
+  if (erase_later_.empty()) return;
+  std::sort(erase_later_.begin(), erase_later_.end());
+  lmdb::Cursor& c = msgs_cursor();
+  MDB_val k, v;
+  bool positioned = false;
+  for (const auto& [qid, seq] : erase_later_) {
+    message_key(key_buf_, qid, seq);
+    // After a delete the cursor already rests on the next record: when that
+    // is the one wanted, no descent is needed.
+    if (!(positioned && c.get(k, v, MDB_GET_CURRENT) && lmdb::view(k) == key_buf_)) {
+      k = lmdb::val(key_buf_);
+      if (!c.get(k, v, MDB_SET)) {
+        positioned = false;
+        continue;
+      }
+    }
+    lmdb::check(mdb_cursor_del(c.get(), 0), "erasing a message");
+    positioned = true;
+  }
+  erase_later_.clear();
+}
+
 void Journal::erase_message(uint32_t qid, uint64_t seq) {
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   int rc = mdb_del(txn(), msgs_, &k, nullptr);
@@ -296,68 +326,107 @@ void Journal::erase_attempts(uint32_t qid, uint64_t seq) {
 
 // ---- dedup ------------------------------------------------------------------
 
-std::optional<Journal::DedupEntry> Journal::dedup_find(uint32_t qid, std::string_view id) {
-  key_buf_.clear();
-  put_be(key_buf_, qid, 4);
-  key_buf_.append(id);
-  MDB_val k = lmdb::val(key_buf_);
+namespace {
+constexpr std::size_t kDedupValue = 24;  // seq | first PUT ms | age n
+
+std::string& dedup_key(std::string& buf, uint32_t qid, std::string_view id) {
+  buf.clear();
+  put_be(buf, qid, 4);
+  buf.append(id);
+  return buf;
+}
+
+MDB_val age_key(char (&buf)[16], uint64_t ms, uint64_t n) {
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(ms >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) buf[8 + i] = static_cast<char>(n >> (56 - 8 * i));
+  return MDB_val{sizeof buf, buf};
+}
+}  // namespace
+
+std::optional<uint64_t> Journal::dedup_live(uint32_t qid, std::string_view id, uint64_t since_ms) {
+  MDB_val k = lmdb::val(dedup_key(key_buf_, qid, id));
   MDB_val v;
   int rc = mdb_get(txn(), dedup_, &k, &v);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   lmdb::check(rc, "reading the dedup index");
-  if (v.mv_size != 24) throw JournalError("dedup entry has a bad size: the data file is damaged");
+  if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
   const char* p = static_cast<const char*>(v.mv_data);
-  return DedupEntry{get_be(p, 8), get_be(p + 8, 8), get_be(p + 16, 8)};
+  if (get_be(p + 8, 8) < since_ms) return std::nullopt;
+  return get_be(p, 8);
 }
 
-void Journal::dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms,
-                        const std::optional<DedupEntry>& replacing) {
-  char age[16];
-  auto age_key = [&](uint64_t ms, uint64_t n) {
-    for (int i = 0; i < 8; ++i) age[i] = static_cast<char>(ms >> (56 - 8 * i));
-    for (int i = 0; i < 8; ++i) age[8 + i] = static_cast<char>(n >> (56 - 8 * i));
-    return MDB_val{sizeof age, age};
-  };
-  if (replacing) {
-    MDB_val old = age_key(replacing->first_put_ms, replacing->age_n);
-    mdb_del(txn(), dedup_age_, &old, nullptr);
+void Journal::dedup_begin(uint32_t qid, uint64_t now_ms) {
+  claim_.qid = qid;
+  claim_.now_ms = now_ms;
+  claim_.n = next_age_n_;
+  claim_.ids.clear();
+  put_be(claim_.ids, qid, 4);
+}
+
+std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, uint64_t since_ms) {
+  char value[kDedupValue];
+  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(seq >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) value[8 + i] = static_cast<char>(claim_.now_ms >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) value[16 + i] = static_cast<char>(claim_.n >> (56 - 8 * i));
+  MDB_val k = lmdb::val(dedup_key(key_buf_, claim_.qid, id));
+  MDB_val v{sizeof value, value};
+  // MDB_NOOVERWRITE looks up and inserts in one descent; on a hit it hands
+  // back the stored value instead.
+  int rc = mdb_put(txn(), dedup_, &k, &v, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) {
+    if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
+    const char* p = static_cast<const char*>(v.mv_data);
+    if (get_be(p + 8, 8) >= since_ms) return get_be(p, 8);
+    // Remembered from before the window: the id is free again.
+    MDB_val fresh{sizeof value, value};
+    lmdb::check(mdb_put(txn(), dedup_, &k, &fresh, 0), "storing a dedup entry");
+  } else {
+    lmdb::check(rc, "storing a dedup entry");
   }
-  key_buf_.clear();
-  put_be(key_buf_, qid, 4);
-  key_buf_.append(id);
-  const uint64_t n = next_age_n_++;
-  std::string value;
-  put_be(value, seq, 8);
-  put_be(value, now_ms, 8);
-  put_be(value, n, 8);
-  MDB_val k = lmdb::val(key_buf_);
-  MDB_val v = lmdb::val(value);
-  lmdb::check(mdb_put(txn(), dedup_, &k, &v, 0), "storing a dedup entry");
+  claim_.ids.push_back(static_cast<char>(id.size()));
+  claim_.ids.append(id);
+  return std::nullopt;
+}
+
+void Journal::dedup_end() {
+  if (claim_.ids.size() <= 4) return;
+  next_age_n_ = claim_.n + 1;
+  char buf[16];
+  MDB_val k = age_key(buf, claim_.now_ms, claim_.n);
+  MDB_val v = lmdb::val(claim_.ids);
   // Age keys only grow (unless the wall clock steps back), so MDB_APPEND
   // writes them without a search and fills pages whole.
-  MDB_val ak = age_key(now_ms, n);
-  MDB_val back = lmdb::val(key_buf_);
-  int rc = mdb_put(txn(), dedup_age_, &ak, &back, MDB_APPEND);
-  if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), dedup_age_, &ak, &back, 0);
+  int rc = mdb_put(txn(), dedup_age_, &k, &v, MDB_APPEND);
+  if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), dedup_age_, &k, &v, 0);
   lmdb::check(rc, "storing a dedup age entry");
 }
 
 std::size_t Journal::dedup_prune(uint64_t before_ms, std::size_t limit) {
   std::size_t removed = 0;
-  lmdb::Cursor c(txn(), dedup_age_);
+  lmdb::Cursor ages(txn(), dedup_age_);
+  lmdb::Cursor ids(txn(), dedup_);
   MDB_val k, v;
-  while (removed < limit && c.get(k, v, MDB_FIRST)) {
-    if (k.mv_size != 16) throw JournalError("dedup age key has a bad size: the data file is damaged");
-    const char* p = static_cast<const char*>(k.mv_data);
-    if (get_be(p, 8) >= before_ms) break;
-    // Only remove the id's entry if it still belongs to this age entry.
-    MDB_val dk = v, dv;
-    if (mdb_get(txn(), dedup_, &dk, &dv) == 0 && dv.mv_size == 24 &&
-        get_be(static_cast<const char*>(dv.mv_data) + 16, 8) == get_be(p + 8, 8)) {
-      lmdb::check(mdb_del(txn(), dedup_, &dk, nullptr), "pruning the dedup index");
+  while (removed < limit && ages.get(k, v, MDB_FIRST)) {
+    if (k.mv_size != 16 || v.mv_size < 4) throw JournalError("dedup age entry is damaged");
+    const char* kp = static_cast<const char*>(k.mv_data);
+    if (get_be(kp, 8) >= before_ms) break;
+    const uint64_t n = get_be(kp + 8, 8);
+    // Copy out: deleting from `dedup` may move the page v points into.
+    const std::string list(static_cast<const char*>(v.mv_data), v.mv_size);
+    const uint32_t qid = static_cast<uint32_t>(get_be(list.data(), 4));
+    for (std::size_t at = 4; at < list.size();) {
+      const std::size_t len = static_cast<unsigned char>(list[at]);
+      const std::string_view id(list.data() + at + 1, std::min(len, list.size() - at - 1));
+      at += 1 + len;
+      MDB_val dk = lmdb::val(dedup_key(key_buf_, qid, id)), dv;
+      // Only if the id still belongs to this entry (not re-claimed since).
+      if (ids.get(dk, dv, MDB_SET_KEY) && dv.mv_size == kDedupValue &&
+          get_be(static_cast<const char*>(dv.mv_data) + 16, 8) == n) {
+        lmdb::check(mdb_cursor_del(ids.get(), 0), "pruning the dedup index");
+      }
+      ++removed;
     }
-    lmdb::check(mdb_cursor_del(c.get(), 0), "pruning the dedup age index");
-    ++removed;
+    lmdb::check(mdb_cursor_del(ages.get(), 0), "pruning the dedup age index");
   }
   return removed;
 }

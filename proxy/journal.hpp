@@ -8,8 +8,9 @@
 //   msgs     qid u32 | seq u64             -> MessageMeta + body
 //   attempts qid u32 | seq u64             -> u32 deliveries so far (see below)
 //   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64
-//   dedupage first PUT ms u64 | n u64      -> qid u32 | producer id   (pruned by age;
-//                                             n only grows, so entries append)
+//   dedupage first PUT ms u64 | n u64      -> qid u32 | (u8 len | id)*: the ids one PUT
+//                                             claimed; pruned by age, and n only
+//                                             grows, so entries append
 //   delayed  due ms u64 | qid u32 | seq    -> (empty)
 //   expiry   expire ms u64 | qid u32 | seq -> (empty)
 //
@@ -128,6 +129,10 @@ class Journal {
   // The first message of queue qid with seq >= from.
   std::optional<MessageView> next_message(uint32_t qid, uint64_t from);
   void erase_message(uint32_t qid, uint64_t seq);
+  // Erases at the end of the turn, in key order with one cursor walk: acked
+  // messages are mostly consecutive, so most erases need no tree descent.
+  // For messages nothing reads again this turn (acked ones).
+  void erase_message_at_commit(uint32_t qid, uint64_t seq) { erase_later_.push_back({qid, seq}); }
 
   // ---- delivery counts ----------------------------------------------------
   std::optional<uint32_t> attempts(uint32_t qid, uint64_t seq);
@@ -135,17 +140,17 @@ class Journal {
   void erase_attempts(uint32_t qid, uint64_t seq);
 
   // ---- dedup --------------------------------------------------------------
-  struct DedupEntry {
-    uint64_t seq;
-    uint64_t first_put_ms;
-    uint64_t age_n;
-  };
-  // What is remembered of this id in this queue (possibly past the window:
-  // the caller compares first_put_ms).
-  std::optional<DedupEntry> dedup_find(uint32_t qid, std::string_view id);
-  // Remembers the id; `replacing` is the stale entry dedup_find returned, if any.
-  void dedup_put(uint32_t qid, std::string_view id, uint64_t seq, uint64_t now_ms,
-                 const std::optional<DedupEntry>& replacing);
+  // The seq stored under this id in this queue, if first put at or after
+  // `since_ms` (read only).
+  std::optional<uint64_t> dedup_live(uint32_t qid, std::string_view id, uint64_t since_ms);
+  // One PUT's ids are claimed between dedup_begin and dedup_end, which
+  // records them under one age entry (one write per PUT, not per id).
+  void dedup_begin(uint32_t qid, uint64_t now_ms);
+  // Claims `id` for `seq` in one B-tree operation: returns nullopt when the
+  // id was free (or remembered only from before `since_ms`) and is now
+  // remembered for `seq`; returns the remembered seq when it is a duplicate.
+  std::optional<uint64_t> dedup_claim(std::string_view id, uint64_t seq, uint64_t since_ms);
+  void dedup_end();
   // Forgets ids first put before `before_ms`; at most `limit` per call so a
   // turn stays short. Returns how many were removed.
   std::size_t dedup_prune(uint64_t before_ms, std::size_t limit);
@@ -159,6 +164,7 @@ class Journal {
  private:
   MDB_dbi dbi(TimeIndex index) const noexcept { return index == TimeIndex::delayed ? delayed_ : expiry_; }
   lmdb::Cursor& msgs_cursor();
+  void flush_erases();
 
   JournalConfig config_;
   lmdb::Env env_;
@@ -168,8 +174,15 @@ class Journal {
   lmdb::Txn txn_;
   lmdb::Cursor msgs_cursor_;
   std::string key_buf_;  // reused to build keys without allocating
+  std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // written in the open transaction
   uint64_t next_age_n_ = 0;  // next key suffix of `dedupage`
+  struct {
+    uint32_t qid = 0;
+    uint64_t now_ms = 0;
+    uint64_t n = 0;
+    std::string ids;  // qid | (u8 len | id)*
+  } claim_;
 };
 
 }  // namespace courier::proxy
