@@ -124,8 +124,8 @@ MDB_txn* Journal::txn() {
 }
 
 void Journal::commit() {
+  flush_erases();  // opens the turn's transaction if only erases are pending
   if (!txn_.active()) return;
-  flush_erases();
   msgs_cursor_.close();
   turn_bytes_ = 0;
   txn_.commit();

@@ -55,15 +55,22 @@ bool Loop::receive(std::vector<zmq::message_t>& frames) {
 
 void Loop::turn() {
   broker_.begin_turn(Clock::now(), true);
-  if (!unreachable_.empty()) {
-    broker_.drop_sessions(unreachable_);
-    unreachable_.clear();
-  }
   std::size_t bytes = 0;
+  bool drained = false;
   for (int n = 0; n < kMaxMessagesPerTurn && bytes < kMaxBytesPerTurn; ++n) {
-    if (!receive(frames_)) break;
+    if (!receive(frames_)) {
+      drained = true;
+      break;
+    }
     for (const auto& f : frames_) bytes += f.size();
     broker_.handle(frames_);
+  }
+  // Peers found gone when sending are closed only once everything they sent
+  // before leaving has been read: an ACK already waiting in the socket must
+  // settle its delivery rather than see it requeued.
+  if (drained && !unreachable_.empty()) {
+    broker_.drop_sessions(unreachable_);
+    unreachable_.clear();
   }
   broker_.run_timers();
   broker_.deliver();

@@ -1,0 +1,208 @@
+// The proxy's LMDB journal: what is committed survives a reopen, what is not
+// does not; dedup claims and pruning; time indexes; map growth and its limit.
+#include "journal.hpp"
+#include "size_option.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace courier::proxy {
+namespace {
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/courier-journal-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  JournalConfig config(uint64_t max_size = 64ull << 20) const { return {dir_ + "/data", max_size, true}; }
+  std::string dir_;
+};
+
+MessageMeta meta_with_id(std::string_view id) {
+  MessageMeta m;
+  m.ts_ms = 1234;
+  m.id = cqp1::ProducerId{id, false};
+  return m;
+}
+
+TEST_F(JournalTest, CommittedMessagesSurviveReopenInSeqOrder) {
+  {
+    Journal j(config());
+    for (uint64_t seq = 1; seq <= 3; ++seq) j.put_message(7, seq, meta_with_id("id"), "body" + std::to_string(seq));
+    j.commit();
+  }
+  Journal j(config());
+  auto m = j.next_message(7, 0);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->seq, 1u);
+  EXPECT_EQ(m->body, "body1");
+  EXPECT_EQ(m->meta.ts_ms, 1234u);
+  ASSERT_TRUE(m->meta.id);
+  EXPECT_EQ(m->meta.id->bytes, "id");
+  m = j.next_message(7, 2);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->seq, 2u);
+  EXPECT_FALSE(j.next_message(7, 4));
+  EXPECT_FALSE(j.next_message(8, 0)) << "another queue's messages must not show";
+}
+
+TEST_F(JournalTest, UncommittedTurnIsGoneAfterAbortAndReopen) {
+  {
+    Journal j(config());
+    j.put_message(1, 1, {}, "kept");
+    j.commit();
+    j.put_message(1, 2, {}, "lost");
+    j.abort();
+  }
+  Journal j(config());
+  EXPECT_TRUE(j.get_message(1, 1));
+  EXPECT_FALSE(j.get_message(1, 2));
+}
+
+TEST_F(JournalTest, ErasesAtCommitRemoveExactlyThoseMessages) {
+  Journal j(config());
+  for (uint64_t seq = 1; seq <= 10; ++seq) j.put_message(1, seq, {}, "x");
+  j.commit();
+  for (uint64_t seq : {2, 3, 4, 8}) j.erase_message_at_commit(1, seq);
+  j.erase_message_at_commit(1, 99);  // unknown: ignored
+  j.commit();
+  std::vector<uint64_t> left;
+  for (auto m = j.next_message(1, 0); m; m = j.next_message(1, m->seq + 1)) left.push_back(m->seq);
+  EXPECT_EQ(left, (std::vector<uint64_t>{1, 5, 6, 7, 9, 10}));
+}
+
+TEST_F(JournalTest, BinaryProducerIdKeepsItsType) {
+  Journal j(config());
+  MessageMeta m;
+  m.id = cqp1::ProducerId{std::string_view("\x00\x01", 2), true};
+  j.put_message(1, 1, m, "b");
+  auto got = j.get_message(1, 1);
+  ASSERT_TRUE(got && got->meta.id);
+  EXPECT_TRUE(got->meta.id->binary);
+  EXPECT_EQ(got->meta.id->bytes, std::string_view("\x00\x01", 2));
+}
+
+TEST_F(JournalTest, DedupClaimReturnsFirstSeqWithinWindowAndFreesAfter) {
+  Journal j(config());
+  j.dedup_begin(1, /*now=*/1000);
+  EXPECT_FALSE(j.dedup_claim("a", 10, /*since=*/0));
+  EXPECT_EQ(j.dedup_claim("a", 11, 0), std::optional<uint64_t>(10)) << "second claim in a batch is a duplicate";
+  j.dedup_end();
+  j.commit();
+  EXPECT_EQ(j.dedup_live(1, "a", 500), std::optional<uint64_t>(10));
+  EXPECT_FALSE(j.dedup_live(2, "a", 500)) << "dedup is per queue";
+  // Past the window the id is free again and is re-claimed for a new seq.
+  j.dedup_begin(1, 5000);
+  EXPECT_FALSE(j.dedup_claim("a", 20, /*since=*/2000));
+  j.dedup_end();
+  EXPECT_EQ(j.dedup_live(1, "a", 2000), std::optional<uint64_t>(20));
+}
+
+TEST_F(JournalTest, DedupPruneForgetsOldIdsButNotReclaimedOnes) {
+  Journal j(config());
+  j.dedup_begin(1, 1000);
+  j.dedup_claim("old", 1, 0);
+  j.dedup_claim("reclaimed", 2, 0);
+  j.dedup_end();
+  j.dedup_begin(1, 9000);
+  j.dedup_claim("reclaimed", 3, /*since=*/5000);  // stale at 1000: re-claimed at 9000
+  j.dedup_end();
+  j.commit();
+  EXPECT_EQ(j.dedup_prune(/*before=*/5000, 100), 2u);
+  j.commit();
+  EXPECT_FALSE(j.dedup_live(1, "old", 0));
+  EXPECT_EQ(j.dedup_live(1, "reclaimed", 0), std::optional<uint64_t>(3));
+}
+
+TEST_F(JournalTest, DedupSurvivesReopen) {
+  {
+    Journal j(config());
+    j.dedup_begin(3, 1000);
+    j.dedup_claim("m-1", 42, 0);
+    j.dedup_end();
+    j.commit();
+  }
+  Journal j(config());
+  EXPECT_EQ(j.dedup_live(3, "m-1", 0), std::optional<uint64_t>(42));
+}
+
+TEST_F(JournalTest, TimeIndexYieldsEarliestFirst) {
+  Journal j(config());
+  j.index_put(TimeIndex::delayed, {300, 1, 5});
+  j.index_put(TimeIndex::delayed, {100, 2, 9});
+  j.index_put(TimeIndex::expiry, {50, 1, 1});
+  auto first = j.index_first(TimeIndex::delayed);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->at_ms, 100u);
+  EXPECT_EQ(first->qid, 2u);
+  EXPECT_EQ(first->seq, 9u);
+  EXPECT_TRUE(j.index_erase(TimeIndex::delayed, *first));
+  EXPECT_FALSE(j.index_erase(TimeIndex::delayed, *first));
+  EXPECT_EQ(j.index_first(TimeIndex::delayed)->at_ms, 300u);
+}
+
+TEST_F(JournalTest, QueueRecordsRoundTripWithOptions) {
+  {
+    Journal j(config());
+    QueueRecord q;
+    q.id = 4;
+    q.name = "orders";
+    q.next_seq = 77;
+    q.stored = 5;
+    q.delayed = 1;
+    q.delivered_below = 70;
+    q.options.max_length = 10;
+    q.options.dead_letter = "orders.dlq";
+    j.save_queue(q);
+    j.commit();
+  }
+  Journal j(config());
+  auto queues = j.load_queues();
+  ASSERT_EQ(queues.size(), 1u);
+  EXPECT_EQ(queues[0].name, "orders");
+  EXPECT_EQ(queues[0].next_seq, 77u);
+  EXPECT_EQ(queues[0].delivered_below, 70u);
+  EXPECT_EQ(queues[0].options.max_length, std::optional<uint64_t>(10));
+  EXPECT_EQ(queues[0].options.dead_letter, std::optional<std::string>("orders.dlq"));
+  EXPECT_FALSE(queues[0].options.ttl);
+}
+
+TEST_F(JournalTest, MapGrowsUntilTheConfiguredMaximumThenRefuses) {
+  Journal j(config(/*max_size=*/16ull << 20));
+  const std::string body(64 * 1024, 'x');
+  uint64_t seq = 0;
+  int refused = 0;
+  for (int i = 0; i < 1000 && refused == 0; ++i) {
+    if (!j.make_room(body.size())) {
+      ++refused;
+      break;
+    }
+    j.put_message(1, ++seq, {}, body);
+    j.commit();
+  }
+  EXPECT_EQ(refused, 1) << "a 16 MiB journal cannot take 1000 x 64 KiB";
+  EXPECT_GT(seq, 10u) << "but it takes a fair part of it";
+  EXPECT_LE(j.map_size(), 16ull << 20);
+  EXPECT_TRUE(j.get_message(1, seq)) << "what was stored before the limit stays";
+}
+
+TEST(SizeOption, AcceptsBytesAndBinarySuffixes) {
+  EXPECT_EQ(parse_size("1024"), std::optional<uint64_t>(1024));
+  EXPECT_EQ(parse_size("16M"), std::optional<uint64_t>(16ull << 20));
+  EXPECT_EQ(parse_size("8G"), std::optional<uint64_t>(8ull << 30));
+  EXPECT_EQ(parse_size("4k"), std::optional<uint64_t>(4096));
+  EXPECT_FALSE(parse_size(""));
+  EXPECT_FALSE(parse_size("M"));
+  EXPECT_FALSE(parse_size("12X"));
+  EXPECT_FALSE(parse_size("-1"));
+  EXPECT_FALSE(parse_size("99999999999999999999"));
+}
+
+}  // namespace
+}  // namespace courier::proxy
