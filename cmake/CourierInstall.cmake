@@ -19,5 +19,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/courierConfigVersion.cmak
 install(FILES ${PROJECT_BINARY_DIR}/courierConfig.cmake ${PROJECT_BINARY_DIR}/courierConfigVersion.cmake
   DESTINATION ${config_dir})
 
+# The .pc finds its prefix relative to itself, so an install moved or made
+# with `cmake --install --prefix` elsewhere still works.
+file(RELATIVE_PATH COURIER_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/courier.pc.in ${PROJECT_BINARY_DIR}/courier.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/courier.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

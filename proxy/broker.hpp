@@ -94,6 +94,7 @@ class Broker {
   // The next ready message in seq order, with how often it was delivered before.
   std::optional<std::pair<MessageView, uint32_t>> take_ready(Queue& q);
   uint32_t prior_deliveries(Queue& q, const MessageView& m);
+  std::optional<Delivery> release(uint64_t delivery_id);
   void requeue(uint64_t delivery_id, bool count_attempt_limit);
   void settle(uint64_t delivery_id);  // ACK: message done
   // `may_have_attempts` false skips erasing an `attempts` entry known absent.

@@ -329,6 +329,7 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
     o.dead_letter = std::string(*dl);
   }
   if (o.max_attempts && *o.max_attempts == 0) throw BadRequest("'max_attempts' must be at least 1");
+  if (o.ack_timeout && *o.ack_timeout == 0) throw BadRequest("'ack_timeout' must be at least 1 ms");
   // Unlike everywhere else, an unknown key is refused: a mistyped policy must
   // not pass silently. Checked after the types, since 400 wins over 404.
   static constexpr std::string_view kKnown[] = {"q", "max_length", "dead_letter", "max_attempts", "ttl", "ack_timeout"};

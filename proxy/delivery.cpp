@@ -194,20 +194,30 @@ void Broker::deliver_queue(Queue& q) {
   }
 }
 
+// Ends a delivery's time in flight (ACK, NACK, requeue of any kind): the
+// consumer gets its credit back and the queue may deliver again. Returns the
+// delivery, or nullopt for an unknown id.
+std::optional<Delivery> Broker::release(uint64_t delivery_id) {
+  auto it = deliveries_.find(delivery_id);
+  if (it == deliveries_.end()) return std::nullopt;
+  const Delivery d = it->second;
+  deliveries_.erase(it);
+  Consumer& c = *d.consumer;
+  c.deliveries.erase(delivery_id);
+  ++c.credit;
+  c.queue->inflight.erase(d.seq);
+  mark_ready(*c.queue);
+  return d;
+}
+
 // Returns a delivery to its queue (NACK requeue, CANCEL, BYE, silence,
 // ack_timeout), or dead-letters it when the next attempt would pass
 // max_attempts. With count_attempt_limit false the caller decides.
 void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
-  auto it = deliveries_.find(delivery_id);
-  if (it == deliveries_.end()) return;
-  const Delivery d = it->second;
-  deliveries_.erase(it);
-  Consumer& c = *d.consumer;
-  Queue& q = *c.queue;
-  c.deliveries.erase(delivery_id);
-  ++c.credit;
-  q.inflight.erase(d.seq);
-  mark_ready(q);
+  const std::optional<Delivery> released = release(delivery_id);
+  if (!released) return;
+  const Delivery& d = *released;
+  Queue& q = *d.consumer->queue;
   if (count_attempt_limit && q.rec.options.max_attempts && d.attempt >= *q.rec.options.max_attempts) {
     if (auto m = journal_.get_message(q.rec.id, d.seq)) dead_letter(q, *m, false);
     return;
@@ -217,22 +227,16 @@ void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
 
 // ACK: the message is done with.
 void Broker::settle(uint64_t delivery_id) {
-  auto it = deliveries_.find(delivery_id);
-  if (it == deliveries_.end()) return;
-  const Delivery d = it->second;
-  deliveries_.erase(it);
-  Consumer& c = *d.consumer;
-  Queue& q = *c.queue;
-  c.deliveries.erase(delivery_id);
-  ++c.credit;
-  q.inflight.erase(d.seq);
+  const std::optional<Delivery> released = release(delivery_id);
+  if (!released) return;
+  const Delivery& d = *released;
+  Queue& q = *d.consumer->queue;
   MessageView v;
   v.seq = d.seq;
   v.meta.due_ms = d.due_ms;
   v.meta.expire_ms = d.expire_ms;
   remove_message(q, v, d.attempt >= 2 || d.due_ms != 0, /*erase_at_commit=*/true);
   ++q.counters.acked;
-  mark_ready(q);
 }
 
 // Removes a message and every index entry that points at it.

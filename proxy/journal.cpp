@@ -1,6 +1,9 @@
 #include "journal.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -71,6 +74,14 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
     throw JournalError("cannot create data directory " + config_.dir + ": " + ec.message() +
                        " (choose another --data or fix its permissions)");
   }
+  // One proxy per directory: two writers' in-memory states would disagree.
+  // flock is released by the kernel when the holder dies, even by kill -9.
+  const std::string lock_path = config_.dir + "/proxy.lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    throw JournalError("another courier-proxy is using --data " + config_.dir +
+                       " (lock " + lock_path + " is held): stop it, or give this one its own --data");
+  }
   MDB_env* env = env_.get();
   lmdb::check(mdb_env_set_maxdbs(env, 8), "mdb_env_set_maxdbs");
 
@@ -116,7 +127,12 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   t.commit();
 }
 
-Journal::~Journal() { abort(); }
+Journal::~Journal() {
+  abort();
+  // The lock is released here, just before env_ (a later member) closes the
+  // environment: harmless, the data is committed and nothing writes any more.
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 MDB_txn* Journal::txn() {
   if (!txn_.active()) txn_ = lmdb::Txn(env_.get(), 0);
@@ -146,12 +162,33 @@ uint64_t Journal::used_bytes() const {
   return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
 }
 
+// Pages on LMDB's free list (reusable by the next writes). Walks the free
+// list, so it is only asked when the map looks full.
+uint64_t Journal::free_bytes() {
+  MDB_stat st;
+  mdb_env_stat(env_.get(), &st);
+  uint64_t pages = 0;
+  // LMDB opens the free list for reading only in a read-only transaction;
+  // the last committed list is close enough for an estimate.
+  lmdb::Txn reader(env_.get(), MDB_RDONLY);
+  lmdb::Cursor c(reader.get(), 0);  // FREE_DBI
+  MDB_val k, v;
+  for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
+    if (v.mv_size >= sizeof(size_t)) pages += *static_cast<const size_t*>(v.mv_data);  // IDL: count first
+  }
+  return pages * st.ms_psize;
+}
+
 bool Journal::make_room(uint64_t bytes) {
   // Pages written in a turn cannot reuse pages freed in the same turn, and a
   // B-tree split can touch a few more: ask for twice the bytes plus slack.
   // Slack for B-tree splits and the free list, scaled down for tiny journals.
   const uint64_t slack = std::min<uint64_t>(4ull << 20, config_.max_size / 16);
-  const uint64_t needed = used_bytes() + 2 * (turn_bytes_ + bytes) + slack;
+  uint64_t needed = used_bytes() + 2 * (turn_bytes_ + bytes) + slack;
+  if (needed <= map_size_) return true;
+  // used_bytes() is the file's high-water mark; pages freed by acks are
+  // reused before the file grows, so count them before refusing.
+  needed -= std::min(needed, free_bytes());
   if (needed <= map_size_) return true;
   if (needed > config_.max_size) return false;
   commit();

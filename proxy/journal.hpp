@@ -118,6 +118,7 @@ class Journal {
   uint64_t map_size() const noexcept { return map_size_; }
   uint64_t max_size() const noexcept { return config_.max_size; }
   uint64_t used_bytes() const;
+  uint64_t free_bytes();
 
   // ---- queues -----------------------------------------------------------
   std::vector<QueueRecord> load_queues();
@@ -167,6 +168,7 @@ class Journal {
   void flush_erases();
 
   JournalConfig config_;
+  int lock_fd_ = -1;  // flock on DIR/proxy.lock, held for the journal's life
   lmdb::Env env_;
   uint64_t map_size_ = 0;
   MDB_dbi queues_ = 0, msgs_ = 0, attempts_ = 0, dedup_ = 0, dedup_age_ = 0, delayed_ = 0,

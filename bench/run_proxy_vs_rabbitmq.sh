@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# bench/run_proxy_vs_rabbitmq.sh [BUILD_DIR] — courier-proxy vs RabbitMQ on this
+# machine, side by side (issue 5, item 7). Method and figures: docs/BENCHMARKS.md.
+#
+#   1. installs rabbitmq-server + librabbitmq-dev with apt-get when missing;
+#   2. builds courier-proxy, proxy_load and rabbitmq_load into BUILD_DIR
+#      (default build-rmq; configured RelWithDebInfo when not configured yet);
+#   3. starts RabbitMQ by hand (its service start is blocked here) on loopback
+#      ports picked free, with every directory in a temp dir;
+#   4. REPS times, interleaved courier/RabbitMQ so machine noise hits both:
+#      durable end-to-end throughput 1 producer/1 consumer and 4/4 (128-byte
+#      bodies, confirms with a window, manual acks), then publish->confirm
+#      latency at fixed rates, one message at a time. Every courier run gets a
+#      fresh proxy with a fresh --data dir (default durable mode, fsync on);
+#   5. courier-proxy RssAnon and journal size with 1 M and 10 M messages
+#      queued (publish only, no consumer), and after a restart on the 10 M;
+#   6. prints medians and the courier/RabbitMQ ratio; every run is one JSON
+#      line in $OUT (default BUILD_DIR/proxy_vs_rabbitmq.jsonl).
+#
+# Knobs (environment): MESSAGES=1000000 (courier e2e), RMQ_MESSAGES=300000
+# (RabbitMQ e2e: it runs ~15x slower here; its rate is steady well before
+# that), REPS=3, LAT_RATES="1000 5000", LAT_SECONDS=10,
+# MEM_COUNTS="1000000 10000000" (LAT_RATES="" or MEM_COUNTS="" skip those),
+# SKIP_RABBITMQ=1, KEEP=1 (keep the temp dir).
+# Everything listens on 127.0.0.1; every process started here is stopped by
+# PID on exit (trap EXIT). Takes ~9-12 minutes on 2 cores (plus a build).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(realpath -m "${1:-$root/build-rmq}")
+MESSAGES=${MESSAGES:-1000000}
+RMQ_MESSAGES=${RMQ_MESSAGES:-300000}
+REPS=${REPS:-3}
+LAT_RATES=${LAT_RATES-"1000 5000"}
+LAT_SECONDS=${LAT_SECONDS:-10}
+MEM_COUNTS=${MEM_COUNTS-"1000000 10000000"}
+SKIP_RABBITMQ=${SKIP_RABBITMQ:-0}
+OUT=${OUT:-$build/proxy_vs_rabbitmq.jsonl}
+RMQ_BIN=/usr/lib/rabbitmq/bin
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# ---------------------------------------------------------------- 1. install
+need_pkgs=()
+for p in rabbitmq-server librabbitmq-dev pkg-config python3; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
+done
+if ((${#need_pkgs[@]})); then
+  log "apt-get install ${need_pkgs[*]}"
+  # The package's service start is refused here (policy-rc.d); that is expected.
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+
+# ------------------------------------------------------------------ 2. build
+if [[ ! -f $build/CMakeCache.txt ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOURIER_BUILD_TOOLS=OFF \
+        -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_BUILD_TESTS=OFF >&2
+else
+  cmake -S "$root" -B "$build" >/dev/null  # re-detect librabbitmq if installed since
+fi
+cmake --build "$build" --target courier-proxy proxy_load rabbitmq_load -j2 >&2
+PROXY=$build/proxy/courier-proxy
+PLOAD=$build/bench/proxy_load
+RLOAD=$build/bench/rabbitmq_load
+for b in "$PROXY" "$PLOAD" "$RLOAD"; do [[ -x $b ]] || die "missing $b"; done
+
+# ------------------------------------------------------- processes & cleanup
+work=$(mktemp -d /tmp/courier-vs-rabbitmq.XXXXXX)
+proxy_pid="" rmq_pid="" epmd_pid="" beam_pid=""
+
+stop_pid() {  # stop_pid PID SECONDS: TERM, wait up to SECONDS, then KILL
+  local pid=$1 secs=$2 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid ignored TERM for ${secs}s: KILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$proxy_pid" 10
+  if [[ -n $rmq_pid ]]; then
+    stop_pid "$rmq_pid" 60           # the wrapper script stops beam gracefully on TERM
+    stop_pid "$beam_pid" 10          # in case the wrapper died first
+  fi
+  stop_pid "$epmd_pid" 5
+  if [[ ${KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# CQP1 PING over raw ZMTP 3.0 (no pyzmq needed): exit 0 on PONG.
+cat > "$work/cqp1_ping.py" <<'EOF'
+import socket, struct, sys, time
+def recv_until(s, pred, end):
+    buf = b""
+    while not pred(buf):
+        if time.time() > end: raise OSError("timeout")
+        d = s.recv(4096)
+        if not d: raise OSError("closed")
+        buf += d
+def ping(host, port, timeout):
+    end = time.time() + timeout
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.sendall(b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" * 32)
+    recv_until(s, lambda b: b"READY" in b, end)  # the proxy's greeting and READY
+    ready = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
+    s.sendall(b"\x04" + bytes([len(ready)]) + ready)
+    s.sendall(b"\x01\x04CQP1\x01\x04PING\x00\x01\x80")  # ["CQP1"]["PING"][{}]
+    recv_until(s, lambda b: b"PONG" in b, end)
+    s.close()
+try:
+    ping(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+except OSError:
+    sys.exit(1)
+EOF
+
+proxy_port=$(free_port)
+proxy_ep=tcp://127.0.0.1:$proxy_port
+start_proxy() {  # start_proxy DATA_DIR; sets proxy_pid and ready_s (seconds to first PONG)
+  local data=$1 t0 i
+  t0=$(date +%s.%N)
+  "$PROXY" --listen "$proxy_ep" --data "$data" --log-level warn >>"$work/proxy.log" 2>&1 &
+  proxy_pid=$!
+  for ((i = 0; i < 600; i++)); do
+    kill -0 "$proxy_pid" 2>/dev/null || die "courier-proxy exited (see $work/proxy.log)"
+    if python3 "$work/cqp1_ping.py" 127.0.0.1 "$proxy_port" 1; then
+      ready_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "courier-proxy not answering PING after 60 s"
+}
+stop_proxy() { stop_pid "$proxy_pid" 10; proxy_pid=""; }
+
+# Broker CPU seconds (user+sys) of a process, for CPU-per-message figures.
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+: >"$OUT"
+emit() { echo "$1" >>"$OUT"; echo "$1"; }
+
+# ------------------------------------------------------------ machine facts
+fsync_json=$(python3 - "$work" <<'EOF'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+ts = []
+for i in range(200):
+    os.pwrite(fd, b"x" * 4096, (i % 64) * 4096)
+    t = time.perf_counter(); os.fdatasync(fd); ts.append(time.perf_counter() - t)
+os.close(fd); os.remove(path)
+ts.sort()
+print('"fdatasync_4k_p50_ms":%.2f,"fdatasync_4k_p99_ms":%.2f' % (ts[100] * 1e3, ts[198] * 1e3))
+EOF
+)
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+rmq_version=$(dpkg-query -W -f='${Version}' rabbitmq-server)
+erl_version=$(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo unknown)
+librabbitmq_version=$(pkg-config --modversion librabbitmq)
+emit "{\"kind\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"nproc\":$(nproc),\"cpu\":\"$cpu_model\",\"kernel\":\"$(uname -r)\",\"mem_mib\":$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo),\"rabbitmq_server\":\"$rmq_version\",\"erlang\":\"$erl_version\",\"librabbitmq\":\"$librabbitmq_version\",\"disk\":\"$(df --output=source "$work" | tail -1)\",$fsync_json,\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+
+# ---------------------------------------------------------------- RabbitMQ
+start_rabbitmq() {
+  local r=$work/rmq i
+  mkdir -p "$r/home" "$r/mnesia" "$r/log"
+  echo '[].' >"$r/enabled_plugins"
+  export HOME=$r/home RABBITMQ_NODENAME=bench@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT=$(free_port) RABBITMQ_DIST_PORT=$(free_port) ERL_EPMD_PORT=$(free_port)
+  export ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_MNESIA_BASE=$r/mnesia RABBITMQ_LOG_BASE=$r/log
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$r/enabled_plugins RABBITMQ_CONFIG_FILE=$r/rabbitmq
+  export RABBITMQ_ADVANCED_CONFIG_FILE=$r/advanced.config
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  # Our own epmd on our port, in the foreground (so we hold its PID).
+  epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 >"$r/epmd.log" 2>&1 &
+  epmd_pid=$!
+  "$RMQ_BIN/rabbitmq-server" >"$r/server.out" 2>&1 &
+  rmq_pid=$!
+  for ((i = 0; i < 90; i++)); do
+    kill -0 "$rmq_pid" 2>/dev/null || die "rabbitmq-server exited (see $r/server.out, $r/log)"
+    if timeout 20 "$RMQ_BIN/rabbitmqctl" await_startup --timeout 10 >/dev/null 2>&1; then break; fi
+    sleep 1
+  done
+  ((i < 90)) || die "RabbitMQ did not start in 90 s"
+  beam_pid=$(cat "$r/mnesia/bench@localhost.pid")
+  rmq_server_version=$("$RMQ_BIN/rabbitmqctl" version 2>/dev/null | tail -1)
+  log "RabbitMQ $rmq_server_version up on 127.0.0.1:$RABBITMQ_NODE_PORT (beam pid $beam_pid)"
+  emit "{\"kind\":\"rabbitmq\",\"version\":\"$rmq_server_version\",\"queue\":\"classic durable\",\"config\":\"Debian defaults\"}"
+}
+
+# ------------------------------------------------------------------- runs
+# A courier run: fresh proxy, fresh journal; records the tool's JSON with the
+# proxy's CPU seconds, RssAnon and journal size after the run.
+courier_run() {  # courier_run WORKLOAD REP ARGS...
+  local workload=$1 rep=$2; shift 2
+  local data=$work/proxy-data la c0 res c1 rss jb
+  rm -rf "$data"
+  start_proxy "$data"
+  la=$(loadavg); c0=$(cpu_s "$proxy_pid")
+  res=$(timeout 600 "$PLOAD" --endpoint "$proxy_ep" "$@") || die "proxy_load $workload rep $rep"
+  c1=$(cpu_s "$proxy_pid"); rss=$(status_kb "$proxy_pid" RssAnon)
+  stop_proxy
+  jb=$(du -sb "$data" | cut -f1)
+  emit "{\"broker\":\"courier-proxy\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_anon_kb\":$rss,\"journal_bytes\":$jb,\"result\":$res}"
+}
+rabbit_run() {  # rabbit_run WORKLOAD REP ARGS...
+  local workload=$1 rep=$2; shift 2
+  local la c0 res c1 rss
+  la=$(loadavg); c0=$(cpu_s "$beam_pid")
+  res=$(timeout 900 "$RLOAD" --port "$RABBITMQ_NODE_PORT" "$@") || die "rabbitmq_load $workload rep $rep"
+  c1=$(cpu_s "$beam_pid"); rss=$(status_kb "$beam_pid" VmRSS)
+  emit "{\"broker\":\"rabbitmq\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_kb\":$rss,\"result\":$res}"
+}
+
+[[ $SKIP_RABBITMQ == 1 ]] || start_rabbitmq
+
+for ((rep = 1; rep <= REPS; rep++)); do
+  log "rep $rep/$REPS: e2e 1x1"
+  courier_run e2e_1p1c "$rep" --queue e2e --messages "$MESSAGES" --producers 1 --consumers 1
+  [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run e2e_1p1c "$rep" --queue e2e --messages "$RMQ_MESSAGES" --producers 1 --consumers 1
+  log "rep $rep/$REPS: e2e 4x4"
+  courier_run e2e_4p4c "$rep" --queue e2e --messages "$MESSAGES" --producers 4 --consumers 4
+  [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run e2e_4p4c "$rep" --queue e2e --messages "$RMQ_MESSAGES" --producers 4 --consumers 4
+  for rate in $LAT_RATES; do
+    log "rep $rep/$REPS: latency at $rate/s"
+    courier_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS))
+    [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS))
+  done
+done
+
+if [[ -n $rmq_pid ]]; then
+  log "stopping RabbitMQ"
+  stop_pid "$rmq_pid" 60; stop_pid "$beam_pid" 10; stop_pid "$epmd_pid" 5
+  rmq_pid="" beam_pid="" epmd_pid=""
+fi
+
+# ------------------------------------------------ memory with N queued
+for n in $MEM_COUNTS; do
+  log "courier-proxy memory with $n messages queued"
+  data=$work/proxy-mem
+  rm -rf "$data"
+  start_proxy "$data"
+  rss0=$(status_kb "$proxy_pid" RssAnon)
+  res=$(timeout 1200 "$PLOAD" --endpoint "$proxy_ep" --queue mem --messages "$n" --producers 4 --consumers 0) \
+    || die "proxy_load publish-only $n"
+  sleep 1
+  rss=$(status_kb "$proxy_pid" RssAnon); rssfile=$(status_kb "$proxy_pid" RssFile); hwm=$(status_kb "$proxy_pid" VmHWM)
+  stop_proxy
+  jb=$(du -sb "$data" | cut -f1); jk=$(du -sk "$data" | cut -f1)
+  # Restart on the full journal: recovery time and memory after recovery.
+  start_proxy "$data"; t_ready=$ready_s
+  rss_re=$(status_kb "$proxy_pid" RssAnon)
+  stop_proxy
+  emit "{\"broker\":\"courier-proxy\",\"workload\":\"queued_$n\",\"rss_anon_kb_empty\":$rss0,\"rss_anon_kb\":$rss,\"rss_file_kb\":$rssfile,\"vm_hwm_kb\":$hwm,\"journal_bytes\":$jb,\"journal_disk_kb\":$jk,\"restart_to_ping_s\":$t_ready,\"rss_anon_kb_after_restart\":$rss_re,\"result\":$res}"
+  rm -rf "$data"
+done
+
+# ------------------------------------------------------------------ summary
+python3 - "$OUT" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def med(broker, wl, key):
+    v = [r["result"][key] for r in rows if r.get("broker") == broker and r.get("workload") == wl]
+    return (statistics.median(v), v) if v else (None, [])
+m = next(r for r in rows if r.get("kind") == "machine")
+print(f"\n{m['nproc']} x {m['cpu']}, kernel {m['kernel']}, rabbitmq-server {m['rabbitmq_server']}, "
+      f"fdatasync 4 KiB p50 {m['fdatasync_4k_p50_ms']} ms / p99 {m['fdatasync_4k_p99_ms']} ms")
+print(f"\n{'durable e2e (msgs/s, median)':30} {'courier-proxy':>14} {'RabbitMQ':>10} {'ratio':>7}   runs courier | RabbitMQ")
+summary = []
+for wl, name in (("e2e_1p1c", "1 producer / 1 consumer"), ("e2e_4p4c", "4 producers / 4 consumers")):
+    c, cv = med("courier-proxy", wl, "msgs_per_s"); r, rv = med("rabbitmq", wl, "msgs_per_s")
+    ratio = f"{c / r:.1f}x" if c and r else "-"
+    print(f"{name:30} {c or 0:>14,.0f} {r or 0:>10,.0f} {ratio:>7}   {cv} | {rv}")
+    summary.append({"kind": "summary", "workload": wl, "courier_msgs_per_s": c, "rabbitmq_msgs_per_s": r,
+                    "ratio": round(c / r, 2) if c and r else None})
+print(f"\n{'publish->confirm latency (median of runs)':44} {'courier p50 / p99 ms':>22} {'RabbitMQ p50 / p99 ms':>24}")
+for wl in sorted({r["workload"] for r in rows if str(r.get("workload", "")).startswith("latency_")}, key=lambda w: int(w.split("_")[1])):
+    c50, _ = med("courier-proxy", wl, "p50_us"); c99, _ = med("courier-proxy", wl, "p99_us")
+    r50, _ = med("rabbitmq", wl, "p50_us"); r99, _ = med("rabbitmq", wl, "p99_us")
+    f = lambda a, b: f"{a / 1000:.1f} / {b / 1000:.1f}" if a is not None else "-"
+    print(f"{'at ' + wl.split('_')[1] + ' msgs/s, one PUT at a time':44} {f(c50, c99):>22} {f(r50, r99):>24}")
+    summary.append({"kind": "summary", "workload": wl, "courier_p50_us": c50, "courier_p99_us": c99,
+                    "rabbitmq_p50_us": r50, "rabbitmq_p99_us": r99})
+print(f"\n{'courier-proxy, publish only':30} {'RssAnon MiB':>12} {'after restart':>14} {'journal MiB':>12} {'restart s':>10}")
+for r in rows:
+    if str(r.get("workload", "")).startswith("queued_"):
+        n = int(r["workload"].split("_")[1])
+        print(f"{f'{n:,} queued':30} {r['rss_anon_kb'] / 1024:>12.1f} {r['rss_anon_kb_after_restart'] / 1024:>14.1f} "
+              f"{r['journal_bytes'] / 2**20:>12.0f} {r['restart_to_ping_s']:>10}")
+        summary.append({"kind": "summary", "workload": r["workload"], "rss_anon_mib": round(r["rss_anon_kb"] / 1024, 1),
+                        "journal_mib": round(r["journal_bytes"] / 2**20)})
+with open(sys.argv[1], "a") as f:
+    for s in summary: f.write(json.dumps(s) + "\n")
+print(f"\nJSON lines: {sys.argv[1]}")
+EOF

@@ -1,0 +1,219 @@
+// courier/producer.hpp — durable publishing through courier-proxy (PROTOCOL.md §3).
+//
+// Contract
+// - What: a Producer connects one DEALER to courier-proxy and PUTs values
+//   (encoded with codec.hpp) into named queues. A message is "published" when
+//   the proxy CONFIRMs it, which it does only after the message is fsync'd
+//   into its journal. publish() waits for that confirm; publish_async() does
+//   not: it keeps the message in a bounded WINDOW of unconfirmed messages and
+//   reports the outcome to an optional callback; flush() waits for the window
+//   to empty.
+// - Exactly-once into the journal: every message carries a producer id
+//   (automatic: "<random per Producer>-<counter>", or PublishOptions::id).
+//   After a reconnect or a confirm timeout the Producer resends every
+//   unconfirmed message with the SAME id, and the proxy's dedup stores each
+//   once (a resend is confirmed with the original seq and dup = true).
+// - Batching: whatever user threads have queued when the I/O thread gets to
+//   send goes out as ONE batch PUT per run of messages with the same queue,
+//   delay and ttl (§3.4). No message is held back to wait for others.
+// - Threads: the constructor STARTS ONE I/O THREAD, which owns the socket,
+//   sends, receives confirms, sends PINGs when idle, and reconnects with a
+//   fresh socket when the proxy has been silent for 3 x its heartbeat (kill,
+//   restart, network loss). User threads hand messages over through a
+//   mutex-protected queue and a Linux eventfd that wakes the I/O thread in
+//   zmq_poll. Confirm callbacks run ON THE I/O THREAD: keep them short; do
+//   not call publish()/flush()/declare() from them (ConfigError).
+// - Ownership: move-only; the destructor waits for unconfirmed messages for
+//   at most ProducerOptions::close_timeout, fails the rest (their callbacks
+//   get ClosedError), says BYE and joins the I/O thread. noexcept, bounded.
+// - Thread-safety: every member function may be called from any thread.
+// - Errors: RemoteError with the proxy's ERROR code and reason (413 too
+//   large, 429 queue full, 503 journal full, ...), TimeoutError, ClosedError
+//   (producer closing or context shut down), ConfigError (bad endpoint,
+//   queue name, id, option).
+// - From Push<T>: `Push<Order> out; out.connect(ep); out.send(order);`
+//   becomes `Producer out(ep); out.publish("orders", order);`. The value type
+//   is a template argument of each call (one Producer, any queue, any T),
+//   not of the class: a proxy connection is shared by all queues.
+#pragma once
+
+#include <courier/codec.hpp>
+#include <courier/context.hpp>
+#include <courier/errors.hpp>
+#include <courier/export.hpp>
+#include <courier/options.hpp>
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace courier {
+
+// Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
+// "tcp://127.0.0.1:5555" (courier-proxy's default --listen). Thread-safe.
+COURIER_EXPORT std::string default_proxy_endpoint();
+
+struct ProducerOptions {
+  // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
+  std::string endpoint;
+  // Sent in HELLO; shows up in the proxy's logs.
+  std::string name;
+  // Most messages queued or sent but not yet confirmed. publish_async()
+  // blocks while the window is full (try_publish_async() returns false).
+  std::size_t window = 1024;
+  // How long publish() waits for its confirm by default.
+  std::chrono::milliseconds publish_timeout{30000};
+  // A batch unconfirmed for this long makes the Producer reconnect and
+  // resend everything unconfirmed (same ids). Must be > 0.
+  std::chrono::milliseconds confirm_timeout{10000};
+  // The heartbeat assumed until the proxy's WELCOME says its own.
+  std::chrono::milliseconds heartbeat{1000};
+  // How long the destructor waits for unconfirmed messages.
+  std::chrono::milliseconds close_timeout{5000};
+  // Prefix of automatic ids. Empty = 16 random hex digits, unique per Producer.
+  std::string id_prefix;
+  // Socket options (linger, reconnect interval, tcp keepalive...). The
+  // routing id and high-water marks are managed by the Producer.
+  SocketOptions socket;
+  Context context = Context::global();
+};
+
+// Per-message options.
+struct PublishOptions {
+  // Producer message id for dedup (≤ 128 bytes). Empty = automatic.
+  std::string id;
+  // Deliver no earlier than now + delay.
+  std::optional<std::chrono::milliseconds> delay;
+  // Expire (dead-letter or drop) when not consumed within ttl.
+  std::optional<std::chrono::milliseconds> ttl;
+};
+
+// The outcome of one publish, as given to a publish_async() callback.
+struct Confirm {
+  std::uint64_t seq = 0;      // position in the queue
+  bool dup = false;           // the proxy already had this id (a resend)
+  std::string id;             // the message's producer id
+  std::exception_ptr error;   // RemoteError / ClosedError when it failed
+  bool ok() const noexcept { return !error; }
+};
+using ConfirmCallback = std::function<void(const Confirm&)>;
+
+// Queue policies for declare() (PROTOCOL.md §3.1 DECLARE). Unset = unchanged.
+struct QueueOptions {
+  std::optional<std::uint64_t> max_length;
+  std::optional<std::uint64_t> max_attempts;
+  std::optional<std::chrono::milliseconds> ttl;
+  std::optional<std::chrono::milliseconds> ack_timeout;
+  std::optional<std::string> dead_letter;
+};
+
+class COURIER_EXPORT Producer {
+ public:
+  // Connects to options.endpoint and starts the I/O thread. Does not wait
+  // for the proxy: messages published before it answers are queued and sent
+  // once it does. Throws: ConfigError (bad endpoint or option), ClosedError.
+  explicit Producer(ProducerOptions options = {});
+  // Same, with every option at its default but the endpoint.
+  explicit Producer(const std::string& endpoint);
+  Producer(Producer&&) noexcept;
+  Producer& operator=(Producer&&) noexcept;
+  // See the contract: bounded by close_timeout + the socket linger. noexcept.
+  ~Producer();
+
+  // Publishes `value` to `queue` and waits for its confirm (at most
+  // options.publish_timeout, or `timeout`).
+  // Returns: the message's seq in the queue.
+  // Throws: RemoteError (the proxy refused it: code and reason); TimeoutError
+  // when the window stayed full until the deadline (nothing was queued) or
+  // the confirm did not come in time (then the message STAYS in the window
+  // and is resent until confirmed, so it may yet be stored: publish again
+  // with the same PublishOptions::id to be sure); ClosedError; ConfigError
+  // (bad queue name or id; called from a confirm callback).
+  // Thread-safety: any thread except the I/O thread.
+  template <class T>
+  std::uint64_t publish(std::string_view queue, const T& value, const PublishOptions& options = {}) {
+    return publish_message(queue, encode(value), options, default_publish_timeout());
+  }
+  template <class T>
+  std::uint64_t publish(std::string_view queue, const T& value, const PublishOptions& options,
+                        std::chrono::milliseconds timeout) {
+    return publish_message(queue, encode(value), options, timeout);
+  }
+
+  // Queues `value` for `queue` without waiting for the confirm. BLOCKS while
+  // the window is full (never drops). From a confirm callback it never blocks
+  // (the window may then be exceeded). `on_confirm` (optional) runs on the
+  // I/O thread once, with the seq or the error; a failure without a callback
+  // is rethrown by the next flush().
+  // Returns: nothing. Throws: ConfigError, ClosedError. Thread-safety: any thread.
+  template <class T>
+  void publish_async(std::string_view queue, const T& value, const PublishOptions& options = {},
+                     ConfirmCallback on_confirm = {}) {
+    (void)submit_message(queue, encode(value), options, std::move(on_confirm), true);
+  }
+  // As publish_async, but never waits. Returns: false (nothing queued) when
+  // the window is full. Throws: ConfigError, ClosedError.
+  template <class T>
+  bool try_publish_async(std::string_view queue, const T& value, const PublishOptions& options = {},
+                         ConfirmCallback on_confirm = {}) {
+    return submit_message(queue, encode(value), options, std::move(on_confirm), false);
+  }
+
+  // Raw forms: `body` is sent as is (by convention one msgpack object; the
+  // proxy never decodes it). Same returns, errors and threading as above.
+  std::uint64_t publish_raw(std::string_view queue, std::string_view body,
+                            const PublishOptions& options = {});
+  void publish_raw_async(std::string_view queue, std::string_view body,
+                         const PublishOptions& options = {}, ConfirmCallback on_confirm = {});
+  bool try_publish_raw_async(std::string_view queue, std::string_view body,
+                             const PublishOptions& options = {}, ConfirmCallback on_confirm = {});
+
+  // Waits until every message published so far is confirmed or failed.
+  // Returns: true when the window is empty, false when `timeout` passed first.
+  // Throws: the first RemoteError/ClosedError of an async publish that had
+  // no callback, since the last flush (so failures are never silent);
+  // ConfigError from a confirm callback. Thread-safety: any thread but the I/O one.
+  bool flush(std::chrono::milliseconds timeout);
+
+  // Sets queue policies (DECLARE) and waits for DECLARED. The queue is also
+  // created by its first PUT or CONSUME: declaring is optional.
+  // Returns: the queue's depth. Throws: RemoteError (404 unknown option,
+  // 400 bad value), TimeoutError, ClosedError, ConfigError.
+  // Thread-safety: any thread but the I/O one.
+  std::uint64_t declare(std::string_view queue, const QueueOptions& options = {},
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+  // Returns: true once the proxy has answered HELLO on the current
+  // connection, false when `timeout` passed first. Thread-safe.
+  bool wait_connected(std::chrono::milliseconds timeout);
+
+  // Counters, thread-safe to read.
+  std::size_t unconfirmed() const noexcept;       // in the window now
+  std::uint64_t confirmed() const noexcept;       // confirmed messages
+  std::uint64_t duplicates() const noexcept;      // confirmed with dup = true
+  std::uint64_t batches_sent() const noexcept;    // PUT messages with n (batch form)
+  std::uint64_t messages_sent() const noexcept;   // bodies sent, resends included
+  std::uint64_t resent() const noexcept;          // bodies sent again after a reconnect
+  std::uint64_t reconnects() const noexcept;      // fresh sockets after silence/timeout
+
+ private:
+  struct Impl;
+  std::uint64_t publish_message(std::string_view queue, zmq::message_t body,
+                                const PublishOptions& options, std::chrono::milliseconds timeout);
+  bool submit_message(std::string_view queue, zmq::message_t body, const PublishOptions& options,
+                      ConfirmCallback on_confirm, bool block);
+  bool submit_until(std::string_view queue, zmq::message_t body, const PublishOptions& options,
+                    ConfirmCallback on_confirm, std::chrono::steady_clock::time_point deadline);
+  std::chrono::milliseconds default_publish_timeout() const noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace courier

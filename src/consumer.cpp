@@ -1,0 +1,409 @@
+#include <courier/consumer.hpp>
+
+#include "eventfd_wakeup.hpp"
+#include "protocol/cqp1.hpp"
+#include "proxy_link.hpp"
+#include "zmq_util.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace courier {
+
+namespace detail {
+
+enum Settle : int { kAck = 0, kRequeue = 1, kReject = 2, kTouch = 3 };
+
+// The meeting point of user threads and the Consumer's I/O thread: the
+// delivery buffer going up, settlements and credits going down. Shared with
+// every RawDelivery, so a delivery may outlive its Consumer.
+class ConsumerShared {
+ public:
+  std::mutex mu;
+  std::condition_variable cv;          // deliveries, consuming, closed
+  std::deque<DeliveryData> ready;      // received, not yet handed out
+  std::vector<std::uint64_t> settle[4];  // by Settle kind, for the I/O thread
+  std::uint64_t credits = 0;           // auto_ack: messages taken, to give back
+  std::uint64_t epoch = 0;             // the I/O thread's current connection
+  bool closed = false;
+  bool stop_requested = false;
+  bool consuming = false;
+  std::exception_ptr consume_error;
+  std::atomic<std::uint64_t> stale{0};
+  EventfdWakeup wake;
+
+  // Returns: true when queued for the I/O thread.
+  bool queue_settlement(std::uint64_t from_epoch, std::uint64_t id, int how) noexcept {
+    bool notify = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed) return false;
+      if (from_epoch != epoch) {
+        ++stale;
+        return false;
+      }
+      try {
+        notify = settle[0].empty() && settle[1].empty() && settle[2].empty() && settle[3].empty();
+        settle[how].push_back(id);
+      } catch (...) {
+        return false;
+      }
+    }
+    if (notify) wake.notify();
+    return true;
+  }
+};
+
+}  // namespace detail
+
+// ---- RawDelivery ------------------------------------------------------------
+
+RawDelivery::RawDelivery(std::shared_ptr<detail::ConsumerShared> owner, detail::DeliveryData data) noexcept
+    : owner_(std::move(owner)), data_(std::move(data)), settled_(data_.auto_ack) {}
+
+RawDelivery::RawDelivery(RawDelivery&& other) noexcept
+    : owner_(std::move(other.owner_)), data_(std::move(other.data_)), settled_(other.settled_) {
+  other.settled_ = true;
+}
+
+RawDelivery& RawDelivery::operator=(RawDelivery&& other) noexcept {
+  if (this != &other) {
+    if (!settled_) (void)nack(true);
+    owner_ = std::move(other.owner_);
+    data_ = std::move(other.data_);
+    settled_ = other.settled_;
+    other.settled_ = true;
+  }
+  return *this;
+}
+
+RawDelivery::~RawDelivery() {
+  if (!settled_) (void)nack(true);
+}
+
+bool RawDelivery::settle(int how) noexcept {
+  if (settled_ || !owner_) return false;
+  const bool queued = owner_->queue_settlement(data_.epoch, data_.delivery_id, how);
+  // Whatever happened, there is nothing more this delivery can settle: it was
+  // handed over, or its connection (and so its delivery id) is gone.
+  if (how != detail::kTouch) settled_ = true;
+  return queued;
+}
+
+bool RawDelivery::ack() noexcept { return settle(detail::kAck); }
+bool RawDelivery::nack(bool requeue) noexcept {
+  return settle(requeue ? detail::kRequeue : detail::kReject);
+}
+bool RawDelivery::touch() noexcept { return settle(detail::kTouch); }
+
+// ---- Consumer ---------------------------------------------------------------
+
+struct Consumer::Impl {
+  std::string queue;
+  ConsumerOptions options;
+  detail::ProxyLink link;
+  std::shared_ptr<detail::ConsumerShared> shared = std::make_shared<detail::ConsumerShared>();
+  std::atomic<bool> closing{false};
+  std::atomic<std::uint64_t> n_received{0}, n_decode_errors{0}, n_reconnects{0}, n_acks{0};
+  std::thread io;
+
+  // Owned by the I/O thread.
+  std::vector<std::uint64_t> pending[4];
+  std::uint64_t credits = 0;
+  msgpack::sbuffer header;
+  msgpack::zone zone;
+  detail::Incoming in;
+  std::vector<detail::DeliveryData> arrived;
+
+  Impl(std::string q, ConsumerOptions o)
+      : queue(std::move(q)),
+        options(std::move(o)),
+        link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
+                                options.name, options.heartbeat, options.socket, options.context}) {
+    if (!cqp1::valid_queue_name(queue)) {
+      throw ConfigError("queue name '" + queue.substr(0, 64) +
+                        "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
+    }
+    if (options.prefetch == 0) throw ConfigError("ConsumerOptions::prefetch must be at least 1");
+    link.open();
+    send_consume(options.prefetch);
+    shared->epoch = link.epoch();
+    io = std::thread([this] { thread_main(); });
+  }
+
+  void send_consume(std::uint64_t credit) {
+    const std::uint64_t batch =
+        std::min<std::uint64_t>(options.batch == 0 ? options.prefetch : options.batch, cqp1::kMaxBatch);
+    cqp1::MapWriter w(header, 2 + (options.auto_ack ? 1 : 0) + (batch >= 2 ? 1 : 0));
+    cqp1::pack_string(w.key("q"), queue);
+    w.key("credit").pack(std::max<std::uint64_t>(credit, 1));
+    if (options.auto_ack) w.key("auto_ack").pack(true);
+    if (batch >= 2) w.key("batch").pack(batch);
+    link.send("CONSUME", header);
+  }
+
+  void send_ids(std::string_view command, const std::vector<std::uint64_t>& ids, int extra) {
+    cqp1::MapWriter w(header, extra >= 0 ? 2 : 1);
+    w.key("d").pack(ids);
+    if (extra >= 0) w.key("requeue").pack(extra == 1);
+    link.send(command, header);
+  }
+
+  // All settlements queued since the last turn: one message per kind.
+  void send_settlements() {
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      for (int k = 0; k < 4; ++k) pending[k].swap(shared->settle[k]);
+      credits = shared->credits;
+      shared->credits = 0;
+    }
+    if (!pending[detail::kAck].empty()) {
+      send_ids("ACK", pending[detail::kAck], -1);
+      ++n_acks;
+    }
+    if (!pending[detail::kRequeue].empty()) send_ids("NACK", pending[detail::kRequeue], 1);
+    if (!pending[detail::kReject].empty()) send_ids("NACK", pending[detail::kReject], 0);
+    if (!pending[detail::kTouch].empty()) send_ids("TOUCH", pending[detail::kTouch], -1);
+    for (auto& p : pending) p.clear();
+    if (credits > 0) {
+      cqp1::MapWriter w(header, 2);
+      cqp1::pack_string(w.key("q"), queue);
+      w.key("n").pack(credits);
+      link.send("CREDIT", header);
+      credits = 0;
+    }
+  }
+
+  static std::uint64_t at(const msgpack::object_array* a, std::size_t i, const char* what) {
+    if (a == nullptr || i >= a->size) throw cqp1::BadRequest(std::string("DELIVER lacks ") + what);
+    return cqp1::as_uint(a->ptr[i], what);
+  }
+
+  void on_deliver(const cqp1::HeaderView& h) {
+    const std::string q(h.str("q").value_or(queue));
+    if (auto n = h.uint("n")) {
+      const auto* d = h.array("d");
+      const auto* seq = h.array("seq");
+      const auto* attempt = h.array("attempt");
+      const auto* ts = h.array("ts");
+      const auto* ids = h.array("id");
+      const std::size_t k = std::min<std::size_t>(*n, in.body_count());
+      for (std::size_t i = 0; i < k; ++i) {
+        detail::DeliveryData dd;
+        dd.queue = q;
+        dd.body = std::move(in.body(i));
+        dd.delivery_id = at(d, i, "'d'");
+        dd.seq = at(seq, i, "'seq'");
+        dd.attempt = static_cast<std::uint32_t>(attempt ? at(attempt, i, "'attempt'") : 1);
+        dd.ts_ms = ts ? at(ts, i, "'ts'") : 0;
+        if (ids && i < ids->size) {
+          if (auto pid = cqp1::as_producer_id(ids->ptr[i], "'id' entry")) dd.id = std::string(pid->bytes);
+        }
+        dd.epoch = link.epoch();
+        dd.auto_ack = options.auto_ack;
+        arrived.push_back(std::move(dd));
+      }
+      return;
+    }
+    if (in.body_count() < 1) return;
+    detail::DeliveryData dd;
+    dd.queue = q;
+    dd.body = std::move(in.body(0));
+    dd.delivery_id = h.need_uint("d");
+    dd.seq = h.uint("seq").value_or(0);
+    dd.attempt = static_cast<std::uint32_t>(h.uint("attempt").value_or(1));
+    dd.ts_ms = h.uint("ts").value_or(0);
+    if (auto pid = h.producer_id("id")) dd.id = std::string(pid->bytes);
+    dd.epoch = link.epoch();
+    dd.auto_ack = options.auto_ack;
+    arrived.push_back(std::move(dd));
+  }
+
+  void receive_all() {
+    cqp1::HeaderView h = cqp1::HeaderView::parse("\x80", 1, zone);
+    bool consuming = false;
+    std::exception_ptr error;
+    for (int i = 0; i < 1024; ++i) {
+      if (!link.receive(in, zone, &h)) break;
+      try {
+        switch (in.command) {
+          case cqp1::Command::DELIVER: on_deliver(h); break;
+          case cqp1::Command::CONSUMING: consuming = true; break;
+          case cqp1::Command::ERROR:
+            if (h.find("d") != nullptr) {
+              ++shared->stale;  // acks for deliveries the proxy already requeued
+            } else {
+              error = std::make_exception_ptr(RemoteError(
+                  static_cast<int>(h.uint("code").value_or(500)),
+                  std::string(h.str("reason").value_or("(no reason)")) + " (consuming " + queue + ")"));
+            }
+            break;
+          default: break;  // WELCOME, PONG: liveness only
+        }
+      } catch (const cqp1::BadRequest&) {
+        // an unreadable DELIVER: its messages are redelivered after a reconnect
+      }
+    }
+    if (arrived.empty() && !consuming && !error) return;
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      for (auto& d : arrived) shared->ready.push_back(std::move(d));
+      if (consuming) shared->consuming = true;
+      if (error && !shared->consuming) shared->consume_error = error;
+    }
+    arrived.clear();
+    shared->cv.notify_all();
+  }
+
+  // Fresh socket and CONSUME again. What the old connection held is requeued
+  // by the proxy (silence or restart), so unacked buffered deliveries and
+  // pending settlements of it are dropped here; auto_ack ones are kept (the
+  // proxy has already forgotten them).
+  void reconnect() {
+    link.open();
+    ++n_reconnects;
+    std::size_t buffered = 0;
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->epoch = link.epoch();
+      shared->consuming = false;
+      auto& r = shared->ready;
+      r.erase(std::remove_if(r.begin(), r.end(), [](const detail::DeliveryData& d) { return !d.auto_ack; }),
+              r.end());
+      buffered = r.size();
+      for (auto& s : shared->settle) {
+        shared->stale += s.size();
+        s.clear();
+      }
+      shared->credits = 0;
+    }
+    send_consume(buffered >= options.prefetch ? 1 : options.prefetch - buffered);
+  }
+
+  void loop() {
+    for (;;) {
+      send_settlements();
+      if (closing.load()) return;
+      receive_all();
+      if (!link.keep_alive(detail::Clock::now())) reconnect();
+      link.wait(shared->wake, link.next_deadline());
+    }
+  }
+
+  void thread_main() noexcept {
+    try {
+      loop();
+    } catch (...) {
+      // closed below; receive() then throws ClosedError
+    }
+    try {
+      send_settlements();
+    } catch (...) {
+    }
+    // BYE: the proxy requeues what is still unacked, now rather than after 3 x hb.
+    link.close(true, std::min(options.socket.linger, std::chrono::milliseconds(1000)));
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->closed = true;
+      shared->ready.clear();
+    }
+    shared->cv.notify_all();
+  }
+
+  RawDelivery pop(std::unique_lock<std::mutex>& lock) {
+    detail::DeliveryData d = std::move(shared->ready.front());
+    shared->ready.pop_front();
+    bool notify = false;
+    if (d.auto_ack) notify = shared->credits++ == 0;
+    lock.unlock();
+    if (notify) shared->wake.notify();
+    ++n_received;
+    return RawDelivery(shared, std::move(d));
+  }
+
+  [[noreturn]] void throw_closed() const {
+    throw ClosedError("consumer of queue " + queue + " at " + link.endpoint() + " is closed");
+  }
+};
+
+Consumer::Consumer(std::string queue, ConsumerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(queue), std::move(options))) {}
+
+Consumer::Consumer(Consumer&&) noexcept = default;
+
+Consumer& Consumer::operator=(Consumer&& other) noexcept {
+  if (this != &other) {
+    Consumer dying(std::move(*this));
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Consumer::~Consumer() {
+  if (!impl_) return;
+  impl_->closing.store(true);
+  impl_->shared->wake.notify();
+  impl_->io.join();
+}
+
+std::optional<RawDelivery> Consumer::receive_raw(std::chrono::milliseconds timeout) {
+  auto& s = *impl_->shared;
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.cv.wait_until(lock, detail::deadline_after(timeout), [&] { return !s.ready.empty() || s.closed; });
+  if (!s.ready.empty()) return impl_->pop(lock);
+  if (s.closed) impl_->throw_closed();
+  return std::nullopt;
+}
+
+RawDelivery Consumer::receive_raw_blocking() {
+  auto& s = *impl_->shared;
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.cv.wait(lock, [&] { return !s.ready.empty() || s.closed; });
+  if (s.ready.empty()) impl_->throw_closed();
+  return impl_->pop(lock);
+}
+
+std::optional<RawDelivery> Consumer::next_for_run() {
+  auto& s = *impl_->shared;
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.cv.wait(lock, [&] { return !s.ready.empty() || s.closed || s.stop_requested; });
+  if (s.stop_requested) {
+    s.stop_requested = false;
+    return std::nullopt;
+  }
+  if (s.ready.empty()) impl_->throw_closed();
+  return impl_->pop(lock);
+}
+
+void Consumer::stop() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(impl_->shared->mu);
+    impl_->shared->stop_requested = true;
+  }
+  impl_->shared->cv.notify_all();
+}
+
+bool Consumer::wait_consuming(std::chrono::milliseconds timeout) {
+  auto& s = *impl_->shared;
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.cv.wait_until(lock, detail::deadline_after(timeout),
+                  [&] { return s.consuming || s.consume_error || s.closed; });
+  if (!s.consuming && s.consume_error) std::rethrow_exception(s.consume_error);
+  return s.consuming;
+}
+
+void Consumer::count_decode_error() noexcept { ++impl_->n_decode_errors; }
+
+const std::string& Consumer::queue() const noexcept { return impl_->queue; }
+std::uint64_t Consumer::received() const noexcept { return impl_->n_received.load(); }
+std::uint64_t Consumer::decode_errors() const noexcept { return impl_->n_decode_errors.load(); }
+std::uint64_t Consumer::reconnects() const noexcept { return impl_->n_reconnects.load(); }
+std::uint64_t Consumer::stale_settlements() const noexcept { return impl_->shared->stale.load(); }
+std::uint64_t Consumer::acks_sent() const noexcept { return impl_->n_acks.load(); }
+
+}  // namespace courier
