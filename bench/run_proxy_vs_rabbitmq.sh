@@ -43,7 +43,7 @@ die() { log "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- 1. install
 need_pkgs=()
-for p in rabbitmq-server librabbitmq-dev pkg-config python3; do
+for p in rabbitmq-server librabbitmq-dev pkg-config python3 python3-zmq; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then
@@ -99,30 +99,14 @@ trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# CQP1 PING over raw ZMTP 3.0 (no pyzmq needed): exit 0 on PONG.
+# CQP1 PING with pyzmq (Debian's python3-zmq, for /usr/bin/python3): exit 0 on PONG.
 cat > "$work/cqp1_ping.py" <<'EOF'
-import socket, struct, sys, time
-def recv_until(s, pred, end):
-    buf = b""
-    while not pred(buf):
-        if time.time() > end: raise OSError("timeout")
-        d = s.recv(4096)
-        if not d: raise OSError("closed")
-        buf += d
-def ping(host, port, timeout):
-    end = time.time() + timeout
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.sendall(b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" * 32)
-    recv_until(s, lambda b: b"READY" in b, end)  # the proxy's greeting and READY
-    ready = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
-    s.sendall(b"\x04" + bytes([len(ready)]) + ready)
-    s.sendall(b"\x01\x04CQP1\x01\x04PING\x00\x01\x80")  # ["CQP1"]["PING"][{}]
-    recv_until(s, lambda b: b"PONG" in b, end)
-    s.close()
-try:
-    ping(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
-except OSError:
-    sys.exit(1)
+import sys, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.linger = 0
+s.connect(sys.argv[1])
+s.send_multipart([b"CQP1", b"PING", b"\x80"])
+sys.exit(0 if s.poll(int(float(sys.argv[2]) * 1000)) else 1)
 EOF
 
 proxy_port=$(free_port)
@@ -134,7 +118,7 @@ start_proxy() {  # start_proxy DATA_DIR; sets proxy_pid and ready_s (seconds to 
   proxy_pid=$!
   for ((i = 0; i < 600; i++)); do
     kill -0 "$proxy_pid" 2>/dev/null || die "courier-proxy exited (see $work/proxy.log)"
-    if python3 "$work/cqp1_ping.py" 127.0.0.1 "$proxy_port" 1; then
+    if /usr/bin/python3 "$work/cqp1_ping.py" "$proxy_ep" 1; then
       ready_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
       return 0
     fi
