@@ -19,6 +19,9 @@ import msgpack
 import pytest
 import zmq
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from time_limit import time_limit_hook  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_TIME_LIMIT = 60     # seconds; no test may hang the run
 RUN_TIMEOUT = 20         # a CLI process that runs longer is a failure
@@ -42,18 +45,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    """Hard per-test time limit."""
-    def on_alarm(signum, frame):
-        raise TimeoutError("test exceeded %d s" % TEST_TIME_LIMIT)
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(TEST_TIME_LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+pytest_runtest_call = time_limit_hook(TEST_TIME_LIMIT)
 
 
 def pack(obj):

@@ -7,7 +7,6 @@ PID at teardown (SIGTERM, SIGKILL after 5 s) with a check that it is gone.
 """
 import os
 import re
-import signal
 import sys
 
 import pytest
@@ -16,6 +15,9 @@ import zmq
 sys.path.insert(0, os.path.dirname(__file__))
 import cqp  # noqa: E402
 from cqp import ProxyPool  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from time_limit import time_limit_hook  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_TIME_LIMIT = 90   # seconds; no test may hang
@@ -42,18 +44,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    """Hard per-test time limit, so no test can hang the run."""
-    def on_alarm(signum, frame):
-        raise TimeoutError("test exceeded %d s" % TEST_TIME_LIMIT)
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(TEST_TIME_LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+pytest_runtest_call = time_limit_hook(TEST_TIME_LIMIT)
 
 
 @pytest.fixture(scope="session")
