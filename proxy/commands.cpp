@@ -134,9 +134,7 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
   }
   if (!journal_.make_room(total)) {
     return reply_error(s.peer, cqp1::kUnavailable,
-                       "journal full at --max-journal-size " + std::to_string(journal_.max_size()) +
-                           " bytes: raise it or drain queues; consumers and ACKs keep working",
-                       tag);
+                       journal_.no_room_reason() + "; consumers and ACKs keep working", tag);
   }
 
   Queue* existing = queues_.find(name);

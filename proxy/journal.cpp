@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -181,20 +182,51 @@ uint64_t Journal::free_bytes() {
 
 bool Journal::make_room(uint64_t bytes) {
   // Pages written in a turn cannot reuse pages freed in the same turn, and a
-  // B-tree split can touch a few more: ask for twice the bytes plus slack.
-  // Slack for B-tree splits and the free list, scaled down for tiny journals.
+  // B-tree split can touch a few more: ask for twice the bytes plus slack
+  // (scaled down for tiny journals).
   const uint64_t slack = std::min<uint64_t>(4ull << 20, config_.max_size / 16);
-  uint64_t needed = used_bytes() + 2 * (turn_bytes_ + bytes) + slack;
+  const uint64_t want = 2 * (turn_bytes_ + bytes) + slack;
+  if (!disk_has_room(want)) return false;
+  uint64_t needed = used_bytes() + want;
   if (needed <= map_size_) return true;
   // used_bytes() is the file's high-water mark; pages freed by acks are
   // reused before the file grows, so count them before refusing.
   needed -= std::min(needed, free_bytes());
   if (needed <= map_size_) return true;
-  if (needed > config_.max_size) return false;
+  if (needed > config_.max_size) {
+    no_room_reason_ = "journal full at --max-journal-size " + std::to_string(config_.max_size) +
+                      " bytes: raise it, or drain queues (freed pages are reused)";
+    return false;
+  }
   commit();
   uint64_t grown = std::min(std::max(map_size_ * 2, needed), config_.max_size);
   lmdb::check(mdb_env_set_mapsize(env_.get(), grown), "growing the journal map");
   map_size_ = grown;
+  return true;
+}
+
+// The data file grows as pages are written, and a commit that finds the disk
+// full fails too late (the proxy would have to stop). So the free space of
+// the --data filesystem is checked ahead; to keep statvfs off the hot path,
+// a check grants a budget of half the free space and the next check comes
+// once that much has been asked for.
+bool Journal::disk_has_room(uint64_t want) {
+  if (want <= disk_budget_) {
+    disk_budget_ -= want;
+    return true;
+  }
+  struct statvfs fs {};
+  if (::statvfs(config_.dir.c_str(), &fs) != 0) return true;  // unknown: let the commit decide
+  const uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  // Pages freed inside the file (acked messages) are reused before the file
+  // grows: a drained journal takes writes again on a full disk.
+  if (avail < want + (1ull << 20) && free_bytes() < want) {
+    disk_budget_ = 0;
+    no_room_reason_ = "disk full under " + config_.dir + " (" + std::to_string(avail) +
+                      " bytes free): free space on that disk, or drain queues";
+    return false;
+  }
+  disk_budget_ = (avail - want) / 2;
   return true;
 }
 

@@ -113,12 +113,16 @@ class Journal {
   // to the configured maximum. Growing needs no transaction open, so it
   // commits the turn so far first (rare: the map doubles each time); views
   // from earlier reads are then invalid. Returns false when the journal cannot
-  // take that much (the caller answers 503).
+  // take that much (the caller answers 503): the map is at --max-journal-size,
+  // or the file would have to grow past the disk's free space.
   bool make_room(uint64_t bytes);
+  // Why the last make_room() said no, for the 503's text.
+  const std::string& no_room_reason() const noexcept { return no_room_reason_; }
   uint64_t map_size() const noexcept { return map_size_; }
   uint64_t max_size() const noexcept { return config_.max_size; }
   uint64_t used_bytes() const;
   uint64_t free_bytes();
+  bool disk_has_room(uint64_t want);
 
   // ---- queues -----------------------------------------------------------
   std::vector<QueueRecord> load_queues();
@@ -178,6 +182,8 @@ class Journal {
   std::string key_buf_;  // reused to build keys without allocating
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // written in the open transaction
+  std::string no_room_reason_;
+  uint64_t disk_budget_ = 0;  // bytes make_room may grant before statvfs again
   uint64_t next_age_n_ = 0;  // next key suffix of `dedupage`
   struct {
     uint32_t qid = 0;
