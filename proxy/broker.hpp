@@ -38,6 +38,11 @@ struct Clock {
   static Clock now();
 };
 
+// now + ms without wrapping: a huge delay or ttl means "never", not "at once".
+inline uint64_t after(uint64_t now_ms, uint64_t ms) {
+  return ms > UINT64_MAX - 1 - now_ms ? UINT64_MAX - 1 : now_ms + ms;
+}
+
 // `bytes` with anything but printable ASCII written as \xNN, for error texts.
 std::string printable(std::string_view bytes);
 

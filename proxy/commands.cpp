@@ -177,8 +177,8 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     }
     MessageMeta meta;
     meta.ts_ms = clock_.wall_ms;
-    meta.due_ms = delay ? clock_.wall_ms + delay : 0;
-    meta.expire_ms = effective_ttl && *effective_ttl ? clock_.wall_ms + *effective_ttl : 0;
+    meta.due_ms = delay ? after(clock_.wall_ms, delay) : 0;
+    meta.expire_ms = effective_ttl && *effective_ttl ? after(clock_.wall_ms, *effective_ttl) : 0;
     meta.id = ids[i];
     seqs[i] = store(q, meta, frames[4 + i].to_string_view());
     ++q.counters.put;

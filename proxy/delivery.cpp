@@ -277,7 +277,7 @@ void Broker::dead_letter(Queue& q, const MessageView& m, bool expired) {
     return;
   }
   meta.ts_ms = clock_.wall_ms;
-  if (dlq.rec.options.ttl && *dlq.rec.options.ttl) meta.expire_ms = clock_.wall_ms + *dlq.rec.options.ttl;
+  if (dlq.rec.options.ttl && *dlq.rec.options.ttl) meta.expire_ms = after(clock_.wall_ms, *dlq.rec.options.ttl);
   store(dlq, meta, body);
   ++q.counters.dead_lettered;
 }

@@ -365,3 +365,16 @@ def test_journal_full_is_503_and_consumers_keep_working(proxies, connect, qname)
             break
         assert m.header["code"] == 503 and time.monotonic() < deadline, m.header
         c.expect_nothing(0.2)
+
+
+def test_huge_delay_and_ttl_mean_never_not_at_once(client, qname):
+    # now + delay/ttl must not wrap around: 2**64-1 ms is "never".
+    q = qname()
+    client.put(q, pack("later"), delay=2**64 - 1)
+    client.put(q, pack("kept"), ttl=2**64 - 1)
+    client.consume(q, credit=5)
+    m = client.expect("DELIVER")
+    assert m.bodies == [pack("kept")], m
+    client.expect_nothing()
+    st = client.qstats(q)
+    assert (st["delayed"], st["expired"]) == (1, 0), st
