@@ -224,3 +224,35 @@ TEST(Codec, DecodeWorksFromManyThreadsAtOnce) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 8000);
 }
+
+namespace {
+struct Reading {
+  double value;
+  float ratio;
+  MSGPACK_DEFINE(value, ratio);
+};
+}  // namespace
+
+// msgpack-c alone would pack 1.0 as the integer 1: a Python peer would then
+// read an int. courier keeps the float type on the wire.
+TEST(Codec, WholeNumberDoublesAndFloatsStayFloatsOnTheWire) {
+  const zmq::message_t d = courier::encode(1.0);
+  ASSERT_EQ(d.size(), 9u);
+  EXPECT_EQ(static_cast<unsigned char>(d.data<char>()[0]), 0xcbu);
+  EXPECT_EQ(courier::decode<double>(d), 1.0);
+
+  const zmq::message_t r = courier::encode(Reading{2.0, 3.0f});
+  const auto* b = r.data<unsigned char>();
+  ASSERT_EQ(r.size(), 1u + 9u + 5u);  // fixarray(2), float64, float32
+  EXPECT_EQ(b[0], 0x92u);
+  EXPECT_EQ(b[1], 0xcbu);
+  EXPECT_EQ(b[10], 0xcau);
+  const Reading back = courier::decode<Reading>(r);
+  EXPECT_EQ(back.value, 2.0);
+  EXPECT_EQ(back.ratio, 3.0f);
+
+  // An integer from a peer still decodes into a double field.
+  msgpack::sbuffer ints;
+  msgpack::pack(ints, std::make_tuple(4, 5));
+  EXPECT_EQ(courier::decode<Reading>(ints.data(), ints.size()).value, 4.0);
+}

@@ -17,6 +17,9 @@
 //   std::variant is NOT supported: msgpack-cxx 4.1.3 ships no adaptor for it.
 //   Use a struct with an explicit tag field, or write an adaptor and
 //   specialize is_serializable.
+// - Floats stay floats: a double is always msgpack float64 and a float
+//   float32, also when the value is whole (msgpack-c alone would write 1.0 as
+//   the integer 1, which Python or JSON peers read as an int).
 // - Decoding follows msgpack-c's conversion rules: a MSGPACK_DEFINE struct
 //   accepts a shorter array (missing fields keep their defaults) and ignores
 //   extra elements; a MSGPACK_DEFINE_MAP struct ignores unknown keys.
@@ -40,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -54,6 +58,42 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+namespace courier::detail {
+// The buffer encode() packs into: msgpack's sbuffer under its own name, so
+// that the packer for it can keep floats floats (below).
+struct FrameBuffer : msgpack::sbuffer {
+  using msgpack::sbuffer::sbuffer;
+};
+}  // namespace courier::detail
+
+// msgpack-c 4 packs a whole-number double or float (1.0) as the integer 1; a
+// Python or JSON peer then reads an int where the C++ side sent a double.
+// courier's frames keep the msgpack float type of the C++ value instead.
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(v1) {
+template <>
+inline packer<courier::detail::FrameBuffer>& packer<courier::detail::FrameBuffer>::pack_double(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  char buf[9];
+  buf[0] = static_cast<char>(0xcbu);
+  _msgpack_store64(&buf[1], bits);
+  append_buffer(buf, sizeof buf);
+  return *this;
+}
+template <>
+inline packer<courier::detail::FrameBuffer>& packer<courier::detail::FrameBuffer>::pack_float(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  char buf[5];
+  buf[0] = static_cast<char>(0xcau);
+  _msgpack_store32(&buf[1], bits);
+  append_buffer(buf, sizeof buf);
+  return *this;
+}
+}  // MSGPACK_API_VERSION_NAMESPACE(v1)
+}  // namespace msgpack
 
 namespace courier {
 
@@ -266,7 +306,7 @@ zmq::message_t encode(const T& value) {
                 "adaptor and specialize courier::is_serializable<T> : std::true_type. "
                 "std::variant has no msgpack-cxx 4.1 adaptor.");
   std::size_t& hint = detail::encode_size_hint<U>();
-  msgpack::sbuffer buffer(hint);
+  detail::FrameBuffer buffer(hint);
   msgpack::pack(buffer, value);
   const std::size_t size = buffer.size();
   hint = size < 64 ? 64 : size;
