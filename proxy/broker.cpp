@@ -33,10 +33,7 @@ Broker::Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox)
   spdlog::info("journal {}: {} queue(s), {} message(s) stored", config_.data_dir, queues_.size(), stored);
 }
 
-void Broker::begin_turn(const Clock& clock, bool journal_has_room) {
-  clock_ = clock;
-  journal_has_room_ = journal_has_room;
-}
+void Broker::begin_turn(const Clock& clock) { clock_ = clock; }
 
 // Peer-supplied bytes echoed in an ERROR reason must stay valid UTF-8 (the
 // reason is a msgpack str): anything but printable ASCII becomes \xNN.

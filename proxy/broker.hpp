@@ -50,9 +50,8 @@ class Broker {
  public:
   Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox);
 
-  // Starts a turn; `journal_has_room` is false when the journal cannot take
-  // new messages this turn (PUTs are answered 503).
-  void begin_turn(const Clock& clock, bool journal_has_room);
+  // Starts a turn: the clock readings every command of the turn uses.
+  void begin_turn(const Clock& clock);
   // One received message: frames[0] is the routing id. Never throws for bad
   // input: it is answered with ERROR.
   void handle(std::vector<zmq::message_t>& frames);
@@ -67,7 +66,6 @@ class Broker {
 
   // Milliseconds until the next timer is due (for the loop's poll), capped.
   uint64_t ms_until_next_timer(const Clock& clock) const;
-  std::size_t sessions() const noexcept { return sessions_.size(); }
 
  private:
   // commands.cpp
@@ -125,7 +123,6 @@ class Broker {
   Outbox& outbox_;
   Clock clock_;
   uint64_t started_steady_ms_ = 0;
-  bool journal_has_room_ = true;
 
   QueueTable queues_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;

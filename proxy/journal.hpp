@@ -119,7 +119,6 @@ class Journal {
   // Why the last make_room() said no, for the 503's text.
   const std::string& no_room_reason() const noexcept { return no_room_reason_; }
   uint64_t map_size() const noexcept { return map_size_; }
-  uint64_t max_size() const noexcept { return config_.max_size; }
   uint64_t used_bytes() const;
   uint64_t free_bytes();
   bool disk_has_room(uint64_t want);

@@ -54,7 +54,7 @@ bool Loop::receive(std::vector<zmq::message_t>& frames) {
 }
 
 void Loop::turn() {
-  broker_.begin_turn(Clock::now(), true);
+  broker_.begin_turn(Clock::now());
   std::size_t bytes = 0;
   bool drained = false;
   for (int n = 0; n < kMaxMessagesPerTurn && bytes < kMaxBytesPerTurn; ++n) {
