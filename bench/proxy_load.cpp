@@ -103,7 +103,8 @@ void producer(const Options& o, uint64_t count, const std::string& body, int ind
     }
     const std::string cmd = recv_msg(s, frames);
     zone.clear();
-    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone);
+    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone,
+                                    cqp1::HeaderView::From::proxy);
     if (cmd == "CONFIRM") {
       confirmed += h.uint("n").value_or(1);
     } else {
@@ -144,7 +145,8 @@ void consumer(const Options& o, std::atomic<uint64_t>& received, uint64_t total)
     const std::string_view cmd = frames[1].to_string_view();
     if (cmd != "DELIVER") continue;
     zone.clear();
-    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone);
+    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone,
+                                    cqp1::HeaderView::From::proxy);
     ack.clear();
     if (auto n = h.uint("n")) {
       const msgpack::object_array* d = h.array("d");
@@ -218,7 +220,8 @@ int run_latency(const Options& o) {
       (void)s.recv(frames.back());
     }
     zone.clear();
-    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone);
+    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone,
+                                    cqp1::HeaderView::From::proxy);
     const uint64_t tag = h.need_uint("tag");
     lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent_at[tag]).count());
     ++confirmed;

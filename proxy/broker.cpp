@@ -21,7 +21,15 @@ Clock Clock::now() {
 // come back from the `attempts` table as messages are redelivered.
 Broker::Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox)
     : config_(config), journal_(journal), outbox_(outbox) {
+  journal_.set_before_commit([this] { save_dirty_queues(); });
   queues_.load(journal_.load_queues());
+  queues_.for_each([&](Queue& q) {
+    if (!q.rec.repaired) return;
+    spdlog::warn("queue {}: its record lagged behind stored messages; next seq raised to {}",
+                 q.rec.name, q.rec.next_seq);
+    q.rec.repaired = false;
+    mark_dirty(q);
+  });
   journal_.commit();
   clock_ = Clock::now();
   started_steady_ms_ = clock_.steady_ms;
@@ -52,6 +60,13 @@ std::string printable(std::string_view bytes) {
   return out;
 }
 
+Queue& Broker::open_queue(std::string_view name) {
+  if (Queue* q = queues_.find(name)) return *q;
+  Queue& q = queues_.create(name);
+  mark_dirty(q);
+  return q;
+}
+
 Session& Broker::session_for(const std::string& peer) {
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
@@ -79,10 +94,10 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   }
   const std::string_view name = frames[2].to_string_view();
   const cqp1::Command cmd = cqp1::parse_command(name);
-  if (cmd == cqp1::Command::UNKNOWN || cmd >= cqp1::Command::WELCOME) {
+  if (cmd >= cqp1::Command::WELCOME) {
     reply_error(peer, cqp1::kBadRequest,
                 "unknown command '" + printable(name.substr(0, 32)) +
-                    "' (HELLO PUT CONSUME ACK NACK TOUCH CREDIT CANCEL DECLARE STATS PURGE PING BYE)");
+                    "' (HELLO PUT CONSUME ACK NACK TOUCH CREDIT CANCEL DECLARE STATS PURGE DELETE PING BYE)");
     return;
   }
   zone_.clear();
@@ -104,17 +119,17 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   }
 }
 
-void Broker::end_turn() {
-  queues_.for_each([&](Queue& q) {
-    if (q.scan_pos > q.rec.delivered_below) {
-      q.rec.delivered_below = q.scan_pos;
-      q.record_dirty = true;
-    }
-    if (q.record_dirty) {
-      journal_.save_queue(q.rec);
-      q.record_dirty = false;
-    }
-  });
+// Only the queues changed since the last commit: a proxy with many idle
+// queues pays nothing for them.
+void Broker::save_dirty_queues() {
+  for (uint32_t id : dirty_) {
+    Queue* q = queues_.find(id);
+    if (q == nullptr || !q->record_dirty) continue;  // deleted since
+    q->rec.delivered_below = std::max(q->rec.delivered_below, q->scan_pos);
+    journal_.save_queue(q->rec);
+    q->record_dirty = false;
+  }
+  dirty_.clear();
 }
 
 void Broker::drop_sessions(const std::vector<std::string>& peers) {
@@ -136,7 +151,8 @@ uint64_t Broker::ms_until_next_timer(const Clock& clock) const {
   consider(next_delayed_ms_, clock.wall_ms);
   consider(next_expiry_ms_, clock.wall_ms);
   consider(next_session_check_ms_ == 0 ? 1 : next_session_check_ms_, clock.steady_ms);
-  if (!ack_deadlines_.empty()) consider(std::max<uint64_t>(1, ack_deadlines_.top().first), clock.steady_ms);
+  if (!ack_deadlines_.empty()) consider(std::max<uint64_t>(1, ack_deadlines_.begin()->first), clock.steady_ms);
+  if (!waiting_for_room_.empty()) consider(std::max<uint64_t>(1, next_room_retry_ms_), clock.steady_ms);
   if (!ready_queues_.empty()) wait = 0;
   return wait;
 }

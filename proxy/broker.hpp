@@ -5,9 +5,11 @@
 //   handle(...) for each received message  → changes state, writes to the
 //                                            turn's journal transaction,
 //                                            queues replies in the outbox;
-//   run_timers(), deliver()                 → same;
-//   end_turn()                              → saves dirty queue records.
+//   run_timers(), deliver()                 → same.
 // The Loop then commits the journal and only after that flushes the outbox.
+// Every commit first saves the queue records changed since the last one
+// (the journal's before-commit hook), so a commit in the middle of a turn
+// (map growth) is as consistent as the one at its end.
 // Files: commands.cpp (one function per command), delivery.cpp (picking and
 // sending messages, requeue, dead-lettering), timers.cpp, broker.cpp.
 #pragma once
@@ -23,7 +25,7 @@
 
 #include <map>
 #include <memory>
-#include <queue>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -57,10 +59,9 @@ class Broker {
   void handle(std::vector<zmq::message_t>& frames);
   // Timers due now: delayed messages, ttl expiry, ack timeouts, silent clients.
   void run_timers();
-  // Sends what ready messages the consumers' credit allows.
+  // Sends what ready messages the consumers' credit allows, up to a bound
+  // per turn (the rest goes out in the next turns, queues taking turns).
   void deliver();
-  // Persists changed queue records into the turn's transaction.
-  void end_turn();
   // Peers that ROUTER could not reach: their sessions are closed.
   void drop_sessions(const std::vector<std::string>& peers);
 
@@ -82,6 +83,9 @@ class Broker {
   void on_declare(Session& s, const cqp1::HeaderView& h);
   void on_stats(Session& s, const cqp1::HeaderView& h);
   void on_purge(Session& s, const cqp1::HeaderView& h);
+  void on_delete(Session& s, const cqp1::HeaderView& h);
+  // The queue `dead_letter` would form a cycle through: nullopt when none.
+  std::optional<std::string> dead_letter_cycle(std::string_view queue, std::string_view dead_letter);
   void reply_error(const std::string& peer, int code, std::string_view reason,
                    std::optional<uint64_t> tag = std::nullopt);
   void reply_simple(Session& s, std::string_view command, std::string_view q);
@@ -91,7 +95,13 @@ class Broker {
   void for_each_delivery(Session& s, const cqp1::HeaderView& h, std::string_view command, F&& f);
 
   // delivery.cpp
-  void deliver_queue(Queue& q);
+  struct DeliveryBudget {
+    uint64_t messages, bytes;
+    bool spent() const noexcept { return messages == 0 || bytes == 0; }
+  };
+  // Returns false when the budget ran out before the queue's consumers were
+  // served all they may take.
+  bool deliver_queue(Queue& q, DeliveryBudget& budget);
   void send_batch(Consumer& c, std::vector<MessageView>& batch, std::vector<uint32_t>& attempts,
                   std::vector<uint64_t>& ids);
   // The next ready message in seq order, with how often it was delivered before.
@@ -104,10 +114,23 @@ class Broker {
   void remove_message(Queue& q, const MessageView& m, bool may_have_attempts = true,
                       bool erase_at_commit = false);
   // Removes the message and moves it to the dead-letter queue, or drops it.
-  void dead_letter(Queue& q, const MessageView& m, bool expired);
+  // Returns false, changing nothing, when the move cannot be journalled now
+  // (no room: the caller leaves the message where it is and tries later).
+  bool dead_letter(Queue& q, const MessageView& m, bool expired);
+  // A queue that had to wait for journal room tries again a little later.
+  void wait_for_room(Queue& q) { waiting_for_room_.insert(q.rec.id); }
   void cancel_consumer(Consumer& c);
   void close_session(const std::string& peer);
   void mark_ready(Queue& q) { ready_queues_.insert(q.rec.id); }
+  // Its record is saved by the next commit.
+  void mark_dirty(Queue& q) {
+    if (!q.record_dirty) dirty_.push_back(q.rec.id);
+    q.record_dirty = true;
+  }
+  // The journal's before-commit hook: writes the changed queue records.
+  void save_dirty_queues();
+  void set_ack_deadline(uint64_t delivery_id, Delivery& d, uint64_t deadline_ms);
+  void clear_ack_deadline(uint64_t delivery_id, Delivery& d);
 
   // timers.cpp
   void release_due_delayed();
@@ -116,6 +139,8 @@ class Broker {
   void expire_silent_sessions();
 
   Session& session_for(const std::string& peer);
+  // The queue of that name, created (and its record saved) when missing.
+  Queue& open_queue(std::string_view name);
   uint64_t store(Queue& q, const MessageMeta& meta, std::string_view body);
 
   const ProxyConfig& config_;
@@ -129,15 +154,20 @@ class Broker {
   std::unordered_map<uint64_t, Delivery> deliveries_;
   uint64_t next_delivery_id_ = 1;
   std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
+  uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns
+  std::vector<uint32_t> dirty_;      // queues whose record changed since the last commit
+  std::set<uint32_t> waiting_for_room_;  // queues held back by a full journal
+  uint64_t next_room_retry_ms_ = 0;
 
   // Earliest due times known, so timers cost nothing when nothing is due.
   uint64_t next_delayed_ms_ = 0;  // 0: check the index
   uint64_t next_expiry_ms_ = 0;
   uint64_t next_session_check_ms_ = 0;
   uint64_t next_dedup_prune_ms_ = 0;
-  // ack_timeout deadlines: (deadline, delivery id); stale entries are skipped.
-  std::priority_queue<std::pair<uint64_t, uint64_t>, std::vector<std::pair<uint64_t, uint64_t>>,
-                      std::greater<>> ack_deadlines_;
+  // ack_timeout deadlines: (deadline, delivery id), one per delivery in
+  // flight that has one; erased when it settles, so memory follows what is
+  // in flight.
+  std::set<std::pair<uint64_t, uint64_t>> ack_deadlines_;
 
   msgpack::sbuffer header_;  // reused for every reply header
   std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT

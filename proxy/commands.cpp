@@ -43,6 +43,7 @@ void Broker::dispatch(Session& s, Command cmd, const HeaderView& h, std::vector<
     case Command::DECLARE: return on_declare(s, h);
     case Command::STATS: return on_stats(s, h);
     case Command::PURGE: return on_purge(s, h);
+    case Command::DELETE: return on_delete(s, h);
     case Command::PING: {
       MapWriter w(header_, 0);
       outbox_.begin(s.peer, "PONG", header_);
@@ -77,7 +78,7 @@ uint64_t Broker::store(Queue& q, const MessageMeta& meta, std::string_view body)
   const uint64_t seq = q.rec.next_seq++;
   journal_.put_message(q.rec.id, seq, meta, body);
   ++q.rec.stored;
-  q.record_dirty = true;
+  mark_dirty(q);
   if (meta.due_ms != 0) {
     journal_.index_put(TimeIndex::delayed, {meta.due_ms, q.rec.id, seq});
     ++q.rec.delayed;
@@ -121,7 +122,8 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     }
   }
 
-  uint64_t total = 0;
+  // Room for everything the PUT may write: records, dedup entries, indexes.
+  uint64_t payload = 0, id_count = 0, id_bytes = 0;
   for (std::size_t i = 0; i < bodies; ++i) {
     const std::size_t size = frames[4 + i].size();
     if (size > config_.max_message) {
@@ -130,14 +132,19 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
                              std::to_string(config_.max_message) + " bytes)",
                          tag);
     }
-    total += size + 64;
+    const std::size_t id_size = ids[i] ? ids[i]->bytes.size() : 0;
+    payload += journal_.record_size(size, id_size);
+    id_count += ids[i] ? 1 : 0;
+    id_bytes += id_size;
   }
-  if (!journal_.make_room(total)) {
+  Queue* existing = queues_.find(name);
+  const bool expires = ttl || (existing && existing->rec.options.ttl);
+  const uint64_t timed = bodies * ((delay ? 1 : 0) + (expires ? 1 : 0));
+  if (!journal_.make_room(journal_.put_cost(payload, id_count, id_bytes, timed), Room::producer)) {
     return reply_error(s.peer, cqp1::kUnavailable,
                        journal_.no_room_reason() + "; consumers and ACKs keep working", tag);
   }
 
-  Queue* existing = queues_.find(name);
   const uint64_t since = clock_.wall_ms > config_.dedup_window_ms ? clock_.wall_ms - config_.dedup_window_ms : 0;
 
   // max_length needs the count of new messages before anything is stored:
@@ -161,7 +168,7 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     }
   }
 
-  Queue& q = existing ? *existing : queues_.get_or_create(name);
+  Queue& q = existing ? *existing : open_queue(name);  // after the checks: a refused PUT creates nothing
   const std::optional<uint64_t> effective_ttl = ttl ? ttl : q.rec.options.ttl;
   std::vector<uint64_t> seqs(bodies);
   std::vector<bool> dup(bodies, false);
@@ -212,7 +219,7 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
   const bool auto_ack = h.boolean("auto_ack").value_or(false);
   const uint64_t batch = std::min<uint64_t>(h.uint("batch").value_or(1), cqp1::kMaxBatch);
 
-  Queue& q = queues_.get_or_create(name);
+  Queue& q = open_queue(name);
   auto& slot = s.consumers[q.rec.id];
   if (!slot) {
     slot = std::make_unique<Consumer>();
@@ -225,6 +232,7 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
   c.auto_ack = auto_ack;
   c.batch = static_cast<uint32_t>(std::max<uint64_t>(batch, 1));
   c.credit = credit > c.deliveries.size() ? credit - c.deliveries.size() : 0;
+  c.window = credit;
   reply_simple(s, "CONSUMING", name);
   mark_ready(q);
 }
@@ -236,6 +244,7 @@ void Broker::for_each_delivery(Session& s, const HeaderView& h, std::string_view
   std::vector<uint64_t> ids;
   ids.reserve(d->size);
   for (uint32_t i = 0; i < d->size; ++i) ids.push_back(cqp1::as_uint(d->ptr[i], "'d' entry"));
+  s.saw_delivery_ids(ids);
   std::vector<uint64_t> unknown;
   for (uint64_t id : ids) {
     auto it = deliveries_.find(id);
@@ -264,6 +273,7 @@ void Broker::on_ack(Session& s, const HeaderView& h) {
 
 void Broker::on_nack(Session& s, const HeaderView& h) {
   const bool requeue_it = h.boolean("requeue").value_or(true);
+  std::vector<uint64_t> kept;  // dead-letter moves that found no journal room
   for_each_delivery(s, h, "NACK", [&](uint64_t id) {
     if (requeue_it) {
       requeue(id, true);
@@ -272,18 +282,29 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
     Delivery d = deliveries_.at(id);
     Queue& q = *d.consumer->queue;
     requeue(id, false);  // releases the delivery and the consumer's credit
-    q.returned.erase(d.seq);  // requeue() put it there
-    if (auto m = journal_.get_message(q.rec.id, d.seq)) dead_letter(q, *m, false);
+    auto m = journal_.get_message(q.rec.id, d.seq);
+    if (!m) return;
+    if (dead_letter(q, *m, false)) {
+      q.returned.erase(d.seq);  // requeue() put it there
+    } else {
+      kept.push_back(id);  // stays requeued: nothing is lost, it comes again
+    }
   });
+  if (!kept.empty()) {
+    MapWriter w(header_, 3);
+    w.key("code").pack(static_cast<int>(cqp1::kUnavailable));
+    cqp1::pack_string(w.key("reason"), "NACK: the dead-letter move of " + std::to_string(kept.size()) +
+                                           " delivery(ies) waits for journal room (" +
+                                           journal_.no_room_reason() + "); they were requeued instead");
+    w.key("d").pack(kept);
+    outbox_.begin(s.peer, "ERROR", header_);
+  }
 }
 
 void Broker::on_touch(Session& s, const HeaderView& h) {
   for_each_delivery(s, h, "TOUCH", [&](uint64_t id) {
     Delivery& d = deliveries_.at(id);
-    if (auto t = d.consumer->queue->rec.options.ack_timeout) {
-      d.ack_deadline_ms = clock_.steady_ms + *t;
-      ack_deadlines_.emplace(d.ack_deadline_ms, id);
-    }
+    if (auto t = d.consumer->queue->rec.options.ack_timeout) set_ack_deadline(id, d, after(clock_.steady_ms, *t));
   });
 }
 
@@ -296,7 +317,12 @@ void Broker::on_credit(Session& s, const HeaderView& h) {
     return reply_error(s.peer, cqp1::kNotFound,
                        "CREDIT: this client has no consumer on queue " + std::string(name) + " (send CONSUME first)");
   }
-  it->second->credit += n;
+  // Saturating: a credit of 2^64-1 means "unlimited", never "wrapped to 0".
+  Consumer& c = *it->second;
+  c.credit = n > UINT64_MAX - c.credit ? UINT64_MAX : c.credit + n;
+  c.window = n > UINT64_MAX - c.window ? UINT64_MAX : c.window + n;
+  // An auto_ack consumer asks for more once it has read what it got.
+  if (c.auto_ack) s.unread[q->rec.id].read_oldest(n);
   mark_ready(*q);
 }
 
@@ -324,6 +350,10 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   if (auto dl = h.str("dead_letter")) {
     if (!cqp1::valid_queue_name(*dl)) throw BadRequest("'dead_letter' must be a queue name of 1-200 bytes of [A-Za-z0-9._:-]");
     if (*dl == name) throw BadRequest("'dead_letter' cannot be the queue itself");
+    if (auto via = dead_letter_cycle(name, *dl)) {
+      throw BadRequest("'dead_letter' " + std::string(*dl) + " would make a dead-letter cycle (" + *via +
+                       " leads back to " + std::string(name) + "): messages would move for ever");
+    }
     o.dead_letter = std::string(*dl);
   }
   if (o.max_attempts && *o.max_attempts == 0) throw BadRequest("'max_attempts' must be at least 1");
@@ -340,14 +370,14 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
                              "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout)");
     }
   }
-  Queue& q = queues_.get_or_create(name);
+  Queue& q = open_queue(name);
   QueueOptions& cur = q.rec.options;
   if (o.max_length) cur.max_length = o.max_length;
   if (o.max_attempts) cur.max_attempts = o.max_attempts;
   if (o.ttl) cur.ttl = o.ttl;
   if (o.ack_timeout) cur.ack_timeout = o.ack_timeout;
   if (o.dead_letter) cur.dead_letter = o.dead_letter;
-  q.record_dirty = true;
+  mark_dirty(q);
   MapWriter w(header_, 2);
   cqp1::pack_string(w.key("q"), name);
   w.key("depth").pack(q.depth());
@@ -392,6 +422,19 @@ void Broker::on_stats(Session& s, const HeaderView& h) {
   outbox_.begin(s.peer, "STATS", header_);
 }
 
+// Following dead_letter links from `dead_letter`: the queue that links back
+// to `queue`, if any. Cycles are refused when declared, so every chain ends.
+std::optional<std::string> Broker::dead_letter_cycle(std::string_view queue, std::string_view dead_letter) {
+  std::set<std::string_view> seen{queue};
+  std::string_view at = dead_letter;
+  while (const Queue* q = queues_.find(at)) {
+    if (!q->rec.options.dead_letter || !seen.insert(at).second) return std::nullopt;
+    if (*q->rec.options.dead_letter == queue) return std::string(at);
+    at = *q->rec.options.dead_letter;
+  }
+  return std::nullopt;
+}
+
 void Broker::on_purge(Session& s, const HeaderView& h) {
   const std::string_view name = h.need_queue();
   uint64_t removed = 0;
@@ -417,6 +460,35 @@ void Broker::on_purge(Session& s, const HeaderView& h) {
   cqp1::pack_string(w.key("q"), name);
   w.key("removed").pack(removed);
   outbox_.begin(s.peer, "PURGED", header_);
+}
+
+}  // namespace courier::proxy
+
+namespace courier::proxy {
+
+// DELETE (extension, docs/PROTOCOL.md §3.8): forgets an empty, unused queue,
+// its options, counters and remembered dedup ids, so that queues made once
+// and never again cost nothing. Refused (409) while it holds anything or is
+// consumed: nothing is ever lost by a DELETE.
+void Broker::on_delete(Session& s, const HeaderView& h) {
+  const std::string_view name = h.need_queue();
+  Queue* q = queues_.find(name);
+  if (q == nullptr) {
+    return reply_error(s.peer, cqp1::kNotFound, "DELETE: no queue named " + std::string(name));
+  }
+  if (q->rec.stored != 0 || !q->consumers.empty()) {
+    return reply_error(s.peer, cqp1::kConflict,
+                       "DELETE: queue " + std::string(name) + " holds " + std::to_string(q->rec.stored) +
+                           " message(s) and has " + std::to_string(q->consumers.size()) +
+                           " consumer(s): PURGE it, ack or cancel first");
+  }
+  journal_.erase_queue(q->rec);
+  ready_queues_.erase(q->rec.id);
+  waiting_for_room_.erase(q->rec.id);
+  for (auto& kv : sessions_) kv.second->unread.erase(q->rec.id);
+  const std::string kept(name);  // `name` may point into the erased record
+  queues_.erase(q->rec.id);
+  reply_simple(s, "DELETED", kept);
 }
 
 }  // namespace courier::proxy

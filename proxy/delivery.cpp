@@ -32,12 +32,33 @@ void pack_id(msgpack::packer<msgpack::sbuffer>& p, const Outgoing& o) {
 
 }  // namespace
 
+namespace {
+// Bounds of one turn's deliveries, like the bounds on reading: one consumer
+// with an endless credit must not hold everyone else's replies back.
+constexpr uint64_t kMaxDeliveriesPerTurn = 8192;
+constexpr uint64_t kMaxDeliveryBytesPerTurn = 16ull << 20;
+}  // namespace
+
 void Broker::deliver() {
   if (ready_queues_.empty()) return;
   std::set<uint32_t> ready;
   ready.swap(ready_queues_);
-  for (uint32_t id : ready) {
-    if (Queue* q = queues_.find(id)) deliver_queue(*q);
+  DeliveryBudget budget{kMaxDeliveriesPerTurn, kMaxDeliveryBytesPerTurn};
+  // Queues take turns: start after the last one served, wrap around.
+  auto start = ready.lower_bound(next_ready_from_);
+  std::vector<uint32_t> order(start, ready.end());
+  order.insert(order.end(), ready.begin(), start);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (budget.spent()) {
+      ready_queues_.insert(order.begin() + i, order.end());  // the next turn goes on
+      next_ready_from_ = order[i];
+      return;
+    }
+    Queue* q = queues_.find(order[i]);
+    if (q != nullptr && !deliver_queue(*q, budget)) {
+      ready_queues_.insert(order[i]);
+      next_ready_from_ = order[i] + 1;
+    }
   }
 }
 
@@ -70,55 +91,77 @@ std::optional<std::pair<MessageView, uint32_t>> Broker::take_ready(Queue& q) {
     // it "never delivered" for a restart, which would see it below the
     // saved read position.
     if (m->meta.due_ms > clock_.wall_ms) {
+      if (!journal_.make_room(journal_.attempts_cost(), Room::consumer)) {
+        q.scan_pos = m->seq;  // read it again once there is room
+        wait_for_room(q);
+        return std::nullopt;
+      }
       journal_.set_attempts(q.rec.id, m->seq, 0);
       continue;
     }
+    mark_dirty(q);  // the read position moved: saved as delivered_below
     return std::make_pair(*m, prior_deliveries(q, *m));
   }
   return std::nullopt;
 }
 
-void Broker::deliver_queue(Queue& q) {
-  if (q.consumers.empty()) return;
+bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
+  if (q.consumers.empty()) return true;
   std::vector<Outgoing> batch;
-  std::size_t starved = 0;  // consumers in a row with no credit
-  while (starved < q.consumers.size() && q.depth() > 0) {
+  std::size_t starved = 0;  // consumers in a row that may not be sent more
+  bool blocked = false;     // the journal has no room for what comes next
+  while (starved < q.consumers.size() && q.depth() > 0 && !blocked) {
+    if (budget.spent()) return false;
     Consumer& c = *q.consumers[q.next_consumer++ % q.consumers.size()];
-    if (c.credit == 0) {
+    UnreadDeliveries& unread = c.session->unread[q.rec.id];
+    if (c.credit == 0 || !unread.allows_more(c.window)) {
       ++starved;
       continue;
     }
     starved = 0;
-    const uint64_t want = std::min<uint64_t>(c.credit, c.batch);
+    const uint64_t want = std::min<uint64_t>({c.credit, c.batch, budget.messages});
+    uint64_t batch_bytes = 0;
     batch.clear();
-    while (batch.size() < want) {
+    while (batch.size() < want && batch_bytes < budget.bytes) {
       auto picked = take_ready(q);
       if (!picked) break;
       const MessageView* m = &picked->first;
       const uint32_t attempt = picked->second + 1;
-      if (m->meta.expire_ms != 0 && m->meta.expire_ms <= clock_.wall_ms) {
-        dead_letter(q, *m, true);
-        continue;
-      }
-      if (q.rec.options.max_attempts && attempt > *q.rec.options.max_attempts) {
-        dead_letter(q, *m, false);
-        continue;
+      const bool expired = m->meta.expire_ms != 0 && m->meta.expire_ms <= clock_.wall_ms;
+      const bool exhausted = q.rec.options.max_attempts && attempt > *q.rec.options.max_attempts;
+      if (expired || exhausted) {
+        if (dead_letter(q, *m, expired)) continue;
+        blocked = true;  // no room for the move
       }
       Outgoing o;
-      o.seq = m->seq;
-      o.ts_ms = m->meta.ts_ms;
-      o.due_ms = m->meta.due_ms;
-      o.expire_ms = m->meta.expire_ms;
-      o.attempt = attempt;
-      if (m->meta.id) {
-        o.has_id = true;
-        o.id_binary = m->meta.id->binary;
-        o.id = std::string(m->meta.id->bytes);
+      if (!blocked) {
+        // Copied out before make_room: a map growth commits, and views die.
+        o.seq = m->seq;
+        o.ts_ms = m->meta.ts_ms;
+        o.due_ms = m->meta.due_ms;
+        o.expire_ms = m->meta.expire_ms;
+        o.attempt = attempt;
+        if (m->meta.id) {
+          o.has_id = true;
+          o.id_binary = m->meta.id->binary;
+          o.id = std::string(m->meta.id->bytes);
+        }
+        o.body = zmq::message_t(m->body.data(), m->body.size());
+        // A redelivery journals its count before it leaves (journal.hpp).
+        blocked = attempt >= 2 && !c.auto_ack &&
+                  !journal_.make_room(journal_.attempts_cost(), Room::consumer);
       }
-      o.body = zmq::message_t(m->body.data(), m->body.size());
+      if (blocked) {
+        q.returned.emplace(m->seq, picked->second);  // back in its place, tried again later
+        wait_for_room(q);
+        break;
+      }
+      batch_bytes += o.body.size();
       batch.push_back(std::move(o));
     }
     if (batch.empty()) break;
+    budget.messages -= batch.size();
+    budget.bytes -= std::min(budget.bytes, std::max<uint64_t>(batch_bytes, 1));
 
     // Book-keeping first, then the frames.
     std::vector<uint64_t> ids(batch.size());
@@ -152,11 +195,8 @@ void Broker::deliver_queue(Queue& q) {
       d.due_ms = o.due_ms;
       d.expire_ms = o.expire_ms;
       d.attempt = o.attempt;
-      if (auto t = q.rec.options.ack_timeout) {
-        d.ack_deadline_ms = clock_.steady_ms + *t;
-        ack_deadlines_.emplace(d.ack_deadline_ms, ids[i]);
-      }
-      deliveries_.emplace(ids[i], d);
+      auto& placed = deliveries_.emplace(ids[i], d).first->second;
+      if (auto t = q.rec.options.ack_timeout) set_ack_deadline(ids[i], placed, after(clock_.steady_ms, *t));
       c.deliveries.insert(ids[i]);
     }
 
@@ -191,7 +231,20 @@ void Broker::deliver_queue(Queue& q) {
     }
     outbox_.begin(c.session->peer, "DELIVER", header_);
     for (auto& o : batch) outbox_.body(std::move(o.body));
+    unread.add(ids.front(), ids.back(), batch.size(), batch_bytes);
   }
+  return true;
+}
+
+void Broker::set_ack_deadline(uint64_t delivery_id, Delivery& d, uint64_t deadline_ms) {
+  clear_ack_deadline(delivery_id, d);
+  d.ack_deadline_ms = deadline_ms;
+  ack_deadlines_.emplace(deadline_ms, delivery_id);
+}
+
+void Broker::clear_ack_deadline(uint64_t delivery_id, Delivery& d) {
+  if (d.ack_deadline_ms != 0) ack_deadlines_.erase({d.ack_deadline_ms, delivery_id});
+  d.ack_deadline_ms = 0;
 }
 
 // Ends a delivery's time in flight (ACK, NACK, requeue of any kind): the
@@ -200,6 +253,7 @@ void Broker::deliver_queue(Queue& q) {
 std::optional<Delivery> Broker::release(uint64_t delivery_id) {
   auto it = deliveries_.find(delivery_id);
   if (it == deliveries_.end()) return std::nullopt;
+  clear_ack_deadline(delivery_id, it->second);
   const Delivery d = it->second;
   deliveries_.erase(it);
   Consumer& c = *d.consumer;
@@ -219,8 +273,10 @@ void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
   const Delivery& d = *released;
   Queue& q = *d.consumer->queue;
   if (count_attempt_limit && q.rec.options.max_attempts && d.attempt >= *q.rec.options.max_attempts) {
-    if (auto m = journal_.get_message(q.rec.id, d.seq)) dead_letter(q, *m, false);
-    return;
+    auto m = journal_.get_message(q.rec.id, d.seq);
+    if (!m || dead_letter(q, *m, false)) return;
+    // No room for the move: requeued; the next pick finds it past
+    // max_attempts and moves it once there is room.
   }
   q.returned.emplace(d.seq, d.attempt);
 }
@@ -253,33 +309,41 @@ void Broker::remove_message(Queue& q, const MessageView& m, bool may_have_attemp
   }
   if (m.meta.expire_ms != 0) journal_.index_erase(TimeIndex::expiry, {m.meta.expire_ms, q.rec.id, m.seq});
   --q.rec.stored;
-  q.record_dirty = true;
+  mark_dirty(q);
 }
 
-void Broker::dead_letter(Queue& q, const MessageView& m, bool expired) {
-  // Copy before erasing: the view points into a page the erase may change.
+bool Broker::dead_letter(Queue& q, const MessageView& m, bool expired) {
+  // Copy before anything writes: the view points into a page that a write
+  // (or the commit of a map growth) may change.
   const std::string body(m.body);
+  const MessageView gone{m.seq, MessageMeta{m.meta.ts_ms, m.meta.due_ms, m.meta.expire_ms, std::nullopt}, {}};
   MessageMeta meta;
   std::string id_bytes;
   if (m.meta.id) {
     id_bytes = std::string(m.meta.id->bytes);
     meta.id = cqp1::ProducerId{id_bytes, m.meta.id->binary};
   }
-  remove_message(q, m);
-  if (expired) ++q.counters.expired;
-  if (!q.rec.options.dead_letter) {
-    ++q.counters.dropped;
-    return;
+  Queue* dlq = q.rec.options.dead_letter ? &open_queue(*q.rec.options.dead_letter) : nullptr;
+  if (dlq && dlq->rec.options.max_length && dlq->waiting() >= *dlq->rec.options.max_length) dlq = nullptr;
+  if (dlq) {
+    // A move stores a message: like a PUT, it must leave the consumer
+    // reserve alone, or moves could fill the journal beyond ACKs' reach.
+    const bool expires = dlq->rec.options.ttl && *dlq->rec.options.ttl;
+    const uint64_t cost = journal_.put_cost(journal_.record_size(body.size(), id_bytes.size()),
+                                            meta.id ? 1 : 0, id_bytes.size(), expires ? 1 : 0);
+    if (!journal_.make_room(cost, Room::producer)) return false;
   }
-  Queue& dlq = queues_.get_or_create(*q.rec.options.dead_letter);
-  if (dlq.rec.options.max_length && dlq.waiting() >= *dlq.rec.options.max_length) {
+  remove_message(q, gone);
+  if (expired) ++q.counters.expired;
+  if (dlq == nullptr) {
     ++q.counters.dropped;
-    return;
+    return true;
   }
   meta.ts_ms = clock_.wall_ms;
-  if (dlq.rec.options.ttl && *dlq.rec.options.ttl) meta.expire_ms = after(clock_.wall_ms, *dlq.rec.options.ttl);
-  store(dlq, meta, body);
+  if (dlq->rec.options.ttl && *dlq->rec.options.ttl) meta.expire_ms = after(clock_.wall_ms, *dlq->rec.options.ttl);
+  store(*dlq, meta, body);
   ++q.counters.dead_lettered;
+  return true;
 }
 
 void Broker::cancel_consumer(Consumer& c) {

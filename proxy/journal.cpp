@@ -16,6 +16,7 @@ namespace courier::proxy {
 namespace {
 
 constexpr uint64_t kInitialMap = 64ull << 20;
+constexpr std::size_t kDedupValue = 24;  // seq | first PUT ms | age n
 
 // ---- fixed-width big-endian encodings ---------------------------------
 void put_be(std::string& out, uint64_t v, int bytes) {
@@ -56,6 +57,13 @@ MessageView decode_record(uint64_t seq, const MDB_val& v) {
   return m;
 }
 
+std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
+  buf.resize(12);
+  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(qid >> (24 - 8 * i));
+  for (int i = 0; i < 8; ++i) buf[4 + i] = static_cast<char>(seq >> (56 - 8 * i));
+  return buf;
+}
+
 // ---- queue record as a msgpack array -------------------------------------
 template <class T>
 void pack_optional(msgpack::packer<msgpack::sbuffer>& p, const std::optional<T>& v) {
@@ -78,7 +86,7 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   // One proxy per directory: two writers' in-memory states would disagree.
   // flock is released by the kernel when the holder dies, even by kill -9.
   const std::string lock_path = config_.dir + "/proxy.lock";
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     throw JournalError("another courier-proxy is using --data " + config_.dir +
                        " (lock " + lock_path + " is held): stop it, or give this one its own --data");
@@ -96,7 +104,8 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
 
   unsigned flags = MDB_NOTLS;
   if (!config_.sync) flags |= MDB_NOSYNC;
-  int rc = mdb_env_open(env, config_.dir.c_str(), flags, 0644);
+  // 0600: the journal holds every message body; only the proxy's user reads it.
+  int rc = mdb_env_open(env, config_.dir.c_str(), flags, 0600);
   if (rc != 0) {
     throw JournalError("cannot open journal in " + config_.dir + ": " + mdb_strerror(rc) +
                        " (is another courier-proxy using this --data directory?)");
@@ -104,6 +113,9 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   // Readers left behind by a killed process would pin old pages forever.
   int dead = 0;
   mdb_reader_check(env, &dead);
+  MDB_stat env_stat;
+  mdb_env_stat(env, &env_stat);
+  page_size_ = env_stat.ms_psize;
 
   lmdb::Txn t(env, 0);
   auto open = [&](const char* name, unsigned f) {
@@ -141,10 +153,12 @@ MDB_txn* Journal::txn() {
 }
 
 void Journal::commit() {
+  if (before_commit_) before_commit_();
   flush_erases();  // opens the turn's transaction if only erases are pending
   if (!txn_.active()) return;
   msgs_cursor_.close();
   turn_bytes_ = 0;
+  std::fill(std::begin(touched_), std::end(touched_), 0);
   txn_.commit();
 }
 
@@ -152,6 +166,7 @@ void Journal::abort() noexcept {
   erase_later_.clear();
   msgs_cursor_.close();
   turn_bytes_ = 0;
+  std::fill(std::begin(touched_), std::end(touched_), 0);
   txn_.abort();
 }
 
@@ -163,70 +178,137 @@ uint64_t Journal::used_bytes() const {
   return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
 }
 
-// Pages on LMDB's free list (reusable by the next writes). Walks the free
-// list, so it is only asked when the map looks full.
+// Pages on LMDB's free list that the next write transaction may reuse.
+// Walks the free list, so it is only asked when the map looks full.
 uint64_t Journal::free_bytes() {
-  MDB_stat st;
-  mdb_env_stat(env_.get(), &st);
   uint64_t pages = 0;
-  // LMDB opens the free list for reading only in a read-only transaction;
-  // the last committed list is close enough for an estimate.
+  // LMDB opens the free list for reading only in a read-only transaction.
+  // Its records are keyed by the transaction that freed the pages; with no
+  // other reader, a writer reuses those of every transaction but the last
+  // committed one (whose snapshot must stay intact), so that one is skipped.
   lmdb::Txn reader(env_.get(), MDB_RDONLY);
+  const uint64_t last_committed = mdb_txn_id(reader.get());
   lmdb::Cursor c(reader.get(), 0);  // FREE_DBI
   MDB_val k, v;
   for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
+    uint64_t freed_by = 0;
+    std::memcpy(&freed_by, k.mv_data, std::min<std::size_t>(k.mv_size, sizeof freed_by));
+    if (freed_by >= last_committed) continue;
     if (v.mv_size >= sizeof(size_t)) pages += *static_cast<const size_t*>(v.mv_data);  // IDL: count first
   }
-  return pages * st.ms_psize;
+  return pages * page_size_;
 }
 
-bool Journal::make_room(uint64_t bytes) {
-  // Pages written in a turn cannot reuse pages freed in the same turn, and a
-  // B-tree split can touch a few more: ask for twice the bytes plus slack
-  // (scaled down for tiny journals).
-  const uint64_t slack = std::min<uint64_t>(4ull << 20, config_.max_size / 16);
-  const uint64_t want = 2 * (turn_bytes_ + bytes) + slack;
-  if (!disk_has_room(want)) return false;
-  uint64_t needed = used_bytes() + want;
-  if (needed <= map_size_) return true;
-  // used_bytes() is the file's high-water mark; pages freed by acks are
-  // reused before the file grows, so count them before refusing.
-  needed -= std::min(needed, free_bytes());
-  if (needed <= map_size_) return true;
-  if (needed > config_.max_size) {
+// ---- what writes cost ------------------------------------------------------
+// Upper bounds in bytes of pages a write can dirty before the next commit.
+// Copy-on-write: a changed page is copied once per transaction, a page split
+// adds one page per half page of new data, and LMDB puts a value of more
+// than about half a page on overflow pages of its own.
+
+namespace {
+constexpr uint64_t kNodeHeader = 16;     // LMDB's per-record overhead, rounded up
+constexpr uint64_t kTurnSlackPages = 16; // meta, free-list records of the commit
+}  // namespace
+
+uint64_t Journal::record_size(uint64_t body, uint64_t id) const noexcept {
+  const uint64_t bytes = 12 + kMetaFixed + id + body + kNodeHeader;
+  if (bytes <= page_size_ / 2) return bytes;
+  return (bytes + page_size_ - 1) / page_size_ * page_size_ + page_size_;  // overflow pages
+}
+
+uint64_t Journal::scattered_cost(MDB_dbi db, uint64_t n, uint64_t entry) {
+  MDB_stat st;
+  lmdb::check(mdb_stat(txn(), db, &st), "reading journal statistics");
+  // Each write may dirty a leaf of its own, but not more leaves than the
+  // tree has (plus the one a split may add) minus those already paid for.
+  const uint64_t leaves = st.ms_leaf_pages + 1;
+  const uint64_t fresh = std::min(n, leaves > touched_[db & 15] ? leaves - touched_[db & 15] : 0);
+  return fresh * page_size_ + 2 * n * (entry + kNodeHeader);
+}
+
+uint64_t Journal::put_cost(uint64_t payload, uint64_t ids, uint64_t id_bytes, uint64_t timed) {
+  uint64_t cost = 2 * payload + page_size_;  // appends fill pages; the queue's tail leaf is copied
+  if (ids > 0) {
+    cost += scattered_cost(dedup_, ids, 4 + id_bytes / ids + kDedupValue);
+    cost += 2 * (4 + ids + id_bytes + kNodeHeader) + page_size_;  // one `dedupage` list
+  }
+  if (timed > 0) cost += 2 * scattered_cost(delayed_, timed, 20);  // delayed and expiry alike
+  return cost;
+}
+
+uint64_t Journal::attempts_cost() { return scattered_cost(attempts_, 1, 12 + 4); }
+
+// Enough for many turns of delivery counts and ACK erases (the consumer
+// side waits when even this is used up), small enough to exist on a small
+// disk: PUTs stop this much before the map's limit or the disk's end.
+uint64_t Journal::consumer_reserve() const noexcept {
+  return std::clamp<uint64_t>(config_.max_size / 64, 64 * page_size_, 4ull << 20);
+}
+
+// Every tree's branch pages and path may be copied once per transaction,
+// and the commit writes free-list records: paid once, by the turn's first grant.
+uint64_t Journal::turn_overhead() {
+  uint64_t pages = kTurnSlackPages;
+  for (MDB_dbi db : {MDB_dbi{0}, queues_, msgs_, attempts_, dedup_, dedup_age_, delayed_, expiry_}) {
+    MDB_stat st;
+    lmdb::check(mdb_stat(txn(), db, &st), "reading journal statistics");
+    pages += st.ms_branch_pages + st.ms_depth + 1;
+  }
+  return pages * page_size_;
+}
+
+bool Journal::make_room(uint64_t bytes, Room who) {
+  if (turn_bytes_ == 0) bytes += turn_overhead();
+  const uint64_t reserve = who == Room::producer ? consumer_reserve() : 0;
+  // Fast path: room at the end of the map and on the disk, free list unread.
+  const uint64_t used = used_bytes();
+  if (used + turn_bytes_ + bytes + reserve <= map_size_ && bytes + reserve <= disk_budget_) {
+    disk_budget_ -= bytes;
+    turn_bytes_ += bytes;
+    return true;
+  }
+  // Pages freed by earlier commits are reused before the file grows; only
+  // what they cannot hold extends the map and the file.
+  const uint64_t want = turn_bytes_ + bytes + reserve;
+  const uint64_t reusable = free_bytes();
+  const uint64_t extend = want > reusable ? want - reusable : 0;
+  if (used + extend > config_.max_size) {
     no_room_reason_ = "journal full at --max-journal-size " + std::to_string(config_.max_size) +
                       " bytes: raise it, or drain queues (freed pages are reused)";
     return false;
   }
-  commit();
-  uint64_t grown = std::min(std::max(map_size_ * 2, needed), config_.max_size);
-  lmdb::check(mdb_env_set_mapsize(env_.get(), grown), "growing the journal map");
-  map_size_ = grown;
+  if (!disk_has_room(extend)) return false;
+  if (used + extend > map_size_) {
+    commit();  // growing needs no transaction open; the hook keeps it consistent
+    const uint64_t grown = std::min(std::max(map_size_ * 2, used + extend), config_.max_size);
+    lmdb::check(mdb_env_set_mapsize(env_.get(), grown), "growing the journal map");
+    map_size_ = grown;
+    bytes += turn_overhead();  // a new transaction copies the paths again
+  }
+  turn_bytes_ += bytes;
   return true;
 }
 
 // The data file grows as pages are written, and a commit that finds the disk
 // full fails too late (the proxy would have to stop). So the free space of
 // the --data filesystem is checked ahead; to keep statvfs off the hot path,
-// a check grants a budget of half the free space and the next check comes
-// once that much has been asked for.
-bool Journal::disk_has_room(uint64_t want) {
-  if (want <= disk_budget_) {
-    disk_budget_ -= want;
+// a check grants a budget of half the free space beyond what was asked, and
+// the next check comes once that budget is spent.
+bool Journal::disk_has_room(uint64_t extend) {
+  struct statvfs fs {};
+  if (::statvfs(config_.dir.c_str(), &fs) != 0) {  // unknown: let the map limit decide
+    disk_budget_ = 0;
     return true;
   }
-  struct statvfs fs {};
-  if (::statvfs(config_.dir.c_str(), &fs) != 0) return true;  // unknown: let the commit decide
   const uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-  // Pages freed inside the file (acked messages) are reused before the file
-  // grows: a drained journal takes writes again on a full disk.
-  if (avail < want + (1ull << 20) && free_bytes() < want) {
+  constexpr uint64_t kMargin = 1ull << 20;
+  if (avail < extend + kMargin) {
     disk_budget_ = 0;
     no_room_reason_ = "disk full under " + config_.dir + " (" + std::to_string(avail) +
                       " bytes free): free space on that disk, or drain queues";
     return false;
   }
-  disk_budget_ = (avail - want) / 2;
+  disk_budget_ = (avail - extend - kMargin) / 2;
   return true;
 }
 
@@ -258,7 +340,27 @@ std::vector<QueueRecord> Journal::load_queues() {
     out.push_back(std::move(q));
   }
   c.close();
+  for (QueueRecord& q : out) cover_stored_tail(q);
   return out;
+}
+
+// A record saved by an older proxy (or damaged) may lag behind the messages:
+// next_seq must pass the last stored key, or new PUTs would overwrite
+// confirmed messages. Messages past the saved next_seq were all stored after
+// the record was written, so they are added to its counts.
+void Journal::cover_stored_tail(QueueRecord& q) {
+  lmdb::Cursor& c = msgs_cursor();
+  MDB_val k = lmdb::val(message_key(key_buf_, q.id, q.next_seq)), v;
+  for (bool ok = c.get(k, v, MDB_SET_RANGE); ok; ok = c.get(k, v, MDB_NEXT)) {
+    if (k.mv_size != 12) throw JournalError("journal message key has a bad size: the data file is damaged");
+    const char* kp = static_cast<const char*>(k.mv_data);
+    if (get_be(kp, 4) != q.id) break;
+    const MessageView m = decode_record(get_be(kp + 4, 8), v);
+    q.next_seq = m.seq + 1;
+    ++q.stored;
+    if (m.meta.due_ms != 0) ++q.delayed;
+    q.repaired = true;
+  }
 }
 
 void Journal::save_queue(const QueueRecord& q) {
@@ -280,16 +382,29 @@ void Journal::save_queue(const QueueRecord& q) {
   lmdb::check(mdb_put(txn(), queues_, &k, &v, 0), "saving queue " + q.name);
 }
 
-// ---- messages -------------------------------------------------------------
-
-namespace {
-std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
-  buf.resize(12);
-  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(qid >> (24 - 8 * i));
-  for (int i = 0; i < 8; ++i) buf[4 + i] = static_cast<char>(seq >> (56 - 8 * i));
-  return buf;
+void Journal::erase_queue(const QueueRecord& q) {
+  MDB_val k = lmdb::val(q.name);
+  int rc = mdb_del(txn(), queues_, &k, nullptr);
+  if (rc != MDB_NOTFOUND) lmdb::check(rc, "erasing queue " + q.name);
+  std::string prefix;
+  put_be(prefix, q.id, 4);
+  erase_prefix(dedup_, prefix);
+  erase_prefix(attempts_, prefix);
 }
-}  // namespace
+
+std::size_t Journal::erase_prefix(MDB_dbi db, std::string_view prefix) {
+  lmdb::Cursor c(txn(), db);
+  MDB_val k = lmdb::val(prefix), v;
+  std::size_t n = 0;
+  for (bool ok = c.get(k, v, MDB_SET_RANGE); ok && lmdb::view(k).substr(0, prefix.size()) == prefix;
+       ok = c.get(k, v, MDB_GET_CURRENT)) {
+    lmdb::check(mdb_cursor_del(c.get(), 0), "erasing a queue's index entries");
+    ++n;
+  }
+  return n;
+}
+
+// ---- messages -------------------------------------------------------------
 
 void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body) {
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
@@ -384,6 +499,7 @@ std::optional<uint32_t> Journal::attempts(uint32_t qid, uint64_t seq) {
 void Journal::set_attempts(uint32_t qid, uint64_t seq, uint32_t n) {
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   MDB_val v{sizeof n, &n};
+  note_scattered(attempts_);
   lmdb::check(mdb_put(txn(), attempts_, &k, &v, 0), "storing a delivery count");
 }
 
@@ -396,8 +512,6 @@ void Journal::erase_attempts(uint32_t qid, uint64_t seq) {
 // ---- dedup ------------------------------------------------------------------
 
 namespace {
-constexpr std::size_t kDedupValue = 24;  // seq | first PUT ms | age n
-
 std::string& dedup_key(std::string& buf, uint32_t qid, std::string_view id) {
   buf.clear();
   put_be(buf, qid, 4);
@@ -441,6 +555,7 @@ std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, 
   MDB_val v{sizeof value, value};
   // MDB_NOOVERWRITE looks up and inserts in one descent; on a hit it hands
   // back the stored value instead.
+  note_scattered(dedup_);
   int rc = mdb_put(txn(), dedup_, &k, &v, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) {
     if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
@@ -516,6 +631,7 @@ void Journal::index_put(TimeIndex index, const TimeEntry& e) {
   std::string key = time_key(e);
   MDB_val k = lmdb::val(key);
   MDB_val empty{0, nullptr};
+  note_scattered(dbi(index));
   lmdb::check(mdb_put(txn(), dbi(index), &k, &empty, 0), "storing a timer entry");
 }
 

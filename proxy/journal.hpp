@@ -29,6 +29,23 @@
 //
 // Transactions: one write transaction per loop turn (begin lazily, commit
 // once). Views returned by reads are valid only until that transaction ends.
+// Every commit, including the rare one in the middle of a turn when the map
+// grows, first runs the owner's before-commit hook (the Broker saves its
+// changed queue records there): no commit leaves `msgs` ahead of `queues`.
+// Recovery still does not trust a queue record that could lag: a queue's
+// next seq is at least its last stored key + 1 (load_queues).
+//
+// Space: LMDB fails a write with MDB_MAP_FULL past the map, and a failed
+// write leaves the transaction unusable — the turn could only be thrown away,
+// with replies already decided. So nothing is written without room granted
+// first: make_room() takes an upper bound of the pages the write can dirty
+// (copy-on-write: a changed page is a new page until the next commit) and
+// says no rather than risk it. Producers (PUT, dead-letter moves) must leave
+// a reserve free that only the consumer side (delivery counts, ACK erases)
+// may use, so consumers and ACKs keep working when PUTs get 503.
+//
+// Files are created 0600: message bodies are readable by the proxy's user
+// only (docs/OPERATIONS.md).
 // Threading: owned and used by the loop thread only.
 #pragma once
 
@@ -36,6 +53,7 @@
 #include "protocol/cqp1.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +78,7 @@ struct QueueRecord {
   uint64_t delayed = 0;  // entries in `delayed` for this queue
   uint64_t delivered_below = 0;  // see "Attempts survive a crash" above
   QueueOptions options;
+  bool repaired = false;  // load_queues found messages past next_seq (not stored)
 };
 
 struct MessageMeta {
@@ -84,6 +103,9 @@ struct TimeEntry {
 
 enum class TimeIndex { delayed, expiry };
 
+// Who asks for room: producers must leave the consumer reserve free.
+enum class Room { producer, consumer };
+
 struct JournalConfig {
   std::string dir;
   uint64_t max_size = 8ull << 30;
@@ -104,28 +126,49 @@ class Journal {
   // Opened by the first write or read of a turn.
   MDB_txn* txn();
   bool in_turn() const noexcept { return txn_.active(); }
-  // Commits the turn: write + fsync (unless sync is off). Throws JournalError.
+  // Commits the turn: runs the before-commit hook, then write + fsync
+  // (unless sync is off). Throws JournalError.
   void commit();
   void abort() noexcept;
+  // Called at the start of every commit, inside the transaction, to write
+  // what must be consistent with everything else the commit holds.
+  void set_before_commit(std::function<void()> hook) { before_commit_ = std::move(hook); }
 
   // ---- space ------------------------------------------------------------
-  // Makes room for about `bytes` more data in this turn, growing the map up
-  // to the configured maximum. Growing needs no transaction open, so it
-  // commits the turn so far first (rare: the map doubles each time); views
-  // from earlier reads are then invalid. Returns false when the journal cannot
-  // take that much (the caller answers 503): the map is at --max-journal-size,
-  // or the file would have to grow past the disk's free space.
-  bool make_room(uint64_t bytes);
+  // Grants room for `bytes` more dirtied bytes in this turn (an upper bound
+  // from the *_cost functions below), growing the map up to the configured
+  // maximum. Growing needs no transaction open, so it commits the turn so far
+  // first (rare: the map doubles each time); views from earlier reads are
+  // then invalid. Returns false when the journal cannot take that much: the
+  // map is at --max-journal-size (less the consumer reserve, for producers),
+  // or the file would have to grow past the disk's free space. Nothing is
+  // granted then; the caller refuses (503) or waits.
+  bool make_room(uint64_t bytes, Room who);
+  // Upper bounds, in bytes of dirtied pages, for the writes of one PUT of
+  // messages whose record_size()s add up to `payload`, `ids` of them with an
+  // id (dedup entries, `id_bytes` in all), `timed` index entries (delay, ttl).
+  uint64_t put_cost(uint64_t payload, uint64_t ids, uint64_t id_bytes, uint64_t timed);
+  // One delivery count written (`attempts`).
+  uint64_t attempts_cost();
+  // The stored size of one message record (what put_cost's `payload` sums).
+  uint64_t record_size(uint64_t body, uint64_t id) const noexcept;
+  // Room the consumer side keeps for itself: PUTs get 503 before it is used.
+  uint64_t consumer_reserve() const noexcept;
   // Why the last make_room() said no, for the 503's text.
   const std::string& no_room_reason() const noexcept { return no_room_reason_; }
   uint64_t map_size() const noexcept { return map_size_; }
   uint64_t used_bytes() const;
   uint64_t free_bytes();
-  bool disk_has_room(uint64_t want);
+  bool disk_has_room(uint64_t extend);
 
   // ---- queues -----------------------------------------------------------
+  // Every queue record, with next_seq (and the counts) raised to cover
+  // messages stored past a record that lagged behind them.
   std::vector<QueueRecord> load_queues();
   void save_queue(const QueueRecord& q);
+  // Removes an empty queue's record and whatever it still indexes (dedup
+  // ids, delivery counts), so a later queue of that name starts afresh.
+  void erase_queue(const QueueRecord& q);
 
   // ---- messages ---------------------------------------------------------
   void put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body);
@@ -169,6 +212,16 @@ class Journal {
   MDB_dbi dbi(TimeIndex index) const noexcept { return index == TimeIndex::delayed ? delayed_ : expiry_; }
   lmdb::Cursor& msgs_cursor();
   void flush_erases();
+  // Bytes free for this turn's writes: never-used pages of the map plus
+  // pages on the free list that this transaction may reuse.
+  uint64_t room_left();
+  // Cost of n writes of `entry` bytes at scattered keys of `db`.
+  uint64_t scattered_cost(MDB_dbi db, uint64_t n, uint64_t entry);
+  // Removes every key of `db` that starts with `prefix`; returns how many.
+  uint64_t turn_overhead();
+  void cover_stored_tail(QueueRecord& q);
+  void note_scattered(MDB_dbi db) noexcept { ++touched_[db & 15]; }
+  std::size_t erase_prefix(MDB_dbi db, std::string_view prefix);
 
   JournalConfig config_;
   int lock_fd_ = -1;  // flock on DIR/proxy.lock, held for the journal's life
@@ -180,7 +233,12 @@ class Journal {
   lmdb::Cursor msgs_cursor_;
   std::string key_buf_;  // reused to build keys without allocating
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
-  uint64_t turn_bytes_ = 0;  // written in the open transaction
+  uint64_t turn_bytes_ = 0;  // granted by make_room in the open transaction
+  uint64_t page_size_ = 4096;
+  // Per database, scattered writes already paid for this turn: each may have
+  // dirtied a page of its own, but a tree cannot dirty more pages than it has.
+  uint64_t touched_[16] = {};
+  std::function<void()> before_commit_;
   std::string no_room_reason_;
   uint64_t disk_budget_ = 0;  // bytes make_room may grant before statvfs again
   uint64_t next_age_n_ = 0;  // next key suffix of `dedupage`

@@ -74,10 +74,10 @@ void Loop::turn() {
   }
   broker_.run_timers();
   broker_.deliver();
-  broker_.end_turn();
 
-  // GROUP COMMIT RULE. Everything this turn wrote becomes durable here, in
-  // one commit with one fsync (unless --no-sync). CONFIRMs promise
+  // GROUP COMMIT RULE. Everything this turn wrote (and the queue records it
+  // changed, saved by the commit itself) becomes durable here, in one commit
+  // with one fsync (unless --no-sync). CONFIRMs promise
   // durability and DELIVERs must not expose unjournalled state, so the outbox
   // is flushed only after the commit has returned — never before, never
   // from anywhere else.

@@ -9,8 +9,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 
 namespace {
 
@@ -27,6 +30,26 @@ CLI::Validator size_option() {
         return {};
       },
       "SIZE");
+}
+
+// A CLI11 transform for a whole number of milliseconds in [min, max]: plain
+// decimal digits. CLI11 alone would take "-1" as 2^64-1 (an endless
+// --dedup-window) and "010" as octal 8; this refuses the first and passes
+// the second on as 10.
+CLI::Validator milliseconds(uint64_t min, uint64_t max = UINT64_MAX) {
+  const std::string range = max == UINT64_MAX ? std::to_string(min) + " or more"
+                                              : "from " + std::to_string(min) + " to " + std::to_string(max);
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, v);  // digits only: no sign
+        if (stop != end || error != std::errc() || v < min || v > max)
+          return "expected a whole number of milliseconds, " + range + "; got '" + text + "'";
+        text = std::to_string(v);
+        return {};
+      },
+      "MS");
 }
 
 }  // namespace
@@ -51,7 +74,7 @@ int main(int argc, char** argv) {
                  "Heartbeat interval in ms, sent to clients in WELCOME. A client silent for 3x this is "
                  "gone and its unacked deliveries are requeued. Lower = faster redelivery after a crash, "
                  "more PINGs. If unsure, keep 1000.")
-      ->check(CLI::Range(uint64_t{10}, uint64_t{3600000}));
+      ->transform(milliseconds(10, 3600000));
   app.add_option("--max-message", config.max_message,
                  "Largest body accepted; larger PUTs get ERROR 413. Big bodies hold up the turn they are "
                  "written in. If unsure, keep 16M.")
@@ -62,7 +85,8 @@ int main(int argc, char** argv) {
       ->transform(size_option());
   app.add_option("--dedup-window", config.dedup_window_ms,
                  "How long (ms) a producer message id is remembered for dedup. Longer = safer resends "
-                 "after long outages, a larger index. If unsure, keep 120000.");
+                 "after long outages, a larger index. If unsure, keep 120000.")
+      ->transform(milliseconds(0));
   app.add_flag("--no-sync", no_sync,
                "Confirm after the journal write but without fsync: several times faster, survives a "
                "crash of the proxy process but NOT power loss or a kernel crash. If unsure, leave it off.");

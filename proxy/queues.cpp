@@ -23,16 +23,21 @@ Queue* QueueTable::find(uint32_t id) noexcept {
   return it == by_id_.end() ? nullptr : it->second.get();
 }
 
-Queue& QueueTable::get_or_create(std::string_view name) {
-  if (Queue* q = find(name)) return *q;
+Queue& QueueTable::create(std::string_view name) {
   auto q = std::make_unique<Queue>();
   q->rec.id = next_id_++;
   q->rec.name = std::string(name);
-  q->record_dirty = true;
   Queue* raw = q.get();
   by_name_[raw->rec.name] = raw;
   by_id_[raw->rec.id] = std::move(q);
   return *raw;
+}
+
+void QueueTable::erase(uint32_t id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  by_name_.erase(it->second->rec.name);
+  by_id_.erase(it);
 }
 
 }  // namespace courier::proxy

@@ -47,15 +47,16 @@ struct Queue {
   uint64_t waiting() const noexcept { return rec.stored - inflight.size(); }
 };
 
-// All queues by name and by journal id. Queues are never removed while the
-// proxy runs, so Queue* stay valid.
+// All queues by name and by journal id. A Queue* stays valid until erase()
+// of that queue (DELETE, which only takes queues nothing refers to).
 class QueueTable {
  public:
   void load(std::vector<QueueRecord> records);
   Queue* find(std::string_view name) noexcept;
   Queue* find(uint32_t id) noexcept;
-  // Creates the queue (record written at the end of the turn) when missing.
-  Queue& get_or_create(std::string_view name);
+  // A new queue with the next journal id; `name` must not exist yet.
+  Queue& create(std::string_view name);
+  void erase(uint32_t id);
   template <class F>
   void for_each(F&& f) {
     for (auto& q : by_id_) f(*q.second);

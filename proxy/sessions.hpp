@@ -9,10 +9,12 @@
 #include "queues.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace courier::proxy {
 
@@ -22,9 +24,38 @@ struct Consumer {
   Session* session = nullptr;
   Queue* queue = nullptr;
   uint64_t credit = 0;  // deliveries it may still be sent (§3.3.7)
+  uint64_t window = 0;  // credit granted in all: CONSUME's, plus CREDITs (saturating)
   bool auto_ack = false;
   uint32_t batch = 1;   // max messages per DELIVER
   std::unordered_set<uint64_t> deliveries;  // unacked delivery ids
+};
+
+// DELIVERs sent to a client on one queue that it has not yet shown it read.
+//
+// Credit bounds what is unacked, not what sits unread in the client's pipe:
+// a client that CANCELs (its deliveries are requeued) and CONSUMEs again
+// gets a fresh window while the old one may still be in its pipe — the
+// proxy's memory, with an unbounded send high-water mark. ZeroMQ pipes are
+// FIFO, so a client that names a delivery id (ACK, NACK, TOUCH) has read
+// everything sent to it before that DELIVER; an auto_ack consumer's CREDIT n
+// says it read n more. The proxy stops sending to a queue's consumer while
+// more than twice its window is unread (and more than a small floor of
+// bytes): at most 2 × credit × body size waits in one client's pipe.
+struct UnreadDeliveries {
+  struct Sent {
+    uint64_t first_id, last_id;  // the delivery ids of one DELIVER
+    uint64_t count, bytes;
+  };
+  std::deque<Sent> sent;
+  uint64_t count = 0, bytes = 0;
+
+  void add(uint64_t first_id, uint64_t last_id, uint64_t n, uint64_t body_bytes);
+  // Forgets every DELIVER up to the one that carried `id`; returns false when
+  // no DELIVER of this queue carried it.
+  bool read_through(uint64_t id);
+  // Forgets the oldest `n` deliveries (an auto_ack consumer's CREDIT).
+  void read_oldest(uint64_t n);
+  bool allows_more(uint64_t window) const noexcept;
 };
 
 struct Session {
@@ -33,6 +64,10 @@ struct Session {
   bool said_hello = false;
   uint64_t last_seen_ms = 0;  // steady clock
   std::unordered_map<uint32_t, std::unique_ptr<Consumer>> consumers;  // by queue id
+  std::unordered_map<uint32_t, UnreadDeliveries> unread;  // by queue id; outlives CANCEL
+
+  // The client named these delivery ids: it read what came before them.
+  void saw_delivery_ids(std::vector<uint64_t> ids);
 };
 
 // One message out to a consumer and not yet acked.

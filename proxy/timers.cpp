@@ -15,6 +15,14 @@ constexpr uint64_t kNever = UINT64_MAX;
 }  // namespace
 
 void Broker::run_timers() {
+  // Queues that stopped for want of journal room look again now and then
+  // (ACKs elsewhere may have freed pages); not every turn, which would spin.
+  if (!waiting_for_room_.empty() && clock_.steady_ms >= next_room_retry_ms_) {
+    for (uint32_t id : waiting_for_room_) ready_queues_.insert(id);
+    waiting_for_room_.clear();
+    next_expiry_ms_ = 0;
+    next_room_retry_ms_ = clock_.steady_ms + 100;
+  }
   release_due_delayed();
   expire_ttl();
   expire_ack_timeouts();
@@ -40,7 +48,7 @@ void Broker::release_due_delayed() {
     Queue* q = queues_.find(e->qid);
     if (q == nullptr) continue;
     --q->rec.delayed;
-    q->record_dirty = true;
+    mark_dirty(*q);
     // Below scan_pos the forward scan has passed it: hand it back.
     if (e->seq < q->scan_pos) q->returned.emplace(e->seq, 0);
     mark_ready(*q);
@@ -56,28 +64,33 @@ void Broker::expire_ttl() {
       next_expiry_ms_ = e ? e->at_ms : kNever;
       return;
     }
-    journal_.index_erase(TimeIndex::expiry, *e);
     Queue* q = queues_.find(e->qid);
-    if (q == nullptr) continue;
+    auto m = q ? journal_.get_message(q->rec.id, e->seq) : std::nullopt;
     // In flight: the consumer may still ack it; if it comes back, the check
     // at delivery time expires it.
-    if (q->inflight.count(e->seq)) continue;
-    if (auto m = journal_.get_message(q->rec.id, e->seq)) {
-      q->returned.erase(e->seq);
-      dead_letter(*q, *m, true);
+    if (!m || q->inflight.count(e->seq)) {
+      journal_.index_erase(TimeIndex::expiry, *e);
+      continue;
     }
+    if (!dead_letter(*q, *m, true)) {  // no room for the move: it waits, in its queue
+      wait_for_room(*q);
+      next_expiry_ms_ = UINT64_MAX - 1;  // until the room retry resets it
+      return;
+    }
+    q->returned.erase(e->seq);
   }
   next_expiry_ms_ = 0;
 }
 
 void Broker::expire_ack_timeouts() {
-  while (!ack_deadlines_.empty() && ack_deadlines_.top().first <= clock_.steady_ms) {
-    const auto [deadline, id] = ack_deadlines_.top();
-    ack_deadlines_.pop();
-    auto it = deliveries_.find(id);
-    // Stale entries (acked, or TOUCHed to a later deadline) are skipped.
-    if (it == deliveries_.end() || it->second.ack_deadline_ms != deadline) continue;
-    requeue(id, true);
+  for (int i = 0; i < kMaxPerTurn && !ack_deadlines_.empty() &&
+                  ack_deadlines_.begin()->first <= clock_.steady_ms; ++i) {
+    const uint64_t id = ack_deadlines_.begin()->second;
+    if (deliveries_.count(id) == 0) {  // cannot happen: release() erases its entry
+      ack_deadlines_.erase(ack_deadlines_.begin());
+      continue;
+    }
+    requeue(id, true);  // erases the entry
   }
 }
 

@@ -141,7 +141,8 @@ bool ProxyLink::receive(Incoming& in, msgpack::zone& zone, cqp1::HeaderView* hea
     }
     zone.clear();
     try {
-      *header = cqp1::HeaderView::parse(in.frames[2].data(), in.frames[2].size(), zone);
+      *header = cqp1::HeaderView::parse(in.frames[2].data(), in.frames[2].size(), zone,
+                                         cqp1::HeaderView::From::proxy);
       if (in.command == cqp1::Command::WELCOME) {
         if (auto hb = header->uint("hb"); hb && *hb > 0) hb_ = std::chrono::milliseconds(*hb);
         if (auto p = header->str("proxy")) proxy_version_ = std::string(*p);

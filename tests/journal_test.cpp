@@ -179,7 +179,7 @@ TEST_F(JournalTest, MapGrowsUntilTheConfiguredMaximumThenRefuses) {
   uint64_t seq = 0;
   int refused = 0;
   for (int i = 0; i < 1000 && refused == 0; ++i) {
-    if (!j.make_room(body.size())) {
+    if (!j.make_room(j.put_cost(j.record_size(body.size(), 0), 0, 0, 0), Room::producer)) {
       ++refused;
       break;
     }
@@ -194,8 +194,90 @@ TEST_F(JournalTest, MapGrowsUntilTheConfiguredMaximumThenRefuses) {
   // Draining frees pages that later writes reuse: the journal takes writes again.
   for (uint64_t s = 1; s <= seq; ++s) j.erase_message(1, s);
   j.commit();
-  j.commit();  // LMDB frees a turn's pages for reuse from the turn after
-  EXPECT_TRUE(j.make_room(body.size())) << "a drained journal must accept writes again";
+  // LMDB reuses a commit's freed pages from the commit after next: one more turn.
+  QueueRecord q;
+  q.id = 1;
+  q.name = "after-drain";
+  j.save_queue(q);
+  j.commit();
+  EXPECT_TRUE(j.make_room(j.put_cost(j.record_size(body.size(), 0), 0, 0, 0), Room::producer))
+      << "a drained journal must accept writes again";
+}
+
+// Issue 8, defect 1: a record saved before messages stored after it (an
+// older proxy, or a crash between two commits of one turn) must not make
+// new PUTs reuse, and overwrite, the seqs of confirmed messages.
+TEST_F(JournalTest, RecoveryRaisesALaggingNextSeqPastTheLastStoredMessage) {
+  {
+    Journal j(config());
+    QueueRecord q;
+    q.id = 3;
+    q.name = "lagging";
+    q.next_seq = 5;
+    q.stored = 4;
+    j.save_queue(q);
+    for (uint64_t seq = 1; seq <= 9; ++seq) {
+      MessageMeta m;
+      if (seq == 8) m.due_ms = 99;  // a delayed one
+      j.put_message(3, seq, m, "b");
+    }
+    j.put_message(4, 1, {}, "another queue's message is not counted");
+    j.commit();
+  }
+  Journal j(config());
+  auto queues = j.load_queues();
+  ASSERT_EQ(queues.size(), 1u);
+  EXPECT_EQ(queues[0].next_seq, 10u) << "next seq must pass the last stored key";
+  EXPECT_EQ(queues[0].stored, 9u);
+  EXPECT_EQ(queues[0].delayed, 1u);
+  EXPECT_TRUE(queues[0].repaired);
+}
+
+TEST_F(JournalTest, EveryCommitRunsTheBeforeCommitHookEvenOneForMapGrowth) {
+  Journal j(config(/*max_size=*/512ull << 20));
+  int hooks = 0;
+  j.set_before_commit([&] { ++hooks; });
+  const std::string body(1 << 20, 'x');
+  const uint64_t map_before = j.map_size();
+  uint64_t seq = 0;
+  // No commit of ours in between: only make_room's growth can commit.
+  while (j.map_size() == map_before && seq < 200) {
+    ASSERT_TRUE(j.make_room(j.put_cost(j.record_size(body.size(), 0), 0, 0, 0), Room::producer));
+    j.put_message(1, ++seq, {}, body);
+  }
+  EXPECT_GT(j.map_size(), map_before) << "the map never grew";
+  EXPECT_EQ(hooks, 1) << "the growth commit must run the hook that saves queue records";
+  j.commit();
+  EXPECT_EQ(hooks, 2);
+}
+
+TEST_F(JournalTest, ProducersLeaveTheConsumerReserveFree) {
+  Journal j(config(/*max_size=*/4ull << 20));
+  const std::string body(16 * 1024, 'x');
+  uint64_t seq = 0;
+  while (j.make_room(j.put_cost(j.record_size(body.size(), 0), 0, 0, 0), Room::producer)) {
+    j.put_message(1, ++seq, {}, body);
+    j.commit();
+    ASSERT_LT(seq, 1000u) << "a 4 MiB journal cannot take 16 MB";
+  }
+  EXPECT_GT(seq, 20u);
+  // The consumer side still has room for delivery counts.
+  int counts = 0;
+  while (counts < 64 && j.make_room(j.attempts_cost(), Room::consumer)) {
+    j.set_attempts(1, ++counts, 2);
+  }
+  EXPECT_EQ(counts, 64) << "the reserve must hold a turn of delivery counts";
+  j.commit();
+}
+
+TEST_F(JournalTest, FilesAreReadableByTheOwnerOnly) {
+  Journal j(config());
+  for (const char* f : {"/data/data.mdb", "/data/proxy.lock"}) {
+    const auto perms = std::filesystem::status(dir_ + f).permissions();
+    EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+              std::filesystem::perms::none)
+        << f;
+  }
 }
 
 TEST(SizeOption, AcceptsBytesAndBinarySuffixes) {

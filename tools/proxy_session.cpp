@@ -78,7 +78,8 @@ bool ProxySession::recv(ProxyReply& reply, int timeout_ms) {
                                   "courier-proxy?");
   reply.command = cqp1::parse_command(f[1].to_string_view());
   try {
-    reply.header = cqp1::HeaderView::parse(f[2].data(), f[2].size(), reply.zone);
+    reply.header = cqp1::HeaderView::parse(f[2].data(), f[2].size(), reply.zone,
+                                              cqp1::HeaderView::From::proxy);
   } catch (const cqp1::BadRequest& e) {
     throw CliFailure(kRemote, "courier-proxy sent a bad " + std::string(f[1].to_string_view()) +
                                   " header: " + e.what());

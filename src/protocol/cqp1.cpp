@@ -11,7 +11,7 @@ struct NamedCommand {
   Command command;
 };
 
-constexpr std::array<NamedCommand, 22> kCommands{{
+constexpr std::array<NamedCommand, 24> kCommands{{
     {"HELLO", Command::HELLO},         {"PUT", Command::PUT},
     {"CONSUME", Command::CONSUME},     {"ACK", Command::ACK},
     {"NACK", Command::NACK},           {"TOUCH", Command::TOUCH},
@@ -23,6 +23,7 @@ constexpr std::array<NamedCommand, 22> kCommands{{
     {"CONSUMING", Command::CONSUMING}, {"CANCELLED", Command::CANCELLED},
     {"DECLARED", Command::DECLARED},   {"PURGED", Command::PURGED},
     {"PONG", Command::PONG},           {"ERROR", Command::ERROR},
+    {"DELETE", Command::DELETE},       {"DELETED", Command::DELETED},
 }};
 
 // Strings and binaries point into the frame instead of being copied into the
@@ -32,9 +33,16 @@ bool reference_everything(msgpack::type::object_type, std::size_t, void*) { retu
 
 // Bounds that keep a hostile header from making the parser allocate much:
 // arrays up to a batch's worth (plus slack), small maps, shallow nesting.
-const msgpack::unpack_limit kHeaderLimits(/*array=*/kMaxBatch * 2, /*map=*/256,
-                                          /*str=*/1 << 20, /*bin=*/1 << 20,
-                                          /*ext=*/1 << 16, /*depth=*/8);
+const msgpack::unpack_limit kRequestLimits(/*array=*/kMaxBatch * 2, /*map=*/256,
+                                           /*str=*/1 << 20, /*bin=*/1 << 20,
+                                           /*ext=*/1 << 16, /*depth=*/8);
+
+// A reply comes from the proxy the client chose to trust; its size follows
+// the proxy's state (a STATS map has one entry per queue), so only the frame
+// bounds it. msgpack still refuses a count larger than the bytes left.
+msgpack::unpack_limit reply_limits(std::size_t size) {
+  return msgpack::unpack_limit(size, size, size, size, size, /*depth=*/8);
+}
 
 std::string quoted(std::string_view key) { return "'" + std::string(key) + "'"; }
 
@@ -64,13 +72,46 @@ bool valid_queue_name(std::string_view name) noexcept {
   return true;
 }
 
-HeaderView HeaderView::parse(const void* data, std::size_t size, msgpack::zone& zone) {
+bool valid_utf8(std::string_view bytes) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto* end = p + bytes.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t n;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= n) return false;
+    for (std::size_t i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+HeaderView HeaderView::parse(const void* data, std::size_t size, msgpack::zone& zone, From from) {
   msgpack::object obj;
   std::size_t offset = 0;
   try {
     bool referenced = false;
     obj = msgpack::unpack(zone, static_cast<const char*>(data), size, offset, referenced,
-                          reference_everything, nullptr, kHeaderLimits);
+                          reference_everything, nullptr,
+                          from == From::client ? kRequestLimits : reply_limits(size));
   } catch (const std::exception& e) {
     throw BadRequest(std::string("header is not valid msgpack (") + e.what() + ")");
   }
@@ -115,7 +156,9 @@ std::optional<std::string_view> HeaderView::str(std::string_view key) const {
   const msgpack::object* o = find(key);
   if (o == nullptr) return std::nullopt;
   if (o->type != msgpack::type::STR) throw BadRequest(quoted(key) + " must be a string");
-  return std::string_view(o->via.str.ptr, o->via.str.size);
+  const std::string_view s(o->via.str.ptr, o->via.str.size);
+  if (!valid_utf8(s)) throw BadRequest(quoted(key) + " is not valid UTF-8");
+  return s;
 }
 
 std::optional<bool> HeaderView::boolean(std::string_view key) const {
@@ -130,6 +173,10 @@ std::optional<ProducerId> as_producer_id(const msgpack::object& o, std::string_v
   if (o.type == msgpack::type::NIL) return std::nullopt;
   if (o.type == msgpack::type::STR) {
     id.bytes = std::string_view(o.via.str.ptr, o.via.str.size);
+    if (!valid_utf8(id.bytes)) {
+      throw BadRequest(std::string(what) + " is a msgpack str that is not valid UTF-8 "
+                       "(send arbitrary bytes as bin)");
+    }
   } else if (o.type == msgpack::type::BIN) {
     id.bytes = std::string_view(o.via.bin.ptr, o.via.bin.size);
     id.binary = true;

@@ -35,6 +35,7 @@ inline constexpr std::size_t kMaxProducerId = 128;
 enum Status : int {
   kBadRequest = 400,
   kNotFound = 404,
+  kConflict = 409,
   kTooLarge = 413,
   kQueueFull = 429,
   kInternal = 500,
@@ -44,7 +45,8 @@ enum Status : int {
 // Client -> proxy commands, then proxy -> client ones.
 enum class Command : uint8_t {
   HELLO, PUT, CONSUME, ACK, NACK, TOUCH, CREDIT, CANCEL, DECLARE, STATS, PURGE, PING, BYE,
-  WELCOME, CONFIRM, DELIVER, CONSUMING, CANCELLED, DECLARED, PURGED, PONG, ERROR,
+  DELETE,  // extension (docs/PROTOCOL.md §3.8)
+  WELCOME, CONFIRM, DELIVER, CONSUMING, CANCELLED, DECLARED, PURGED, PONG, ERROR, DELETED,
   UNKNOWN,
 };
 
@@ -62,6 +64,11 @@ class BadRequest : public std::runtime_error {
 // True when `name` is 1–200 bytes of [A-Za-z0-9._:-].
 bool valid_queue_name(std::string_view name) noexcept;
 
+// True when `bytes` is well-formed UTF-8 (RFC 3629: no overlongs, no
+// surrogates, nothing past U+10FFFF). A msgpack str the proxy stores or
+// echoes must be, or a client decoding with raw=False cannot read it.
+bool valid_utf8(std::string_view bytes) noexcept;
+
 // A producer's message id (§3.1 PUT "id"): str or bin, kept as sent so that a
 // DELIVER gives it back with the same msgpack type.
 struct ProducerId {
@@ -73,10 +80,17 @@ struct ProducerId {
 // compatibility); a key with the wrong value type throws BadRequest.
 class HeaderView {
  public:
+  // Who sent the header decides how large it may be: a request (client ->
+  // proxy) is held to small bounds so a hostile one cannot make the proxy
+  // allocate much; a reply (proxy -> client) may be as large as the frame
+  // (STATS lists every queue).
+  enum class From { client, proxy };
+
   // Parses exactly one msgpack map with string keys from the frame.
   // Throws BadRequest when the frame is not that (garbage, trailing bytes,
-  // non-map, non-string key, nesting or sizes past sane limits).
-  static HeaderView parse(const void* data, std::size_t size, msgpack::zone& zone);
+  // non-map, non-string key, nesting or sizes past the limits of `from`).
+  static HeaderView parse(const void* data, std::size_t size, msgpack::zone& zone,
+                          From from = From::client);
 
   // The raw value for a key, or nullptr when absent.
   const msgpack::object* find(std::string_view key) const noexcept;
