@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <random>
 
 namespace courier::proxy {
 
@@ -16,11 +17,24 @@ Clock Clock::now() {
   return c;
 }
 
+namespace {
+// 16 random hex digits: a client that sees it change knows the proxy
+// restarted (§3.7). Two starts colliding is a 1 in 2^64 chance.
+std::string new_boot_id() {
+  std::random_device rd;
+  const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  static const char* hex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 0; i < 16; ++i) out[i] = hex[(v >> (60 - 4 * i)) & 15];
+  return out;
+}
+}  // namespace
+
 // Recovery is only this: load the queue records. Every message still in the
 // journal is ready again (in-flight state is memory only), delivery counts
 // come back from the `attempts` table as messages are redelivered.
 Broker::Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox)
-    : config_(config), journal_(journal), outbox_(outbox) {
+    : config_(config), boot_(new_boot_id()), journal_(journal), outbox_(outbox) {
   journal_.set_before_commit([this] { save_dirty_queues(); });
   queues_.load(journal_.load_queues());
   queues_.for_each([&](Queue& q) {

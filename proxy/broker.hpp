@@ -84,6 +84,10 @@ class Broker {
   void on_stats(Session& s, const cqp1::HeaderView& h);
   void on_purge(Session& s, const cqp1::HeaderView& h);
   void on_delete(Session& s, const cqp1::HeaderView& h);
+  // DECLARE `tokens` (§3.6): the room the tokens need, then storing them.
+  uint64_t token_cost(uint64_t tokens);
+  void store_tokens(Queue& q, uint64_t tokens);
+  void reply_pong(Session& s);
   // The queue `dead_letter` would form a cycle through: nullopt when none.
   std::optional<std::string> dead_letter_cycle(std::string_view queue, std::string_view dead_letter);
   void reply_error(const std::string& peer, int code, std::string_view reason,
@@ -107,6 +111,10 @@ class Broker {
   // The next ready message in seq order, with how often it was delivered before.
   std::optional<std::pair<MessageView, uint32_t>> take_ready(Queue& q);
   uint32_t prior_deliveries(Queue& q, const MessageView& m);
+  // Whether delivering with this attempt writes it to the journal first.
+  static bool journals_attempt(const Queue& q, uint32_t attempt, bool auto_ack) {
+    return !auto_ack && (attempt >= 2 || q.rec.options.tokens.has_value());
+  }
   std::optional<Delivery> release(uint64_t delivery_id);
   void requeue(uint64_t delivery_id, bool count_attempt_limit);
   void settle(uint64_t delivery_id);  // ACK: message done
@@ -144,6 +152,7 @@ class Broker {
   uint64_t store(Queue& q, const MessageMeta& meta, std::string_view body);
 
   const ProxyConfig& config_;
+  const std::string boot_;  // differs between any two starts (§3.7)
   Journal& journal_;
   Outbox& outbox_;
   Clock clock_;

@@ -15,6 +15,10 @@ using cqp1::Command;
 using cqp1::HeaderView;
 using cqp1::MapWriter;
 
+namespace {
+constexpr uint64_t kMaxTokens = 65536;  // §3.6
+}  // namespace
+
 void Broker::reply_error(const std::string& peer, int code, std::string_view reason,
                          std::optional<uint64_t> tag) {
   MapWriter w(header_, tag ? 3 : 2);
@@ -44,11 +48,7 @@ void Broker::dispatch(Session& s, Command cmd, const HeaderView& h, std::vector<
     case Command::STATS: return on_stats(s, h);
     case Command::PURGE: return on_purge(s, h);
     case Command::DELETE: return on_delete(s, h);
-    case Command::PING: {
-      MapWriter w(header_, 0);
-      outbox_.begin(s.peer, "PONG", header_);
-      return;
-    }
+    case Command::PING: return reply_pong(s);
     case Command::BYE: {
       const std::string peer = s.peer;  // s dies with the session
       return close_session(peer);
@@ -65,11 +65,18 @@ void Broker::on_hello(Session& s, const HeaderView& h) {
   }
   if (auto name = h.str("name")) s.name = std::string(*name);
   s.said_hello = true;
-  MapWriter w(header_, 3);
+  MapWriter w(header_, 4);
   w.key("v").pack(cqp1::kVersion);
   w.key("hb").pack(config_.heartbeat_ms);
   cqp1::pack_string(w.key("proxy"), "courier-proxy " COURIER_VERSION);
+  cqp1::pack_string(w.key("boot"), boot_);
   outbox_.begin(s.peer, "WELCOME", header_);
+}
+
+void Broker::reply_pong(Session& s) {
+  MapWriter w(header_, 1);
+  cqp1::pack_string(w.key("boot"), boot_);
+  outbox_.begin(s.peer, "PONG", header_);
 }
 
 // ---- PUT (single and batch, §3.1 and §3.4) ---------------------------------
@@ -122,6 +129,13 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     }
   }
 
+  Queue* existing = queues_.find(name);
+  if (existing && existing->rec.options.tokens) {
+    return reply_error(s.peer, cqp1::kConflict,
+                       "queue " + std::string(name) + " is a token queue (a lock or semaphore): it takes no PUT",
+                       tag);
+  }
+
   // Room for everything the PUT may write: records, dedup entries, indexes.
   uint64_t payload = 0, id_count = 0, id_bytes = 0;
   for (std::size_t i = 0; i < bodies; ++i) {
@@ -137,7 +151,6 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
     id_count += ids[i] ? 1 : 0;
     id_bytes += id_size;
   }
-  Queue* existing = queues_.find(name);
   const bool expires = ttl || (existing && existing->rec.options.ttl);
   const uint64_t timed = bodies * ((delay ? 1 : 0) + (expires ? 1 : 0));
   if (!journal_.make_room(journal_.put_cost(payload, id_count, id_bytes, timed), Room::producer)) {
@@ -218,6 +231,12 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
   if (credit < 1) throw BadRequest("'credit' must be at least 1");
   const bool auto_ack = h.boolean("auto_ack").value_or(false);
   const uint64_t batch = std::min<uint64_t>(h.uint("batch").value_or(1), cqp1::kMaxBatch);
+  const std::optional<uint64_t> limit = h.uint("limit");
+  if (limit && *limit < 1) throw BadRequest("'limit' must be at least 1");
+  if (Queue* tq = queues_.find(name); tq && tq->rec.options.tokens && auto_ack) {
+    throw BadRequest("'auto_ack' cannot be true on token queue " + std::string(name) +
+                     ": a token is held until it is acked or nacked");
+  }
 
   Queue& q = open_queue(name);
   auto& slot = s.consumers[q.rec.id];
@@ -233,6 +252,7 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
   c.batch = static_cast<uint32_t>(std::max<uint64_t>(batch, 1));
   c.credit = credit > c.deliveries.size() ? credit - c.deliveries.size() : 0;
   c.window = credit;
+  c.remaining = limit;  // a repeated CONSUME starts a new count
   reply_simple(s, "CONSUMING", name);
   mark_ready(q);
 }
@@ -275,8 +295,8 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
   const bool requeue_it = h.boolean("requeue").value_or(true);
   std::vector<uint64_t> kept;  // dead-letter moves that found no journal room
   for_each_delivery(s, h, "NACK", [&](uint64_t id) {
-    if (requeue_it) {
-      requeue(id, true);
+    if (requeue_it || deliveries_.at(id).consumer->queue->rec.options.tokens) {
+      requeue(id, true);  // a token is never dead-lettered: NACK returns it too
       return;
     }
     Delivery d = deliveries_.at(id);
@@ -347,6 +367,8 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   o.max_attempts = h.uint("max_attempts");
   o.ttl = h.uint("ttl");
   o.ack_timeout = h.uint("ack_timeout");
+  o.tokens = h.uint("tokens");
+  if (o.tokens && (*o.tokens < 1 || *o.tokens > kMaxTokens)) throw BadRequest("'tokens' must be 1..65536");
   if (auto dl = h.str("dead_letter")) {
     if (!cqp1::valid_queue_name(*dl)) throw BadRequest("'dead_letter' must be a queue name of 1-200 bytes of [A-Za-z0-9._:-]");
     if (*dl == name) throw BadRequest("'dead_letter' cannot be the queue itself");
@@ -358,19 +380,44 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   }
   if (o.max_attempts && *o.max_attempts == 0) throw BadRequest("'max_attempts' must be at least 1");
   if (o.ack_timeout && *o.ack_timeout == 0) throw BadRequest("'ack_timeout' must be at least 1 ms");
+  Queue* existing = queues_.find(name);
+  const bool token_queue = o.tokens || (existing && existing->rec.options.tokens);
+  if (token_queue && (o.max_length || o.dead_letter || o.max_attempts || o.ttl)) {
+    throw BadRequest("a token queue (lock or semaphore) takes only 'ack_timeout' besides 'tokens': "
+                     "max_length, dead_letter, max_attempts and ttl do not apply to tokens");
+  }
   // Unlike everywhere else, an unknown key is refused: a mistyped policy must
   // not pass silently. Checked after the types, since 400 wins over 404.
-  static constexpr std::string_view kKnown[] = {"q", "max_length", "dead_letter", "max_attempts", "ttl", "ack_timeout"};
+  static constexpr std::string_view kKnown[] = {"q", "max_length", "dead_letter", "max_attempts", "ttl", "ack_timeout", "tokens"};
   for (uint32_t i = 0; i < h.map().size; ++i) {
     const auto& k = h.map().ptr[i].key.via.str;
     const std::string_view key(k.ptr, k.size);
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       return reply_error(s.peer, cqp1::kNotFound,
                          "DECLARE: unknown queue option '" + printable(key.substr(0, 64)) +
-                             "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout)");
+                             "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout, tokens)");
     }
   }
+  if (o.tokens && existing) {
+    const auto& have = existing->rec.options.tokens;
+    if (have && *have != *o.tokens) {
+      return reply_error(s.peer, cqp1::kConflict,
+                         "DECLARE: queue " + std::string(name) + " has " + std::to_string(*have) +
+                             " tokens; their number cannot change (declare another queue)");
+    }
+    if (!have && existing->rec.stored != 0) {
+      return reply_error(s.peer, cqp1::kConflict,
+                         "DECLARE: queue " + std::string(name) + " holds " + std::to_string(existing->rec.stored) +
+                             " ordinary message(s): only an empty queue can become a token queue");
+    }
+  }
+  const bool new_tokens = o.tokens && !(existing && existing->rec.options.tokens);
+  if (new_tokens && !journal_.make_room(token_cost(*o.tokens), Room::producer)) {
+    return reply_error(s.peer, cqp1::kUnavailable,
+                       "DECLARE: no journal room for the tokens: " + journal_.no_room_reason());
+  }
   Queue& q = open_queue(name);
+  if (new_tokens) store_tokens(q, *o.tokens);
   QueueOptions& cur = q.rec.options;
   if (o.max_length) cur.max_length = o.max_length;
   if (o.max_attempts) cur.max_attempts = o.max_attempts;
@@ -401,7 +448,12 @@ void Broker::on_stats(Session& s, const HeaderView& h) {
   pk.pack_map(static_cast<uint32_t>(shown.size()));
   for (Queue* q : shown) {
     cqp1::pack_string(pk, q->rec.name);
-    pk.pack_map(11);
+    const auto& tokens = q->rec.options.tokens;
+    pk.pack_map(tokens ? 12 : 11);
+    if (tokens) {
+      cqp1::pack_string(pk, "tokens");
+      pk.pack(*tokens);
+    }
     const QueueCounters& c = q->counters;
     const std::pair<std::string_view, uint64_t> fields[] = {
         {"depth", q->depth()},         {"inflight", q->inflight.size()},
@@ -422,6 +474,24 @@ void Broker::on_stats(Session& s, const HeaderView& h) {
   outbox_.begin(s.peer, "STATS", header_);
 }
 
+// The N tokens of a new token queue are ordinary records (bodies: the
+// msgpack uints 1..N), stored in this turn's transaction like a PUT.
+uint64_t Broker::token_cost(uint64_t tokens) {
+  return journal_.put_cost(tokens * journal_.record_size(9, 0), 0, 0, 0);
+}
+
+void Broker::store_tokens(Queue& q, uint64_t tokens) {
+  q.rec.options.tokens = tokens;
+  msgpack::sbuffer body;
+  for (uint64_t i = 1; i <= tokens; ++i) {
+    body.clear();
+    msgpack::pack(body, i);
+    MessageMeta meta;
+    meta.ts_ms = clock_.wall_ms;
+    store(q, meta, std::string_view(body.data(), body.size()));
+  }
+}
+
 // Following dead_letter links from `dead_letter`: the queue that links back
 // to `queue`, if any. Cycles are refused when declared, so every chain ends.
 std::optional<std::string> Broker::dead_letter_cycle(std::string_view queue, std::string_view dead_letter) {
@@ -438,6 +508,10 @@ std::optional<std::string> Broker::dead_letter_cycle(std::string_view queue, std
 void Broker::on_purge(Session& s, const HeaderView& h) {
   const std::string_view name = h.need_queue();
   uint64_t removed = 0;
+  if (Queue* q = queues_.find(name); q && q->rec.options.tokens) {
+    return reply_error(s.peer, cqp1::kConflict,
+                       "PURGE: queue " + std::string(name) + " is a token queue: its tokens are never removed");
+  }
   if (Queue* q = queues_.find(name)) {
     // Ready messages only: requeued ones, then the unscanned tail minus what
     // is still delayed. In-flight and delayed messages stay.

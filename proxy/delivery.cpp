@@ -67,7 +67,8 @@ void Broker::deliver() {
 // only messages from before a restart, or once skipped while delayed, need
 // the journal (see journal.hpp, "Attempts survive a crash").
 uint32_t Broker::prior_deliveries(Queue& q, const MessageView& m) {
-  if (m.seq >= q.recovered_below && m.meta.due_ms == 0) return 0;
+  // Tokens journal every delivery (their attempt is a fence, §3.6).
+  if (!q.rec.options.tokens && m.seq >= q.recovered_below && m.meta.due_ms == 0) return 0;
   if (auto n = journal_.attempts(q.rec.id, m.seq)) return *n;
   return m.seq < q.recovered_below ? 1 : 0;
 }
@@ -114,12 +115,13 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
     if (budget.spent()) return false;
     Consumer& c = *q.consumers[q.next_consumer++ % q.consumers.size()];
     UnreadDeliveries& unread = c.session->unread[q.rec.id];
-    if (c.credit == 0 || !unread.allows_more(c.window)) {
+    if (c.credit == 0 || c.remaining == uint64_t{0} || !unread.allows_more(c.window)) {
       ++starved;
       continue;
     }
     starved = 0;
-    const uint64_t want = std::min<uint64_t>({c.credit, c.batch, budget.messages});
+    const uint64_t want = std::min<uint64_t>(
+        {c.credit, c.batch, budget.messages, c.remaining.value_or(UINT64_MAX)});
     uint64_t batch_bytes = 0;
     batch.clear();
     while (batch.size() < want && batch_bytes < budget.bytes) {
@@ -147,8 +149,9 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
           o.id = std::string(m->meta.id->bytes);
         }
         o.body = zmq::message_t(m->body.data(), m->body.size());
-        // A redelivery journals its count before it leaves (journal.hpp).
-        blocked = attempt >= 2 && !c.auto_ack &&
+        // A redelivery journals its count before it leaves (journal.hpp),
+        // and so does every delivery of a token: its attempt is a fence.
+        blocked = journals_attempt(q, attempt, c.auto_ack) &&
                   !journal_.make_room(journal_.attempts_cost(), Room::consumer);
       }
       if (blocked) {
@@ -161,6 +164,7 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
     }
     if (batch.empty()) break;
     budget.messages -= batch.size();
+    if (c.remaining) *c.remaining -= batch.size();
     budget.bytes -= std::min(budget.bytes, std::max<uint64_t>(batch_bytes, 1));
 
     // Book-keeping first, then the frames.
@@ -183,7 +187,7 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
       }
       // Redeliveries record their count; first deliveries are covered by the
       // queue's saved read position (journal.hpp, "Attempts survive a crash").
-      if (o.attempt >= 2) {
+      if (journals_attempt(q, o.attempt, false)) {
         journal_.set_attempts(q.rec.id, o.seq, o.attempt);
       } else if (o.due_ms != 0) {
         journal_.erase_attempts(q.rec.id, o.seq);
@@ -281,12 +285,17 @@ void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
   q.returned.emplace(d.seq, d.attempt);
 }
 
-// ACK: the message is done with.
+// ACK: the message is done with; a token goes back to its queue.
 void Broker::settle(uint64_t delivery_id) {
   const std::optional<Delivery> released = release(delivery_id);
   if (!released) return;
   const Delivery& d = *released;
   Queue& q = *d.consumer->queue;
+  if (q.rec.options.tokens) {
+    q.returned.emplace(d.seq, d.attempt);
+    ++q.counters.acked;
+    return;
+  }
   MessageView v;
   v.seq = d.seq;
   v.meta.due_ms = d.due_ms;

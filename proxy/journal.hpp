@@ -4,7 +4,8 @@
 // lookup, time indexes" — never cursors or MDB_val.
 //
 // Layout (all integer keys big-endian, so LMDB's byte order is queue order):
-//   queues   name                          -> QueueRecord (msgpack)
+//   queues   name                          -> QueueRecord (msgpack array of 11;
+//                                             records of 10 predate `tokens`)
 //   msgs     qid u32 | seq u64             -> MessageMeta + body
 //   attempts qid u32 | seq u64             -> u32 deliveries so far (see below)
 //   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64
@@ -67,6 +68,7 @@ struct QueueOptions {
   std::optional<uint64_t> max_attempts;
   std::optional<uint64_t> ttl;          // default per-message ttl, ms
   std::optional<uint64_t> ack_timeout;  // ms
+  std::optional<uint64_t> tokens;       // a token queue of this many tokens (§3.6)
 };
 
 // What the journal keeps of a queue besides its messages.

@@ -49,7 +49,7 @@ CLI::Validator milliseconds(uint64_t min, uint64_t max = UINT64_MAX) {
         text = std::to_string(v);
         return {};
       },
-      "MS");
+      max == UINT64_MAX ? "MS" : "MS in [" + std::to_string(min) + " - " + std::to_string(max) + "]");
 }
 
 }  // namespace

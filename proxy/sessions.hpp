@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -27,6 +28,9 @@ struct Consumer {
   uint64_t window = 0;  // credit granted in all: CONSUME's, plus CREDITs (saturating)
   bool auto_ack = false;
   uint32_t batch = 1;   // max messages per DELIVER
+  // CONSUME `limit` (§3.7): deliveries it may still be sent in all, whatever
+  // its credit; nullopt = no limit.
+  std::optional<uint64_t> remaining;
   std::unordered_set<uint64_t> deliveries;  // unacked delivery ids
 };
 
