@@ -1,5 +1,7 @@
 #include "loop.hpp"
 
+#include <algorithm>
+
 #include <courier/errors.hpp>
 #include <spdlog/spdlog.h>
 
@@ -27,8 +29,9 @@ Loop::Loop(const ProxyConfig& config)
   router_.set(zmq::sockopt::linger, 2000);
   // Frames past this are refused by ZeroMQ itself (the peer is disconnected);
   // up to it, bodies over --max-message get a proper ERROR 413.
+  // (Capped first: a --max-message near 2^64 must not wrap the sum.)
   router_.set(zmq::sockopt::maxmsgsize,
-              static_cast<int64_t>(config_.max_message + (64ull << 20)));
+              static_cast<int64_t>(std::min<uint64_t>(config_.max_message, 1ull << 40) + (64ull << 20)));
   try {
     router_.bind(config_.listen);
   } catch (const zmq::error_t& e) {

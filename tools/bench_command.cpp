@@ -29,6 +29,9 @@ namespace courier::cli {
 
 namespace {
 
+// A latency sample per message is kept in memory for the percentiles.
+constexpr uint64_t kMaxBenchCount = 100000000;
+
 struct BenchArgs {
   std::string mode;
   uint64_t count = 0;  // 0: the mode's default
@@ -355,9 +358,9 @@ void add_bench_command(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"pipeline", "request", "proxy"}));
   bench->add_option("--count,-n", args->count,
                     "messages to send (default 200000 pipeline, 20000 request and proxy)")
-      ->check(CLI::PositiveNumber);
+      ->transform(whole_number("messages", 1, kMaxBenchCount));
   bench->add_option("--size", args->size, "bytes per message body (>= 21)")
-      ->check(CLI::Range(std::size_t{0}, std::size_t{64} << 20))
+      ->transform(whole_number("bytes", 0, uint64_t{64} << 20))
       ->capture_default_str();
   bench->add_option("--endpoint", args->endpoint, "pipeline/request: endpoint the receiving end binds")
       ->capture_default_str();
@@ -365,7 +368,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   bench->add_option("--queue", args->queue, "proxy: queue to use (default bench.<pid>; left empty after)");
   bench->add_option("--window", args->window,
                     "requests / unconfirmed PUTs in flight (default 1 request, 256 proxy)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{100000}));
+      ->transform(whole_number("messages", 1, 100000));
   bench->add_option("--timeout", args->timeout, "seconds without progress before giving up (exit 2)")
       ->check(positive_seconds())
       ->capture_default_str();

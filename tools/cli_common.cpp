@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -78,12 +79,32 @@ CLI::Validator positive_seconds() {
         try {
           std::size_t used = 0;
           const double v = std::stod(text, &used);
-          if (used == text.size() && v > 0 && v < 1e7) return {};
+          if (used == text.size() && v > 0 && v <= kMaxSeconds) return {};
         } catch (const std::exception&) {
         }
-        return "expected a positive number of seconds, e.g. --timeout 5 or --timeout 0.5";
+        return "expected a number of seconds above 0 and at most " +
+               std::to_string(static_cast<uint64_t>(kMaxSeconds)) + ", e.g. 5 or 0.5; got '" + text + "'";
       },
       "SECONDS");
+}
+
+CLI::Validator whole_number(const std::string& unit, uint64_t min, uint64_t max) {
+  const std::string range = max == UINT64_MAX ? std::to_string(min) + " or more"
+                                              : "from " + std::to_string(min) + " to " + std::to_string(max);
+  return CLI::Validator(
+      [unit, min, max, range](std::string& text) -> std::string {
+        uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, v);  // digits only: no sign
+        if (stop != end || error != std::errc() || v < min || v > max)
+          return "expected a whole number of " + unit + ", " + range + "; got '" + text + "'";
+        text = std::to_string(v);
+        return {};
+      },
+      // Shown in --help after the type: "UINT:>= 1", "UINT:in [1 - 100000]".
+      max != UINT64_MAX ? "in [" + std::to_string(min) + " - " + std::to_string(max) + "]"
+      : min > 0         ? ">= " + std::to_string(min)
+                        : "");
 }
 
 }  // namespace courier::cli

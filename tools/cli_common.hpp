@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -90,7 +91,17 @@ int ms_left(const std::optional<Clock::time_point>& deadline, int cap);
 // "0.5", "10": seconds for messages.
 std::string seconds_text(double seconds);
 
-// A CLI11 check for "--timeout S": a positive number of seconds.
+// The longest wait an option may ask for: the commands poll with int
+// milliseconds, which end at 24.8 days.
+inline constexpr double kMaxSeconds = 1e6;
+
+// A CLI11 check for "--timeout S": seconds, above 0 and at most kMaxSeconds.
 CLI::Validator positive_seconds();
+
+// A CLI11 transform for an unsigned option ("--count N", "--delay MS"): plain
+// decimal digits within [min, max]. CLI11 alone would take "-5" as 2^64-5 and
+// "010" as octal 8; this refuses the first and passes the second on as 10.
+// `unit` names what is counted in the message ("milliseconds", "messages").
+CLI::Validator whole_number(const std::string& unit, uint64_t min = 0, uint64_t max = UINT64_MAX);
 
 }  // namespace courier::cli

@@ -2,7 +2,9 @@
 #include "json_msgpack.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace courier::cli {
 
@@ -23,6 +25,36 @@ int sextet(char c) {
   return -1;
 }
 
+// --- JSON text -> JSON ------------------------------------------------------
+
+// nlohmann's own DOM builder (the detail class json::parse uses), made to
+// refuse the numbers msgpack cannot hold instead of changing them: an integer
+// beyond 64 bits would silently become a float, 1e999 a bare out_of_range.
+class StrictNumbers : public nlohmann::detail::json_sax_dom_parser<json> {
+ public:
+  using json_sax_dom_parser::json_sax_dom_parser;
+
+  bool number_float(double value, const std::string& text) {
+    if (text.find_first_of(".eE") == std::string::npos) {
+      char as_float[32];
+      std::snprintf(as_float, sizeof as_float, "%.17g", value);
+      throw ConversionError("a number out of range: the integer " + text.substr(0, 40) +
+                            " needs more than 64 bits (msgpack integers run from -2^63 to 2^64-1); "
+                            "write it as a string, or as a float such as " + as_float);
+    }
+    return json_sax_dom_parser::number_float(value, text);
+  }
+
+  // Called with out_of_range 406 for a float past +-1.8e308 (1e999).
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    if (e.id == 406)
+      throw ConversionError("a number out of range: " + token.substr(0, 40) +
+                            " is beyond a float64 (at most about +-1.8e308)");
+    return json_sax_dom_parser::parse_error(position, token, e);
+  }
+};
+
 // --- JSON -> msgpack ---------------------------------------------------------
 
 // msgpack-c's pack_double() writes an integral double (1.0) as an integer,
@@ -36,6 +68,16 @@ void pack_float64(msgpack::packer<msgpack::sbuffer>& p, double d) {
   out[0] = static_cast<char>(0xcb);
   for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
   p.pack_str_body(out, sizeof out);
+}
+
+// The type of {"$ext": [type, ...]}: an integer from -128 to 127.
+std::optional<int8_t> ext_type(const json& v) {
+  if (v.is_number_unsigned()) {  // checked apart: get<int64_t> would wrap 2^64-1 to -1
+    if (v.get<uint64_t>() <= 127) return static_cast<int8_t>(v.get<uint64_t>());
+  } else if (v.is_number_integer() && v.get<int64_t>() >= -128 && v.get<int64_t>() <= 127) {
+    return static_cast<int8_t>(v.get<int64_t>());
+  }
+  return std::nullopt;
 }
 
 // {"$bin": "..."} or {"$ext": [type, "..."]}: the escape forms of the mapping.
@@ -53,12 +95,12 @@ bool pack_escape(msgpack::packer<msgpack::sbuffer>& p, const json& v) {
     return true;
   }
   if (key == "$ext") {
-    if (!inner.is_array() || inner.size() != 2 || !inner[0].is_number_integer() ||
-        !inner[1].is_string() || inner[0].get<int64_t>() < -128 || inner[0].get<int64_t>() > 127)
+    const auto type = inner.is_array() && inner.size() == 2 ? ext_type(inner[0]) : std::nullopt;
+    if (!type || !inner[1].is_string())
       throw ConversionError(
           "{\"$ext\": ...} needs [type -128..127, base64 string], e.g. {\"$ext\": [1, \"AAEC\"]}");
     const std::string bytes = base64_decode(inner[1].get_ref<const std::string&>());
-    p.pack_ext(bytes.size(), static_cast<int8_t>(inner[0].get<int64_t>()));
+    p.pack_ext(bytes.size(), *type);
     p.pack_ext_body(bytes.data(), static_cast<uint32_t>(bytes.size()));
     return true;
   }
@@ -143,8 +185,11 @@ json convert(const msgpack::object& o, int depth) {
 }  // namespace
 
 json parse_json(const std::string& text) {
+  json value;
+  StrictNumbers builder(value);
   try {
-    return json::parse(text);
+    json::sax_parse(text, &builder);
+    return value;
   } catch (const json::parse_error& e) {
     // nlohmann's text starts "[json.exception.parse_error.101] parse error at ..."
     std::string what = e.what();
@@ -170,10 +215,17 @@ json decode_frame(const void* data, std::size_t size) {
   if (size == 0) throw ConversionError("empty frame, expected one msgpack object");
   std::size_t offset = 0;
   msgpack::object_handle handle;
+  // Every element takes at least a byte: a header claiming more elements than
+  // the frame holds is refused before msgpack allocates room for them (as
+  // src/codec.cpp does). Nothing smaller bounds a message: it is data.
+  const msgpack::unpack_limit limit(size, size / 2, size, size, size);
   try {
-    msgpack::unpack(handle, static_cast<const char*>(data), size, offset);
+    msgpack::unpack(handle, static_cast<const char*>(data), size, offset, nullptr, nullptr, limit);
   } catch (const msgpack::insufficient_bytes&) {
     throw ConversionError("truncated msgpack (" + std::to_string(size) + " bytes)");
+  } catch (const msgpack::size_overflow&) {
+    throw ConversionError("truncated msgpack (a header declares more elements than the " +
+                          std::to_string(size) + "-byte frame holds)");
   } catch (const std::exception& e) {
     throw ConversionError(std::string("not msgpack (") + e.what() + ")");
   }

@@ -32,7 +32,9 @@ class ConversionError : public std::runtime_error {
 };
 
 // Parses one JSON text (surrounding whitespace allowed).
-// Throws: ConversionError "not JSON: <parser message>".
+// Throws: ConversionError "not JSON (<parser message>)", or "a number out of
+// range: ..." for a number msgpack cannot hold (1e999, an integer beyond
+// -2^63 .. 2^64-1) rather than rounding it to a float.
 json parse_json(const std::string& text);
 
 // Packs `value` as exactly one msgpack object. Throws: ConversionError for a

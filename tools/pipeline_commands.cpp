@@ -188,7 +188,8 @@ void add_pipeline_commands(CLI::App& app, Action& action) {
       ->required();
   pull->footer("Examples:\n  courier pull tcp://127.0.0.1:6000 --bind --count 3 --timeout 10");
   pull->add_flag("--bind", pull_args->bind, "bind ENDPOINT instead of connecting to it");
-  pull->add_option("--count,-n", pull_args->count, "exit 0 after N messages")->check(CLI::PositiveNumber);
+  pull->add_option("--count,-n", pull_args->count, "exit 0 after N messages")
+      ->transform(whole_number("messages", 1));
   pull->add_option("--timeout", pull_args->timeout, "exit 2 when S seconds pass before --count is reached")
       ->check(positive_seconds());
   pull->add_flag("--raw", pull_args->raw, "print each message's bytes followed by a newline, undecoded");

@@ -299,8 +299,10 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   add_proxy_option(publish, pub->proxy);
   publish->add_option("--id", pub->id,
                       "producer message id for dedup; with several values they get ID, ID-2, ID-3, ...");
-  publish->add_option("--delay", pub->delay, "deliver no sooner than MS milliseconds from now");
-  publish->add_option("--ttl", pub->ttl, "expire (dead-letter or drop) after MS milliseconds");
+  publish->add_option("--delay", pub->delay, "deliver no sooner than MS milliseconds from now")
+      ->transform(whole_number("milliseconds"));
+  publish->add_option("--ttl", pub->ttl, "expire (dead-letter or drop) after MS milliseconds")
+      ->transform(whole_number("milliseconds"));
   publish->add_option("--timeout", pub->timeout, "seconds to wait for the proxy's answers (exit 2 after)")
       ->check(positive_seconds())
       ->capture_default_str();
@@ -319,13 +321,14 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   consume->footer("Examples:\n  courier consume orders --count 10 --timeout 5\n"
                   "  courier consume orders | jq .item        # runs until interrupted");
   add_proxy_option(consume, con->proxy);
-  consume->add_option("--count,-n", con->count, "exit 0 after N messages")->check(CLI::PositiveNumber);
+  consume->add_option("--count,-n", con->count, "exit 0 after N messages")
+      ->transform(whole_number("messages", 1));
   consume->add_option("--timeout", con->timeout, "exit 2 when S seconds pass before --count is reached")
       ->check(positive_seconds());
   consume->add_flag("--no-ack", con->no_ack, "auto_ack: the proxy forgets each message once sent");
   consume->add_flag("--ack", con->ack, "ACK each message after printing it (the default)");
   consume->add_option("--credit", con->credit, "prefetch window (capped by --count)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{100000}))
+      ->transform(whole_number("messages", 1, 100000))
       ->capture_default_str();
   consume->add_flag("--envelope", con->envelope,
                     "print {\"body\", \"q\", \"d\", \"seq\", \"attempt\", \"ts\", \"id\"} instead of the body");
@@ -346,11 +349,15 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       "declare", "Create a queue and/or set its options; prints {\"q\": ..., \"depth\": N}.");
   declare->add_option("queue", dec->queue, "queue name")->required();
   add_proxy_option(declare, dec->proxy);
-  declare->add_option("--max-length", dec->max_length, "most messages waiting; PUTs past it get 429");
+  declare->add_option("--max-length", dec->max_length, "most messages waiting; PUTs past it get 429")
+      ->transform(whole_number("messages"));
   declare->add_option("--dead-letter", dec->dead_letter, "queue that receives expired/rejected messages");
-  declare->add_option("--max-attempts", dec->max_attempts, "deliveries before a message is dead-lettered");
-  declare->add_option("--ttl", dec->ttl, "default message time-to-live, ms");
-  declare->add_option("--ack-timeout", dec->ack_timeout, "redeliver when not acked within MS");
+  declare->add_option("--max-attempts", dec->max_attempts, "deliveries before a message is dead-lettered")
+      ->transform(whole_number("deliveries", 1));  // the proxy refuses 0 (ERROR 400)
+  declare->add_option("--ttl", dec->ttl, "default message time-to-live, ms")
+      ->transform(whole_number("milliseconds"));
+  declare->add_option("--ack-timeout", dec->ack_timeout, "redeliver when not acked within MS")
+      ->transform(whole_number("milliseconds", 1));  // the proxy refuses 0 (ERROR 400)
   declare->add_option("--timeout", dec->timeout, "seconds to wait for the answer")
       ->check(positive_seconds())
       ->capture_default_str();

@@ -115,7 +115,8 @@ void add_request_commands(CLI::App& app, Action& action) {
   serve->add_option("endpoint", srv->endpoint, "endpoint to bind, e.g. tcp://127.0.0.1:6000")->required();
   serve->add_flag("--echo", srv->echo, "answer each request with its body (the only mode so far)")
       ->required();
-  serve->add_option("--count,-n", srv->count, "exit 0 after answering N requests")->check(CLI::PositiveNumber);
+  serve->add_option("--count,-n", srv->count, "exit 0 after answering N requests")
+      ->transform(whole_number("requests", 1));
   serve->add_option("--timeout", srv->timeout, "exit 2 when S seconds pass before --count is reached")
       ->check(positive_seconds());
   serve->add_flag("--quiet,-q", srv->quiet, "do not print the requests");

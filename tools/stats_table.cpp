@@ -142,7 +142,7 @@ void add_stats_command(CLI::App& app, Action& action) {
       ->check(positive_seconds())
       ->capture_default_str();
   stats->add_option("--count,-n", args->count, "with --watch: stop after N refreshes")
-      ->check(CLI::PositiveNumber);
+      ->transform(whole_number("refreshes", 1));
   stats->add_option("--timeout", args->timeout, "seconds to wait for each answer")
       ->check(positive_seconds())
       ->capture_default_str();
