@@ -372,6 +372,10 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   if (auto dl = h.str("dead_letter")) {
     if (!cqp1::valid_queue_name(*dl)) throw BadRequest("'dead_letter' must be a queue name of 1-200 bytes of [A-Za-z0-9._:-]");
     if (*dl == name) throw BadRequest("'dead_letter' cannot be the queue itself");
+    if (const Queue* target = queues_.find(*dl); target && target->rec.options.tokens) {
+      throw BadRequest("'dead_letter' " + std::string(*dl) +
+                       " is a token queue: it holds its tokens and nothing else");
+    }
     if (auto via = dead_letter_cycle(name, *dl)) {
       throw BadRequest("'dead_letter' " + std::string(*dl) + " would make a dead-letter cycle (" + *via +
                        " leads back to " + std::string(name) + "): messages would move for ever");
@@ -404,6 +408,13 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
       return reply_error(s.peer, cqp1::kConflict,
                          "DECLARE: queue " + std::string(name) + " has " + std::to_string(*have) +
                              " tokens; their number cannot change (declare another queue)");
+    }
+    const bool auto_ack_consumer = std::any_of(existing->consumers.begin(), existing->consumers.end(),
+                                               [](const Consumer* c) { return c->auto_ack; });
+    if (!have && auto_ack_consumer) {
+      return reply_error(s.peer, cqp1::kConflict,
+                         "DECLARE: queue " + std::string(name) +
+                             " has an auto_ack consumer, which would take the tokens away for good: cancel it first");
     }
     if (!have && existing->rec.stored != 0) {
       return reply_error(s.peer, cqp1::kConflict,

@@ -334,6 +334,9 @@ bool Broker::dead_letter(Queue& q, const MessageView& m, bool expired) {
   }
   Queue* dlq = q.rec.options.dead_letter ? &open_queue(*q.rec.options.dead_letter) : nullptr;
   if (dlq && dlq->rec.options.max_length && dlq->waiting() >= *dlq->rec.options.max_length) dlq = nullptr;
+  // A token queue holds its N tokens and nothing else (it may have become
+  // one after another queue named it as its dead-letter queue): dropped.
+  if (dlq && dlq->rec.options.tokens) dlq = nullptr;
   if (dlq) {
     // A move stores a message: like a PUT, it must leave the consumer
     // reserve alone, or moves could fill the journal beyond ACKs' reach.
