@@ -11,6 +11,8 @@
 
 #include <lmdb.h>
 
+#include <cerrno>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,10 +92,12 @@ class Cursor {
   void close() noexcept {
     if (cur_ != nullptr) mdb_cursor_close(std::exchange(cur_, nullptr));
   }
-  // Returns false at MDB_NOTFOUND.
+  // Returns false at MDB_NOTFOUND, and for MDB_GET_CURRENT on a cursor that
+  // rests on nothing: after mdb_cursor_del took the last record of a
+  // database LMDB answers EINVAL there, which means "no current record".
   bool get(MDB_val& key, MDB_val& data, MDB_cursor_op op) {
     int rc = mdb_cursor_get(cur_, &key, &data, op);
-    if (rc == MDB_NOTFOUND) return false;
+    if (rc == MDB_NOTFOUND || (rc == EINVAL && op == MDB_GET_CURRENT)) return false;
     check(rc, "journal cursor");
     return true;
   }
