@@ -4,11 +4,13 @@
 // one is for programs that use most of them.
 #pragma once
 
+#include <courier/admin.hpp>
 #include <courier/codec.hpp>
 #include <courier/consumer.hpp>
 #include <courier/context.hpp>
 #include <courier/delivery.hpp>
 #include <courier/errors.hpp>
+#include <courier/lock.hpp>
 #include <courier/options.hpp>
 #include <courier/pipeline.hpp>
 #include <courier/producer.hpp>

@@ -37,6 +37,7 @@
 //   not of the class: a proxy connection is shared by all queues.
 #pragma once
 
+#include <courier/admin.hpp>  // QueueOptions (moved there)
 #include <courier/codec.hpp>
 #include <courier/context.hpp>
 #include <courier/errors.hpp>
@@ -105,15 +106,6 @@ struct Confirm {
   bool ok() const noexcept { return !error; }
 };
 using ConfirmCallback = std::function<void(const Confirm&)>;
-
-// Queue policies for declare() (PROTOCOL.md §3.1 DECLARE). Unset = unchanged.
-struct QueueOptions {
-  std::optional<std::uint64_t> max_length;
-  std::optional<std::uint64_t> max_attempts;
-  std::optional<std::chrono::milliseconds> ttl;
-  std::optional<std::chrono::milliseconds> ack_timeout;
-  std::optional<std::string> dead_letter;
-};
 
 class COURIER_EXPORT Producer {
  public:

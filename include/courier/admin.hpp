@@ -1,0 +1,166 @@
+// courier/admin.hpp — queue health and administration on courier-proxy
+// (PROTOCOL.md §3.1 DECLARE, STATS, PURGE; docs/PROTOCOL.md §3.4 DELETE).
+//
+// Contract
+// - What: an Admin asks courier-proxy about its queues and changes their
+//   policies: stats() (typed per-queue figures), declare(), purge(),
+//   remove(). rates() turns two stats() samples into messages per second.
+// - Threads: "Admin starts no thread." Each call sends one request on the
+//   Admin's DEALER and waits for its answer with zmq_poll, in the caller's
+//   thread. The connection is made, and HELLO said, on the first call; after
+//   an idle spell longer than the proxy's session timeout (3 x hb) or a
+//   timed-out call, the next call opens a fresh connection (a new session),
+//   so a late answer can never be taken for the next call's.
+// - Thread-safety: every member function may be called from any thread;
+//   calls are serialized by a mutex (one request on the wire at a time, so
+//   an answer is matched by its command alone).
+// - Ownership: move-only. The destructor says BYE and closes with a bounded
+//   linger (≤ 1 s). noexcept, never hangs.
+// - Errors: RemoteError with the proxy's ERROR code (400 bad value, 404
+//   unknown option or queue, 409 refused by the queue's kind or contents,
+//   503 journal full); TimeoutError when no answer comes within
+//   AdminOptions::timeout; ConfigError for a bad queue name or option
+//   (checked before anything is sent); ClosedError when the context is shut
+//   down.
+#pragma once
+
+#include <courier/context.hpp>
+#include <courier/errors.hpp>
+#include <courier/export.hpp>
+#include <courier/options.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace courier {
+
+// Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
+// "tcp://127.0.0.1:5555". Thread-safe. (Also declared in producer.hpp and
+// consumer.hpp, until issue 9 item 7 gives it one home.)
+COURIER_EXPORT std::string default_proxy_endpoint();
+
+// Queue policies for Admin::declare() (PROTOCOL.md §3.1 DECLARE). Unset =
+// unchanged; an option once set cannot be removed.
+struct QueueOptions {
+  // Most waiting (ready + delayed) messages; a PUT past it gets 429.
+  std::optional<std::uint64_t> max_length;
+  // A message delivered this many times is dead-lettered (or dropped). ≥ 1.
+  std::optional<std::uint64_t> max_attempts;
+  // Default per-message time to live.
+  std::optional<std::chrono::milliseconds> ttl;
+  // An unacked delivery older than this is requeued (for a token queue: the lease).
+  std::optional<std::chrono::milliseconds> ack_timeout;
+  // Where dead-lettered messages go (a valid queue name, not the queue itself).
+  std::optional<std::string> dead_letter;
+  // Makes the queue a token queue of that many tokens, 1..65536 (PROTOCOL.md
+  // §3.6: locks and semaphores, see lock.hpp). Only ack_timeout may go with
+  // it. Honoured by Admin::declare; Producer::declare (to be removed) ignores it.
+  std::optional<std::uint32_t> tokens;
+};
+
+// One queue's figures, as STATS reports them (PROTOCOL.md §3.2). Counters
+// count since the proxy started (they restart at 0 when it restarts).
+struct QueueStats {
+  std::uint64_t depth = 0;          // ready: neither in flight nor delayed (token queue: free tokens)
+  std::uint64_t inflight = 0;       // delivered, not yet acked (token queue: held tokens)
+  std::uint64_t consumers = 0;
+  std::uint64_t delayed = 0;        // not yet due
+  std::uint64_t put = 0;
+  std::uint64_t delivered = 0;      // every DELIVER, redeliveries included
+  std::uint64_t acked = 0;
+  std::uint64_t redelivered = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t expired = 0;
+  std::optional<std::uint64_t> tokens;  // set for token queues only
+};
+
+// One STATS answer: every queue (or the one asked for) plus the proxy's figures.
+struct ProxyStats {
+  std::map<std::string, QueueStats> queues;
+  std::uint64_t uptime_ms = 0;  // since the proxy process started
+  std::uint64_t clients = 0;    // sessions that said HELLO and have not ended
+};
+
+// Per-second rates of one queue between two samples.
+struct QueueRate {
+  double put_per_s = 0;        // "in": messages stored by PUTs
+  double acked_per_s = 0;      // "out": messages consumed and acked (done with)
+  double delivered_per_s = 0;  // DELIVERs, redeliveries included; the "out" of
+                               // auto_ack consumers, which never ack
+};
+using QueueRates = std::map<std::string, QueueRate>;
+
+// Rates of every queue in `later`: counter deltas divided by the uptime
+// delta. A queue absent from `earlier`, or whose counters went down (it was
+// deleted and made again), counts from 0 over that interval. When the proxy
+// restarted in between (`later.uptime_ms` < `earlier.uptime_ms`), every
+// queue counts from 0 over `later`'s uptime (counters restart with it).
+// Returns: the rates; all 0 when no time passed. Throws: nothing. Thread-safe.
+COURIER_EXPORT QueueRates rates(const ProxyStats& earlier, const ProxyStats& later) noexcept;
+
+struct AdminOptions {
+  // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
+  std::string endpoint;
+  // Sent in HELLO; shows up in the proxy's logs.
+  std::string name;
+  // How long each call waits for its answer. Must be > 0.
+  std::chrono::milliseconds timeout{5000};
+  // Socket options (linger, reconnect interval, tcp keepalive...). The
+  // routing id and high-water marks are managed by the Admin.
+  SocketOptions socket;
+  Context context = Context::global();
+};
+
+class COURIER_EXPORT Admin {
+ public:
+  // Checks the options; connects (and says HELLO) on the first call, not
+  // here, so a bad endpoint is reported by that call (ConfigError).
+  // Throws: ConfigError (bad option).
+  explicit Admin(AdminOptions options = {});
+  Admin(Admin&&) noexcept;
+  Admin& operator=(Admin&&) noexcept;
+  // Says BYE when connected; bounded by the socket linger (≤ 1 s). noexcept.
+  ~Admin();
+
+  // STATS of every queue.
+  // Returns: the proxy's figures. Throws: TimeoutError, RemoteError, ClosedError.
+  ProxyStats stats();
+  // STATS of one queue. Returns: its figures, or nullopt when the proxy has
+  // no queue of that name. Throws: ConfigError (bad name), TimeoutError,
+  // RemoteError, ClosedError.
+  std::optional<QueueStats> stats(std::string_view queue);
+
+  // DECLARE: sets the options given (creating the queue if needed).
+  // Returns: the queue's depth. Throws: ConfigError (bad name or option,
+  // tokens outside 1..65536, negative duration); RemoteError 404 (unknown
+  // option), 400 (bad value, or an option a token queue does not take), 409
+  // (tokens on a queue holding messages, or a different number of tokens),
+  // 503; TimeoutError; ClosedError.
+  std::uint64_t declare(std::string_view queue, const QueueOptions& options = {});
+
+  // PURGE: removes the ready messages (in-flight and delayed ones stay).
+  // Returns: how many were removed (0 for an unknown queue). Throws:
+  // ConfigError, RemoteError 409 (a token queue), TimeoutError, ClosedError.
+  std::uint64_t purge(std::string_view queue);
+
+  // DELETE: forgets an empty, unused queue (its options, counters and
+  // remembered dedup ids). Never loses a message.
+  // Throws: RemoteError 404 (no such queue), 409 (it holds messages, has a
+  // consumer, or is a token queue); ConfigError; TimeoutError; ClosedError.
+  void remove(std::string_view queue);
+
+  // Returns: the endpoint this Admin talks to. Thread-safe.
+  const std::string& endpoint() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace courier

@@ -1,0 +1,260 @@
+#include <courier/admin.hpp>
+
+#include "eventfd_wakeup.hpp"
+#include "protocol/cqp1.hpp"
+#include "proxy_link.hpp"
+#include "zmq_util.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace courier {
+
+namespace {
+
+using detail::Clock;
+using Millis = std::chrono::milliseconds;
+
+void check_queue(std::string_view queue, const char* what) {
+  if (!cqp1::valid_queue_name(queue)) {
+    throw ConfigError(std::string(what) + ": queue name '" + std::string(queue.substr(0, 64)) +
+                      "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
+  }
+}
+
+std::uint64_t non_negative_ms(const std::optional<Millis>& d, const char* option) {
+  if (d->count() < 0) {
+    throw ConfigError(std::string("QueueOptions::") + option + " must be >= 0 ms (0 = none)");
+  }
+  return static_cast<std::uint64_t>(d->count());
+}
+
+// The figures of one queue from its STATS entry. Unknown keys are ignored
+// (forward compatibility), a known key of the wrong type is a BadRequest.
+QueueStats parse_queue(const msgpack::object& entry) {
+  if (entry.type != msgpack::type::MAP) throw cqp1::BadRequest("a STATS queue entry is not a map");
+  QueueStats s;
+  const std::pair<std::string_view, std::uint64_t*> fields[] = {
+      {"depth", &s.depth}, {"inflight", &s.inflight}, {"consumers", &s.consumers},
+      {"delayed", &s.delayed}, {"put", &s.put}, {"delivered", &s.delivered},
+      {"acked", &s.acked}, {"redelivered", &s.redelivered}, {"dead_lettered", &s.dead_lettered},
+      {"dropped", &s.dropped}, {"expired", &s.expired}};
+  for (const auto& kv : entry.via.map) {
+    if (kv.key.type != msgpack::type::STR) continue;
+    const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+    if (key == "tokens") {
+      s.tokens = cqp1::as_uint(kv.val, "'tokens'");
+      continue;
+    }
+    for (const auto& [name, field] : fields) {
+      if (key == name) *field = cqp1::as_uint(kv.val, name);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+QueueRates rates(const ProxyStats& earlier, const ProxyStats& later) noexcept {
+  static const QueueStats zero;
+  const bool restarted = later.uptime_ms < earlier.uptime_ms;
+  const std::uint64_t ms = restarted ? later.uptime_ms : later.uptime_ms - earlier.uptime_ms;
+  const double seconds = static_cast<double>(ms) / 1000.0;
+  QueueRates out;
+  for (const auto& [name, now] : later.queues) {
+    const QueueStats* before = &zero;
+    if (!restarted) {
+      auto it = earlier.queues.find(name);
+      // A counter that went down: the queue was deleted and made again.
+      if (it != earlier.queues.end() && now.put >= it->second.put && now.acked >= it->second.acked &&
+          now.delivered >= it->second.delivered) {
+        before = &it->second;
+      }
+    }
+    QueueRate r;
+    if (ms > 0) {
+      r.put_per_s = static_cast<double>(now.put - before->put) / seconds;
+      r.acked_per_s = static_cast<double>(now.acked - before->acked) / seconds;
+      r.delivered_per_s = static_cast<double>(now.delivered - before->delivered) / seconds;
+    }
+    out.emplace(name, r);
+  }
+  return out;
+}
+
+struct Admin::Impl {
+  AdminOptions options;
+  std::mutex mu;                // one call at a time: answers match by command
+  detail::ProxyLink link;       // guarded by mu
+  detail::EventfdWakeup wake;   // ProxyLink::wait polls one; nothing needs to wake an Admin
+  bool connected = false;       // guarded by mu: link is open and usable
+  Clock::time_point last_answer{};
+  msgpack::sbuffer header;
+  msgpack::zone zone;
+  detail::Incoming in;
+
+  explicit Impl(AdminOptions o)
+      : options(std::move(o)),
+        link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
+                                options.name, Millis(1000), options.socket, options.context}) {
+    if (options.timeout.count() <= 0) throw ConfigError("AdminOptions::timeout must be > 0 ms");
+  }
+
+  ~Impl() {
+    if (connected) link.close(true, std::min(options.socket.linger, Millis(1000)));
+  }
+
+  // Sends `header` as `command` and waits for `answer` (or an ERROR), then
+  // hands the answer's header to `read` (valid only during that call).
+  // A silent or dropped connection within the timeout gets a fresh one and
+  // the request again. STATS and DECLARE are idempotent; a PURGE repeated
+  // after a lost answer reports only what the second one removed, and a
+  // DELETE repeated so may answer 404 (the first one did it).
+  template <class Read>
+  void call(std::string_view command, cqp1::Command answer, std::string_view queue, Read&& read) {
+    const auto deadline = detail::deadline_after(options.timeout);
+    auto now = Clock::now();
+    // The proxy ends a session silent for 3 x hb: a new one says HELLO again.
+    if (!connected || now - last_answer >= 3 * link.heartbeat()) {
+      connected = false;
+      link.open();
+      connected = true;
+      last_answer = now;
+    }
+    link.send(command, header);
+    cqp1::HeaderView h = cqp1::HeaderView::parse("\x80", 1, zone);
+    for (;;) {
+      while (link.receive(in, zone, &h)) {
+        last_answer = Clock::now();
+        try {
+          if (in.command == answer && (queue.empty() || h.str("q").value_or(queue) == queue)) {
+            read(h);
+            return;
+          }
+          // Untagged and without delivery ids: the answer to this request.
+          if (in.command == cqp1::Command::ERROR && !h.find("tag") && !h.find("d")) {
+            throw RemoteError(static_cast<int>(h.uint("code").value_or(500)),
+                              std::string(h.str("reason").value_or("(no reason given)")) + " (" +
+                                  std::string(command) + (queue.empty() ? "" : " ") + std::string(queue) +
+                                  " at " + link.endpoint() + ")");
+          }
+        } catch (const cqp1::BadRequest& e) {
+          connected = false;
+          throw ProtocolError("courier-proxy at " + link.endpoint() + " answered " + std::string(command) +
+                              " with a header that does not follow PROTOCOL.md §3.2: " + e.what());
+        }
+        // WELCOME, PONG: liveness only.
+      }
+      now = Clock::now();
+      if (now >= deadline) {
+        connected = false;  // a late answer must not be read as the next call's
+        throw TimeoutError(std::string(command) + (queue.empty() ? "" : " ") + std::string(queue) +
+                           " via " + link.endpoint() + ": no answer within " +
+                           std::to_string(options.timeout.count()) +
+                           " ms (is courier-proxy running there? raise AdminOptions::timeout if it is busy)");
+      }
+      if (!link.keep_alive(now)) {  // silent or disconnected: a new session, the request again
+        link.open();
+        link.send(command, header);
+      }
+      link.wait(wake, std::min(deadline, link.next_deadline()));
+    }
+  }
+};
+
+Admin::Admin(AdminOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Admin::Admin(Admin&&) noexcept = default;
+Admin& Admin::operator=(Admin&& other) noexcept {
+  if (this != &other) {
+    Admin dying(std::move(*this));
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+Admin::~Admin() = default;
+
+ProxyStats Admin::stats() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  cqp1::MapWriter w(impl_->header, 0);
+  ProxyStats out;
+  impl_->call("STATS", cqp1::Command::STATS, {}, [&](const cqp1::HeaderView& h) {
+    if (const msgpack::object* queues = h.find("queues")) {
+      if (queues->type != msgpack::type::MAP) throw cqp1::BadRequest("'queues' is not a map");
+      for (const auto& kv : queues->via.map) {
+        if (kv.key.type != msgpack::type::STR) throw cqp1::BadRequest("a queue name is not a str");
+        out.queues.emplace(std::string(kv.key.via.str.ptr, kv.key.via.str.size), parse_queue(kv.val));
+      }
+    }
+    out.uptime_ms = h.uint("uptime_ms").value_or(0);
+    out.clients = h.uint("clients").value_or(0);
+  });
+  return out;
+}
+
+std::optional<QueueStats> Admin::stats(std::string_view queue) {
+  check_queue(queue, "Admin::stats");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  cqp1::MapWriter w(impl_->header, 1);
+  cqp1::pack_string(w.key("q"), queue);
+  std::optional<QueueStats> out;
+  // STATS answers carry no "q": matched by command (one call at a time).
+  impl_->call("STATS", cqp1::Command::STATS, {}, [&](const cqp1::HeaderView& h) {
+    const msgpack::object* queues = h.find("queues");
+    if (queues == nullptr || queues->type != msgpack::type::MAP) return;
+    for (const auto& kv : queues->via.map) {
+      if (kv.key.type == msgpack::type::STR && std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == queue) {
+        out = parse_queue(kv.val);
+      }
+    }
+  });
+  return out;
+}
+
+std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
+  check_queue(queue, "Admin::declare");
+  if (o.dead_letter) check_queue(*o.dead_letter, "QueueOptions::dead_letter");
+  if (o.tokens && (*o.tokens < 1 || *o.tokens > 65536)) {
+    throw ConfigError("QueueOptions::tokens is " + std::to_string(*o.tokens) + "; a token queue has 1..65536");
+  }
+  std::optional<std::uint64_t> ttl, ack_timeout;
+  if (o.ttl) ttl = non_negative_ms(o.ttl, "ttl");
+  if (o.ack_timeout) ack_timeout = non_negative_ms(o.ack_timeout, "ack_timeout");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const uint32_t n = 1 + (o.max_length ? 1 : 0) + (o.max_attempts ? 1 : 0) + (ttl ? 1 : 0) +
+                     (ack_timeout ? 1 : 0) + (o.dead_letter ? 1 : 0) + (o.tokens ? 1 : 0);
+  cqp1::MapWriter w(impl_->header, n);
+  cqp1::pack_string(w.key("q"), queue);
+  if (o.max_length) w.key("max_length").pack(*o.max_length);
+  if (o.max_attempts) w.key("max_attempts").pack(*o.max_attempts);
+  if (ttl) w.key("ttl").pack(*ttl);
+  if (ack_timeout) w.key("ack_timeout").pack(*ack_timeout);
+  if (o.dead_letter) cqp1::pack_string(w.key("dead_letter"), *o.dead_letter);
+  if (o.tokens) w.key("tokens").pack(static_cast<std::uint64_t>(*o.tokens));
+  std::uint64_t depth = 0;
+  impl_->call("DECLARE", cqp1::Command::DECLARED, queue,
+                 [&](const cqp1::HeaderView& h) { depth = h.uint("depth").value_or(0); });
+  return depth;
+}
+
+std::uint64_t Admin::purge(std::string_view queue) {
+  check_queue(queue, "Admin::purge");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  cqp1::MapWriter w(impl_->header, 1);
+  cqp1::pack_string(w.key("q"), queue);
+  std::uint64_t removed = 0;
+  impl_->call("PURGE", cqp1::Command::PURGED, queue,
+                 [&](const cqp1::HeaderView& h) { removed = h.uint("removed").value_or(0); });
+  return removed;
+}
+
+void Admin::remove(std::string_view queue) {
+  check_queue(queue, "Admin::remove");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  cqp1::MapWriter w(impl_->header, 1);
+  cqp1::pack_string(w.key("q"), queue);
+  impl_->call("DELETE", cqp1::Command::DELETED, queue, [](const cqp1::HeaderView&) {});
+}
+
+const std::string& Admin::endpoint() const noexcept { return impl_->link.endpoint(); }
+
+}  // namespace courier
