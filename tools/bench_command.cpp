@@ -37,7 +37,7 @@ struct BenchArgs {
   uint64_t count = 0;  // 0: the mode's default
   std::size_t size = 100;
   std::string endpoint = "tcp://127.0.0.1:*";
-  std::string proxy = kDefaultProxy;
+  std::string proxy = default_proxy();
   std::string queue;
   uint64_t window = 0;  // 0: the mode's default
   bool json_out = false;

@@ -9,6 +9,8 @@
 #include <memory>
 #include <unistd.h>
 
+#include <thread>
+
 namespace courier::cli {
 
 namespace {
@@ -18,16 +20,17 @@ constexpr std::size_t kPublishWindow = 256;  // PUTs awaiting their CONFIRM at o
 struct PublishArgs {
   std::string queue;
   std::vector<std::string> values;
-  std::string proxy = kDefaultProxy;
+  std::string proxy = default_proxy();
   std::optional<std::string> id;
   std::optional<uint64_t> delay;
   std::optional<uint64_t> ttl;
   double timeout = 10;
+  double full_wait = 30;  // seconds a PUT refused with 429 is retried
 };
 
 struct ConsumeArgs {
   std::string queue;
-  std::string proxy = kDefaultProxy;
+  std::string proxy = default_proxy();
   std::optional<uint64_t> count;
   std::optional<double> timeout;
   bool no_ack = false;
@@ -38,7 +41,7 @@ struct ConsumeArgs {
 
 struct AdminArgs {  // purge and declare
   std::string queue;
-  std::string proxy = kDefaultProxy;
+  std::string proxy = default_proxy();
   double timeout = 5;
   std::optional<uint64_t> max_length, max_attempts, ttl, ack_timeout;
   std::optional<std::string> dead_letter;
@@ -78,12 +81,40 @@ int run_publish(const PublishArgs& a) {
   ProxySession session(context, a.proxy);
   const int timeout_ms = seconds_to_ms(a.timeout);
   session.hello(client_name("publish"), timeout_ms);
-
-  std::map<uint64_t, std::string> pending;  // tag -> "argument 2" / "stdin line 7"
-  uint64_t next_tag = 1;
   int status = kOk;
   ProxyReply reply;
   msgpack::sbuffer header;
+
+  struct Pending {
+    std::string where;  // "argument 2" / "stdin line 7", for messages
+    std::string body;   // kept for a resend after ERROR 429
+    uint64_t n;         // the value's position: its --id suffix
+    std::optional<Clock::time_point> refused_at;  // first 429
+  };
+  std::map<uint64_t, Pending> pending;  // by tag
+  uint64_t next_tag = 1, next_n = 1;
+  // Queue full (429): a refused value waits in `refused`, in value order,
+  // and is sent again with capped exponential backoff until --full-wait
+  // passes. Nothing new is sent while one waits, and from the first 429 on
+  // values go one at a time, so none overtakes a refused one (values already
+  // in flight when the first 429 came may have).
+  std::map<uint64_t, Pending> refused;  // by n
+  std::size_t window = kPublishWindow;
+  std::chrono::milliseconds backoff{10};
+  const auto full_wait = std::chrono::duration<double>(a.full_wait);
+
+  auto send_put = [&](Pending p) {
+    const uint64_t tag = next_tag++;
+    const uint32_t keys = 2 + (a.id ? 1 : 0) + (a.delay ? 1 : 0) + (a.ttl ? 1 : 0);
+    cqp1::MapWriter w(header, keys);
+    cqp1::pack_string(w.key("q"), a.queue);
+    w.key("tag").pack(tag);
+    if (a.id) cqp1::pack_string(w.key("id"), nth_id(*a.id, p.n));
+    if (a.delay) w.key("delay").pack(*a.delay);
+    if (a.ttl) w.key("ttl").pack(*a.ttl);
+    session.send("PUT", header, &p.body);
+    pending.emplace(tag, std::move(p));
+  };
 
   // Waits for one CONFIRM or ERROR and settles its tag.
   auto settle_one = [&] {
@@ -92,37 +123,53 @@ int run_publish(const PublishArgs& a) {
         throw session.no_answer("no CONFIRM for " + std::to_string(pending.size()) + " message(s)", timeout_ms);
       if (reply.command != cqp1::Command::CONFIRM && reply.command != cqp1::Command::ERROR) continue;
       const auto tag = reply.header->uint("tag");
+      auto it = tag ? pending.find(*tag) : pending.end();
       if (reply.command == cqp1::Command::ERROR) {
-        auto it = tag ? pending.find(*tag) : pending.end();
         if (it == pending.end()) throw session.refused(reply, "a PUT to " + a.queue);
-        std::cerr << "courier publish: " << session.refused(reply, it->second + " (PUT to " + a.queue + ")").what()
+        Pending p = std::move(it->second);
+        pending.erase(it);
+        const bool full = reply.header->uint("code") == uint64_t{cqp1::kQueueFull};
+        if (full && !p.refused_at) p.refused_at = Clock::now();
+        if (full && Clock::now() - *p.refused_at < full_wait) {
+          window = 1;
+          refused.emplace(p.n, std::move(p));
+          return;
+        }
+        std::cerr << "courier publish: " << session.refused(reply, p.where + " (PUT to " + a.queue + ")").what()
+                  << (full ? " (still full after --full-wait " + seconds_text(a.full_wait) + " s)" : std::string())
                   << "\n";
         status = kRemote;
-        pending.erase(it);
         return;
       }
-      auto it = tag ? pending.find(*tag) : pending.end();
       if (it == pending.end()) continue;  // not ours (cannot happen on our own DEALER)
       if (reply.header->boolean("dup").value_or(false))
-        std::cerr << "courier publish: " << it->second << ": id already stored (dup), kept once at seq "
+        std::cerr << "courier publish: " << it->second.where << ": id already stored (dup), kept once at seq "
                   << reply.header->uint("seq").value_or(0) << "\n";
       pending.erase(it);
+      backoff = std::chrono::milliseconds(10);  // room again
       return;
     }
   };
 
+  // Settles everything in flight, then sends the refused values again, the
+  // first first, one at a time, until each is stored or gives up.
+  auto settle_all = [&] {
+    while (!pending.empty() || !refused.empty()) {
+      if (!pending.empty()) {
+        settle_one();
+        continue;
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      send_put(std::move(refused.begin()->second));
+      refused.erase(refused.begin());
+    }
+  };
+
   auto put = [&](const std::string& body, const std::string& where) {
-    while (pending.size() >= kPublishWindow) settle_one();
-    const uint64_t tag = next_tag++;
-    const uint32_t keys = 2 + (a.id ? 1 : 0) + (a.delay ? 1 : 0) + (a.ttl ? 1 : 0);
-    cqp1::MapWriter w(header, keys);
-    cqp1::pack_string(w.key("q"), a.queue);
-    w.key("tag").pack(tag);
-    if (a.id) cqp1::pack_string(w.key("id"), nth_id(*a.id, tag));
-    if (a.delay) w.key("delay").pack(*a.delay);
-    if (a.ttl) w.key("ttl").pack(*a.ttl);
-    session.send("PUT", header, &body);
-    pending.emplace(tag, where);
+    if (!refused.empty()) settle_all();
+    while (pending.size() >= window) settle_one();
+    send_put(Pending{where, body, next_n++, std::nullopt});
   };
 
   if (!bodies.empty()) {
@@ -141,7 +188,7 @@ int run_publish(const PublishArgs& a) {
       put(body, where);
     });
   }
-  while (!pending.empty()) settle_one();
+  settle_all();
   session.send_empty("BYE");
   return status;
 }
@@ -173,10 +220,12 @@ int run_consume(const ConsumeArgs& a) {
   if (a.count) credit = std::min(credit, *a.count);
   msgpack::sbuffer header;
   {
-    cqp1::MapWriter w(header, 3);
+    // `limit` (§3.7): the proxy takes no message past the N-th off the queue.
+    cqp1::MapWriter w(header, a.count ? 4 : 3);
     cqp1::pack_string(w.key("q"), a.queue);
     w.key("credit").pack(credit);
     w.key("auto_ack").pack(a.no_ack);
+    if (a.count) w.key("limit").pack(*a.count);
   }
   ProxyReply reply;
   session.call("CONSUME", header, cqp1::Command::CONSUMING, reply, handshake_ms);
@@ -305,6 +354,11 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       ->transform(whole_number("milliseconds"));
   publish->add_option("--timeout", pub->timeout, "seconds to wait for the proxy's answers (exit 2 after)")
       ->check(positive_seconds())
+      ->capture_default_str();
+  publish->add_option("--full-wait", pub->full_wait,
+                      "seconds to keep retrying, with backoff, a value the proxy refuses because the queue "
+                      "is full (ERROR 429, max_length); 0 = fail at once; exit 3 after")
+      ->check(CLI::Range(0.0, kMaxSeconds))
       ->capture_default_str();
   publish->callback([&action, pub, publish] {
     action = [pub, publish] {

@@ -1,9 +1,13 @@
 // tools/proxy_session.cpp — see proxy_session.hpp.
 #include "proxy_session.hpp"
 
+#include <courier/producer.hpp>
+
 #include <iostream>
 
 namespace courier::cli {
+
+std::string default_proxy() { return default_proxy_endpoint(); }
 
 namespace {
 
@@ -11,6 +15,7 @@ std::string code_meaning(uint64_t code) {
   switch (code) {
     case cqp1::kBadRequest: return "malformed request";
     case cqp1::kNotFound: return "unknown queue option or delivery id";
+    case cqp1::kConflict: return "the queue's kind forbids it (a token queue takes no PUT or PURGE)";
     case cqp1::kTooLarge: return "message larger than the proxy's --max-message";
     case cqp1::kQueueFull: return "queue full (max_length reached): consume or purge it, then retry";
     case cqp1::kUnavailable: return "journal cannot take writes (disk or --max-journal-size full)";
@@ -36,7 +41,7 @@ ProxySession::ProxySession(zmq::context_t& context, std::string endpoint)
     socket_.connect(endpoint_);
   } catch (const zmq::error_t& e) {
     throw CliFailure(kUsage, "cannot connect to proxy endpoint '" + endpoint_ + "': " + e.what() +
-                                 "; pass --proxy tcp://HOST:PORT (default " + kDefaultProxy + ")");
+                                 "; pass --proxy tcp://HOST:PORT (default " + default_proxy() + ")");
   }
   last_send_ = last_recv_ = Clock::now();
 }

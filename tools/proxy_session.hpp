@@ -23,7 +23,9 @@
 
 namespace courier::cli {
 
-inline constexpr const char* kDefaultProxy = "tcp://127.0.0.1:5555";
+// The --proxy default: $COURIER_PROXY_ENDPOINT when set and not empty (as
+// the library's default_proxy_endpoint()), else the proxy's default --listen.
+std::string default_proxy();
 
 // One message from the proxy. Valid until the next recv() into it.
 struct ProxyReply {

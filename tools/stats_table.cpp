@@ -20,7 +20,7 @@ namespace {
 
 struct StatsArgs {
   std::optional<std::string> queue;
-  std::string proxy = kDefaultProxy;
+  std::string proxy = default_proxy();
   bool json_out = false;
   bool watch = false;
   double interval = 1;
