@@ -38,6 +38,11 @@ def _proxy():
 def pytest_collection_modifyitems(config, items):
     if _cli():
         return
+    if os.environ.get("COURIER_REQUIRE_BINARIES") == "1":
+        # Under ctest a missing program is a failure, never a suite that
+        # passes with everything skipped.
+        raise pytest.UsageError("COURIER_CLI is empty: the program was not built, so this black-box "
+                                "suite cannot run; build it (scripts/build.sh) and run ctest again")
     skip = pytest.mark.skip(reason="COURIER_CLI is not set (path of the courier CLI binary); "
                                    "CLI black-box suite skipped")
     for item in items:

@@ -37,6 +37,11 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     if _binary():
         return
+    if os.environ.get("COURIER_REQUIRE_BINARIES") == "1":
+        # Under ctest a missing program is a failure, never a suite that
+        # passes with everything skipped.
+        raise pytest.UsageError("COURIER_PROXY is empty: the program was not built, so this black-box "
+                                "suite cannot run; build it (scripts/build.sh) and run ctest again")
     skip = pytest.mark.skip(reason="COURIER_PROXY is not set (path of the courier-proxy "
                                    "binary); proxy black-box suite skipped")
     for item in items:
