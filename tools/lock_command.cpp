@@ -176,7 +176,7 @@ void add_lock_command(CLI::App& app, Action& action) {
               "across machines; exits with COMMAND's status. COMMAND sees the lock's fence in COURIER_FENCE.");
   lock->add_option("queue", args->queue, "lock (queue) name: 1-200 of A-Z a-z 0-9 . _ : -")->required();
   lock->add_option("command", args->command, "the command and its arguments, after --")->required();
-  lock->add_option("--proxy", args->proxy, "courier-proxy endpoint")->capture_default_str();
+  lock->add_option("--proxy", args->proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")->capture_default_str();
   lock->add_option("--timeout", args->timeout, "give up (exit 2) when the lock is not ours within S seconds")
       ->check(positive_seconds());
   lock->footer("Examples:\n  courier lock nightly-report -- ./make-report.sh\n"

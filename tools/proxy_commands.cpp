@@ -329,7 +329,7 @@ int run_declare(const AdminArgs& a) {
 }
 
 void add_proxy_option(CLI::App* cmd, std::string& proxy) {
-  cmd->add_option("--proxy", proxy, "courier-proxy endpoint")->capture_default_str();
+  cmd->add_option("--proxy", proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")->capture_default_str();
 }
 
 }  // namespace
