@@ -130,7 +130,8 @@ def test_declare_max_length_then_publish_refused_exits_3(cli, proxy, qname):
     r = cli.run("declare", q, "--max-length", 1, "--proxy", proxy.endpoint)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"q": q, "depth": 0}
-    r = cli.run("publish", q, "1", "2", "--proxy", proxy.endpoint)
+    # --full-wait 0: refused at once (the default waits 30 s for room, §4.2)
+    r = cli.run("publish", q, "1", "2", "--proxy", proxy.endpoint, "--full-wait", "0")
     assert r.returncode == 3
     assert "429" in r.stderr and "argument 2" in r.stderr
     assert stats_of(cli, proxy, q)["depth"] == 1
