@@ -130,20 +130,25 @@ struct Consumer::Impl {
                         "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
     }
     if (options.prefetch == 0) throw ConfigError("ConsumerOptions::prefetch must be at least 1");
+    if (options.limit && *options.limit == 0) {
+      throw ConfigError("ConsumerOptions::limit must be at least 1 (unset = no limit)");
+    }
     link.open();
-    send_consume(options.prefetch);
+    send_consume(options.prefetch, options.limit);
     shared->epoch = link.epoch();
     io = std::thread([this] { thread_main(); });
   }
 
-  void send_consume(std::uint64_t credit) {
+  // `limit`: the deliveries still wanted (docs/PROTOCOL.md §3.12), unset = no limit.
+  void send_consume(std::uint64_t credit, std::optional<std::uint64_t> limit) {
     const std::uint64_t batch =
         std::min<std::uint64_t>(options.batch == 0 ? options.prefetch : options.batch, cqp1::kMaxBatch);
-    cqp1::MapWriter w(header, 2 + (options.auto_ack ? 1 : 0) + (batch >= 2 ? 1 : 0));
+    cqp1::MapWriter w(header, 2 + (options.auto_ack ? 1 : 0) + (batch >= 2 ? 1 : 0) + (limit ? 1 : 0));
     cqp1::pack_string(w.key("q"), queue);
     w.key("credit").pack(std::max<std::uint64_t>(credit, 1));
     if (options.auto_ack) w.key("auto_ack").pack(true);
     if (batch >= 2) w.key("batch").pack(batch);
+    if (limit) w.key("limit").pack(*limit);
     link.send("CONSUME", header);
   }
 
@@ -243,7 +248,7 @@ struct Consumer::Impl {
                   std::string(h.str("reason").value_or("(no reason)")) + " (consuming " + queue + ")"));
             }
             break;
-          default: break;  // WELCOME, PONG: liveness only
+          default: break;  // WELCOME, PONG: liveness and boot, seen by the link
         }
       } catch (const cqp1::BadRequest&) {
         // an unreadable DELIVER: its messages are redelivered after a reconnect
@@ -261,13 +266,16 @@ struct Consumer::Impl {
   }
 
   // Fresh socket and CONSUME again. What the old connection held is requeued
-  // by the proxy (silence or restart), so unacked buffered deliveries and
-  // pending settlements of it are dropped here; auto_ack ones are kept (the
-  // proxy has already forgotten them).
+  // by the proxy (silence, BYE or restart), so unacked buffered deliveries
+  // and pending settlements of it are void and dropped here; auto_ack ones
+  // are kept (the proxy has already forgotten them). With a limit, the new
+  // CONSUME asks only for what was not handed out or kept (a repeated
+  // CONSUME starts a new count), and none is sent when nothing is left.
   void reconnect() {
     link.open();
     ++n_reconnects;
     std::size_t buffered = 0;
+    std::uint64_t taken = 0;
     {
       std::lock_guard<std::mutex> lock(shared->mu);
       shared->epoch = link.epoch();
@@ -276,13 +284,19 @@ struct Consumer::Impl {
       r.erase(std::remove_if(r.begin(), r.end(), [](const detail::DeliveryData& d) { return !d.auto_ack; }),
               r.end());
       buffered = r.size();
+      taken = n_received.load() + buffered;  // n_received counts under this lock (pop)
       for (auto& s : shared->settle) {
         shared->stale += s.size();
         s.clear();
       }
       shared->credits = 0;
     }
-    send_consume(buffered >= options.prefetch ? 1 : options.prefetch - buffered);
+    std::optional<std::uint64_t> left = options.limit;
+    if (left) {
+      if (taken >= *left) return;
+      *left -= taken;
+    }
+    send_consume(buffered >= options.prefetch ? 1 : options.prefetch - buffered, left);
   }
 
   void loop() {
@@ -318,11 +332,11 @@ struct Consumer::Impl {
   RawDelivery pop(std::unique_lock<std::mutex>& lock) {
     detail::DeliveryData d = std::move(shared->ready.front());
     shared->ready.pop_front();
+    ++n_received;  // under the lock: reconnect() counts what was taken
     bool notify = false;
     if (d.auto_ack) notify = shared->credits++ == 0;
     lock.unlock();
     if (notify) shared->wake.notify();
-    ++n_received;
     return RawDelivery(shared, std::move(d));
   }
 

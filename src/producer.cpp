@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <deque>
 #include <future>
-#include <list>
 #include <map>
 #include <mutex>
 #include <random>
@@ -32,14 +31,33 @@ namespace {
 using detail::Clock;
 using Millis = std::chrono::milliseconds;
 
+constexpr Millis kFirstBackoff{10};  // the first retry after ERROR 429
+constexpr Millis kMaxBackoff{1000};  // doubling up to this
+
+// publish() waiting for its one message. Guarded by Producer::Impl::mu.
+struct SyncWait {
+  bool done = false;
+  Confirm result;
+  Millis timeout{0};
+  // publish() gives up here. Each 429 moves it past the next retry: the proxy
+  // is answering (the queue is full), and full_wait bounds that wait.
+  Clock::time_point deadline;
+};
+
 // One message from publish to confirm. `body` is kept for resends.
 struct Entry {
   std::string queue;
   zmq::message_t body;
   std::string id;
-  std::uint64_t delay = 0;           // 0 = none
+  std::uint64_t delay = 0;  // 0 = none
+  // Made a delay at each send, so a resend does not add the time already waited.
+  std::optional<std::chrono::system_clock::time_point> deliver_at;
   std::optional<std::uint64_t> ttl;
   ConfirmCallback on_confirm;
+  std::shared_ptr<SyncWait> waiter;  // publish() only
+  // When a full queue (ERROR 429) first held this message back; it fails
+  // full_wait later unless the queue takes it first.
+  Clock::time_point held_since = Clock::time_point::max();
 };
 
 // A request/answer command (DECLARE) waiting for its answer. The proxy
@@ -58,17 +76,49 @@ std::string random_prefix() {
   return buf;
 }
 
+// Two messages of one queue that one batch PUT can carry (§3.4: one delay and ttl for all).
 bool same_batch(const Entry& a, const Entry& b) {
-  return a.queue == b.queue && a.delay == b.delay && a.ttl == b.ttl;
+  return a.delay == b.delay && a.deliver_at == b.deliver_at && a.ttl == b.ttl;
+}
+
+// The PUT delay of a message now: deliver_at in whole ms rounded up (never
+// early), 0 once it has passed.
+std::uint64_t delay_now(const Entry& e) {
+  if (!e.deliver_at) return e.delay;
+  const auto left = *e.deliver_at - std::chrono::system_clock::now();
+  return left.count() <= 0 ? 0 : static_cast<std::uint64_t>(std::chrono::ceil<Millis>(left).count());
+}
+
+// t + d, saturating at the end of time (full_wait may be huge).
+Clock::time_point later(Clock::time_point t, Millis d) {
+  const auto room = std::chrono::duration_cast<Millis>(Clock::time_point::max() - t);
+  return d >= room ? Clock::time_point::max() : t + d;
 }
 
 }  // namespace
 
 struct Producer::Impl {
-  using EntryList = std::list<Entry>;
-  struct Batch {
-    std::vector<EntryList::iterator> entries;
-    Clock::time_point sent_at;
+  // One queue's unconfirmed messages, in publish order. At most ONE batch of
+  // a lane is on the wire: once a PUT is sent its fate is the proxy's, and a
+  // batch refused with 429 must not be overtaken by a later one of the same
+  // queue that happens to fit. Lanes of other queues go on meanwhile.
+  struct Lane {
+    std::deque<Entry> entries;  // entries[0, in_flight) are the batch on the wire
+    std::size_t in_flight = 0;
+    // 1 after a 429 (a batch is stored whole or not at all, so a big one
+    // might never fit), doubling back with each confirm.
+    std::size_t batch_cap = cqp1::kMaxBatch;
+    bool full = false;  // the last answer was 429: resend at retry_at
+    Clock::time_point retry_at;
+    Millis backoff{0};
+    std::string full_reason;  // the proxy's words
+    bool wanted = false;      // listed in Impl::wanted
+  };
+  using LaneMap = std::map<std::string, Lane, std::less<>>;
+  using LaneIt = LaneMap::iterator;  // stable until its own erase
+  struct Sent {
+    LaneIt lane;
+    Clock::time_point at;
   };
 
   ProducerOptions options;
@@ -76,10 +126,10 @@ struct Producer::Impl {
   detail::EventfdWakeup wake;
 
   std::mutex mu;
-  std::condition_variable cv;           // window space, flush, connected
+  std::condition_variable cv;           // window space, flush, connected, publish() results
   std::deque<Entry> inbox;              // guarded by mu
   std::deque<std::unique_ptr<AdminRequest>> admin_inbox;  // guarded by mu
-  std::size_t in_window = 0;            // guarded by mu: inbox + unconfirmed
+  std::size_t in_window = 0;            // guarded by mu: inbox + unconfirmed, waiting ones too
   std::size_t unfinished = 0;           // guarded by mu: in_window + callbacks running
   bool closing = false;                 // guarded by mu
   bool closed = false;                  // guarded by mu
@@ -88,16 +138,21 @@ struct Producer::Impl {
   std::string prefix;
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<std::uint64_t> n_confirmed{0}, n_dup{0}, n_batches{0}, n_sent{0}, n_resent{0},
-      n_reconnects{0};
+      n_reconnects{0}, n_full_retries{0};
   std::thread io;
 
   // Owned by the I/O thread.
-  EntryList unconfirmed;                 // in publish order
-  std::map<std::uint64_t, Batch> by_tag;  // sent on the current socket
+  LaneMap lanes;                   // queues with unconfirmed messages
+  std::size_t full_lanes = 0;      // how many of them are full
+  std::map<std::uint64_t, Sent> by_tag;  // on the wire on the current socket; oldest first
   std::deque<std::unique_ptr<AdminRequest>> admin_pending;
   std::uint64_t next_tag = 1;
   std::deque<Entry> taken;
   std::deque<std::unique_ptr<AdminRequest>> admin_taken;
+  // Lanes that may send: new messages, an answer, a retry due. Sending waits
+  // until the turn has read every answer and the whole inbox, so that what
+  // accumulated goes out as one batch.
+  std::vector<LaneIt> wanted;
   msgpack::sbuffer header;
   msgpack::zone zone;
   detail::Incoming in;
@@ -111,6 +166,9 @@ struct Producer::Impl {
     if (options.confirm_timeout.count() <= 0) {
       throw ConfigError("ProducerOptions::confirm_timeout must be > 0 ms");
     }
+    if (options.full_wait.count() < 0) {
+      throw ConfigError("ProducerOptions::full_wait must be >= 0 ms (0 = fail at once on a full queue)");
+    }
     prefix = (options.id_prefix.empty() ? random_prefix() : options.id_prefix) + "-";
     link.open();
     // Thread start is the full memory barrier ZeroMQ asks for when a socket
@@ -121,6 +179,32 @@ struct Producer::Impl {
   bool on_io_thread() const { return std::this_thread::get_id() == io.get_id(); }
 
   // ---- user side ----------------------------------------------------------
+
+  // Checks a publish's arguments and makes its Entry. Throws: ConfigError.
+  Entry make_entry(std::string_view queue, zmq::message_t body, const PublishOptions& o) {
+    if (!cqp1::valid_queue_name(queue)) {
+      throw ConfigError("queue name '" + std::string(queue.substr(0, 64)) +
+                        "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
+    }
+    if (o.id.size() > cqp1::kMaxProducerId) {
+      throw ConfigError("PublishOptions::id is " + std::to_string(o.id.size()) +
+                        " bytes; the proxy accepts at most 128");
+    }
+    if ((o.delay && o.delay->count() < 0) || (o.ttl && o.ttl->count() < 0)) {
+      throw ConfigError("PublishOptions::delay and ::ttl must be >= 0 ms");
+    }
+    if (o.delay && o.deliver_at) {
+      throw ConfigError("PublishOptions::delay and ::deliver_at are both set: give one of them");
+    }
+    Entry e;
+    e.queue = std::string(queue);
+    e.body = std::move(body);
+    e.id = o.id.empty() ? prefix + std::to_string(next_id++) : o.id;
+    e.delay = o.delay ? static_cast<std::uint64_t>(o.delay->count()) : 0;
+    e.deliver_at = o.deliver_at;
+    if (o.ttl) e.ttl = static_cast<std::uint64_t>(o.ttl->count());
+    return e;
+  }
 
   // Waits for window space until `deadline` (never on the I/O thread, whose
   // callbacks may publish: waiting there would deadlock).
@@ -156,48 +240,63 @@ struct Producer::Impl {
     }
   }
 
-  // ---- I/O side -----------------------------------------------------------
+  // ---- I/O side: sending ----------------------------------------------------
 
-  void send_batch(std::vector<EntryList::iterator>& run) {
-    const Entry& first = *run.front();
+  // Sends the lane's next batch PUT: its leading run of messages with the
+  // same delay and ttl, at most batch_cap (and 4096). Nothing while a batch
+  // is on the wire, or while the queue is full and its retry is not due.
+  void send_next(LaneIt it, Clock::time_point now) {
+    Lane& lane = it->second;
+    if (lane.in_flight != 0 || lane.entries.empty() || (lane.full && now < lane.retry_at)) return;
+    const auto& es = lane.entries;
+    std::size_t k = 1;
+    while (k < es.size() && k < lane.batch_cap && same_batch(es[0], es[k])) ++k;
+    const Entry& first = es[0];
     const std::uint64_t tag = next_tag++;
-    const bool batch = run.size() > 1;
-    const uint32_t entries = 3 + (first.delay ? 1 : 0) + (first.ttl ? 1 : 0) + (batch ? 1 : 0);
-    cqp1::MapWriter w(header, entries);
+    const std::uint64_t delay = delay_now(first);
+    const bool batch = k > 1;
+    const uint32_t keys = 3 + (delay ? 1 : 0) + (first.ttl ? 1 : 0) + (batch ? 1 : 0);
+    cqp1::MapWriter w(header, keys);
     cqp1::pack_string(w.key("q"), first.queue);
     w.key("tag").pack(tag);
     if (batch) {
-      w.key("n").pack(static_cast<std::uint64_t>(run.size()));
+      w.key("n").pack(static_cast<std::uint64_t>(k));
       auto& p = w.key("ids");
-      p.pack_array(static_cast<uint32_t>(run.size()));
-      for (auto it : run) cqp1::pack_string(p, it->id);
+      p.pack_array(static_cast<uint32_t>(k));
+      for (std::size_t i = 0; i < k; ++i) cqp1::pack_string(p, es[i].id);
     } else {
       cqp1::pack_string(w.key("id"), first.id);
     }
-    if (first.delay) w.key("delay").pack(first.delay);
+    if (delay) w.key("delay").pack(delay);
     if (first.ttl) w.key("ttl").pack(*first.ttl);
     body_ptrs.clear();
-    for (auto it : run) body_ptrs.push_back(&it->body);
+    for (std::size_t i = 0; i < k; ++i) body_ptrs.push_back(&es[i].body);
     link.send("PUT", header, body_ptrs.data(), body_ptrs.size());
     if (batch) ++n_batches;
-    n_sent += run.size();
-    Batch& b = by_tag[tag];
-    b.entries.swap(run);
-    b.sent_at = Clock::now();
-    run.clear();
+    n_sent += k;
+    if (lane.full) n_full_retries += k;
+    lane.in_flight = k;
+    by_tag.emplace(tag, Sent{it, Clock::now()});
   }
 
-  // Sends [from, end) of `unconfirmed` as batch PUTs: runs of the same
-  // queue/delay/ttl, up to the protocol's 4096 per batch.
-  void send_from(EntryList::iterator from) {
-    std::vector<EntryList::iterator> run;
-    for (auto it = from; it != unconfirmed.end(); ++it) {
-      if (!run.empty() && (!same_batch(*run.front(), *it) || run.size() == cqp1::kMaxBatch)) {
-        send_batch(run);
+  void want_send(LaneIt it) {
+    if (it->second.wanted) return;
+    it->second.wanted = true;
+    wanted.push_back(it);
+  }
+
+  // Sends what the wanted lanes may send, and forgets the lanes left empty
+  // (the only place lanes are erased, so `wanted` never dangles).
+  void send_wanted(Clock::time_point now) {
+    for (LaneIt it : wanted) {
+      it->second.wanted = false;
+      send_next(it, now);
+      if (it->second.entries.empty() && it->second.in_flight == 0) {
+        if (it->second.full) --full_lanes;
+        lanes.erase(it);
       }
-      run.push_back(it);
     }
-    if (!run.empty()) send_batch(run);
+    wanted.clear();
   }
 
   void send_admin(AdminRequest& r) { link.send("DECLARE", r.header); }
@@ -212,13 +311,14 @@ struct Producer::Impl {
       stop = closing;
     }
     if (!taken.empty()) {
-      auto first_new = unconfirmed.end();
+      const auto now = Clock::now();
       for (auto& e : taken) {
-        auto it = unconfirmed.insert(unconfirmed.end(), std::move(e));
-        if (first_new == unconfirmed.end()) first_new = it;
+        LaneIt it = lanes.try_emplace(e.queue).first;
+        if (it->second.full) e.held_since = now;  // behind messages waiting for room
+        it->second.entries.push_back(std::move(e));
+        want_send(it);
       }
       taken.clear();
-      send_from(first_new);
     }
     for (auto& r : admin_taken) {
       send_admin(*r);
@@ -228,9 +328,12 @@ struct Producer::Impl {
     return !stop;
   }
 
-  // Finishes `n` messages: drops them from the window, runs callbacks
-  // outside the lock (they may publish again).
+  // ---- I/O side: outcomes ---------------------------------------------------
+
+  // Finishes messages: drops them from the window, runs callbacks outside
+  // the lock (they may publish again), hands publish() its result.
   void finish(std::vector<std::pair<Entry, Confirm>>& done) {
+    if (done.empty()) return;
     {
       std::lock_guard<std::mutex> lock(mu);
       in_window -= done.size();  // room for publishes made by the callbacks
@@ -244,7 +347,7 @@ struct Producer::Impl {
         } catch (...) {
           // a throwing callback must not take the I/O thread down
         }
-      } else if (c.error && !first_unreported) {
+      } else if (c.error && !e.waiter && !first_unreported) {
         first_unreported = c.error;
       }
     }
@@ -252,58 +355,156 @@ struct Producer::Impl {
       std::lock_guard<std::mutex> lock(mu);
       unfinished -= done.size();
       if (first_unreported && !unreported) unreported = first_unreported;
+      for (auto& [e, c] : done) {
+        if (!e.waiter) continue;
+        e.waiter->result = std::move(c);
+        e.waiter->done = true;
+      }
     }
     cv.notify_all();
     done.clear();
   }
 
-  void on_confirm(const cqp1::HeaderView& h) {
-    auto it = by_tag.find(h.need_uint("tag"));
-    if (it == by_tag.end()) return;  // a tag of an earlier connection
-    Batch b = std::move(it->second);
-    by_tag.erase(it);
+  // Finishes the lane's first `n` messages with the outcomes `outcome(i, entry)` gives.
+  template <class Outcome>
+  void finish_front(Lane& lane, std::size_t n, Outcome outcome) {
     std::vector<std::pair<Entry, Confirm>> done;
-    done.reserve(b.entries.size());
+    done.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      Entry e = std::move(lane.entries.front());
+      lane.entries.pop_front();
+      Confirm c = outcome(i, e);
+      c.id = std::move(e.id);  // the entry needs it no more
+      done.emplace_back(std::move(e), std::move(c));
+    }
+    finish(done);
+  }
+
+  // Returns: the lane whose batch `tag` answers, now off the wire; nullopt
+  // for a tag of an earlier connection.
+  std::optional<LaneIt> answered(std::uint64_t tag) {
+    auto it = by_tag.find(tag);
+    if (it == by_tag.end()) return std::nullopt;
+    LaneIt lane = it->second.lane;
+    by_tag.erase(it);
+    return lane;
+  }
+
+  void on_confirm(const cqp1::HeaderView& h) {
+    const auto it = answered(h.need_uint("tag"));
+    if (!it) return;
+    Lane& lane = (*it)->second;
+    const std::size_t n = lane.in_flight;
+    lane.in_flight = 0;
+    // The queue took it: whatever waits behind goes next, in batches growing back.
+    if (lane.full) {
+      lane.full = false;
+      --full_lanes;
+    }
+    lane.backoff = Millis(0);
+    lane.batch_cap = std::min<std::size_t>(lane.batch_cap * 2, cqp1::kMaxBatch);
     const bool batch = h.find("n") != nullptr;
-    const msgpack::object_array* seq_arr = batch ? h.array("seq") : nullptr;
-    const msgpack::object_array* dup_arr = batch ? h.array("dup") : nullptr;
-    for (std::size_t i = 0; i < b.entries.size(); ++i) {
+    const msgpack::object_array* seqs = batch ? h.array("seq") : nullptr;
+    const msgpack::object_array* dups = batch ? h.array("dup") : nullptr;
+    auto at = [](const msgpack::object_array* a, std::size_t i, msgpack::type::object_type t) {
+      return a != nullptr && i < a->size && a->ptr[i].type == t ? &a->ptr[i] : nullptr;
+    };
+    n_confirmed += n;  // before flush() can see the window empty
+    finish_front(lane, n, [&](std::size_t i, const Entry&) {
       Confirm c;
       if (batch) {
-        if (seq_arr && i < seq_arr->size) c.seq = cqp1::as_uint(seq_arr->ptr[i], "'seq' entry");
-        c.dup = dup_arr && i < dup_arr->size && dup_arr->ptr[i].type == msgpack::type::BOOLEAN &&
-                dup_arr->ptr[i].via.boolean;
+        if (auto s = at(seqs, i, msgpack::type::POSITIVE_INTEGER)) c.seq = s->via.u64;
+        if (auto d = at(dups, i, msgpack::type::BOOLEAN)) c.dup = d->via.boolean;
       } else {
         c.seq = h.uint("seq").value_or(0);
         c.dup = h.boolean("dup").value_or(false);
       }
-      c.id = b.entries[i]->id;
       if (c.dup) ++n_dup;
-      done.emplace_back(std::move(*b.entries[i]), std::move(c));
-      unconfirmed.erase(b.entries[i]);
+      return c;
+    });
+    want_send(*it);
+  }
+
+  // ERROR 429 (docs/PROTOCOL.md §3.7): the queue is at max_length and stored
+  // nothing. The lane's messages stay, in order, and it retries after a
+  // backoff, one message at a time until the queue takes one again.
+  void hold(LaneIt it, std::string reason, Clock::time_point now) {
+    Lane& lane = it->second;
+    if (!lane.full) {
+      lane.full = true;
+      ++full_lanes;
+      for (auto& e : lane.entries) e.held_since = std::min(e.held_since, now);
     }
-    n_confirmed += done.size();
-    finish(done);
+    lane.full_reason = std::move(reason);
+    lane.batch_cap = 1;
+    lane.backoff = lane.backoff.count() == 0 ? kFirstBackoff : std::min(lane.backoff * 2, kMaxBackoff);
+    expire(lane, now);
+    if (lane.entries.empty()) return;
+    lane.retry_at = std::min(now + lane.backoff, later(lane.entries.front().held_since, options.full_wait));
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& e : lane.entries) {
+      if (e.waiter) e.waiter->deadline = std::max(e.waiter->deadline, later(lane.retry_at, e.waiter->timeout));
+    }
+  }
+
+  // Fails, in order, the lane's messages that have waited full_wait for room.
+  void expire(Lane& lane, Clock::time_point now) {
+    std::size_t n = 0;
+    while (n < lane.entries.size() && later(lane.entries[n].held_since, options.full_wait) <= now) ++n;
+    finish_front(lane, n, [&](std::size_t, const Entry& e) {
+      Confirm c;
+      c.error = std::make_exception_ptr(RemoteError(
+          cqp1::kQueueFull, lane.full_reason + " (queue " + e.queue + ", id " + e.id + "): still full after " +
+                                std::to_string(options.full_wait.count()) +
+                                " ms (ProducerOptions::full_wait); consume faster, raise the queue's "
+                                "max_length or full_wait"));
+      return c;
+    });
+  }
+
+  // Resends what waited for room when its retry is due (and fails what waited too long).
+  void retry_full(Clock::time_point now) {
+    if (full_lanes == 0) return;
+    for (auto it = lanes.begin(); it != lanes.end();) {
+      const LaneIt cur = it++;
+      Lane& lane = cur->second;
+      if (!lane.full || lane.in_flight != 0 || now < lane.retry_at) continue;
+      expire(lane, now);
+      want_send(cur);
+    }
+  }
+
+  // Returns: when retry_full() next has something to do.
+  Clock::time_point next_retry() const {
+    Clock::time_point t = Clock::time_point::max();
+    if (full_lanes == 0) return t;
+    for (const auto& kv : lanes) {
+      if (kv.second.full && kv.second.in_flight == 0) t = std::min(t, kv.second.retry_at);
+    }
+    return t;
   }
 
   void on_error(const cqp1::HeaderView& h) {
     const int code = static_cast<int>(h.uint("code").value_or(500));
-    const std::string reason(h.str("reason").value_or("(no reason given)"));
+    std::string reason(h.str("reason").value_or("(no reason given)"));
     if (auto tag = h.uint("tag")) {
-      auto it = by_tag.find(*tag);
-      if (it == by_tag.end()) return;
-      Batch b = std::move(it->second);
-      by_tag.erase(it);
-      std::vector<std::pair<Entry, Confirm>> done;
-      for (auto e : b.entries) {
-        Confirm c;
-        c.id = e->id;
-        c.error = std::make_exception_ptr(
-            RemoteError(code, reason + " (queue " + e->queue + ", id " + e->id + ")"));
-        done.emplace_back(std::move(*e), std::move(c));
-        unconfirmed.erase(e);
+      const auto it = answered(*tag);
+      if (!it) return;
+      Lane& lane = (*it)->second;
+      const std::size_t n = lane.in_flight;
+      lane.in_flight = 0;
+      const auto now = Clock::now();
+      if (code == cqp1::kQueueFull && options.full_wait.count() > 0) {
+        hold(*it, std::move(reason), now);
+      } else {
+        finish_front(lane, n, [&](std::size_t, const Entry& e) {
+          Confirm c;
+          c.error = std::make_exception_ptr(
+              RemoteError(code, reason + " (queue " + e.queue + ", id " + e.id + ")"));
+          return c;
+        });
       }
-      finish(done);
+      want_send(*it);
       return;
     }
     if (!admin_pending.empty()) {
@@ -332,7 +533,7 @@ struct Producer::Impl {
           }
             cv.notify_all();
             break;
-          default: break;  // PONG and anything else: liveness only
+          default: break;  // PONG and anything else: liveness (and boot) only
         }
       } catch (const cqp1::BadRequest&) {
         // a header we cannot read: ignored (the batch times out and is resent)
@@ -340,7 +541,8 @@ struct Producer::Impl {
     }
   }
 
-  // Fresh socket, then everything unconfirmed again with the same ids.
+  // Fresh socket, then what was on the wire again, same ids: the proxy's
+  // dedup stores each message once even if the old session stored it.
   void reconnect() {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -349,28 +551,37 @@ struct Producer::Impl {
     link.open();
     ++n_reconnects;
     by_tag.clear();
-    n_resent += unconfirmed.size();
-    send_from(unconfirmed.begin());
+    const auto now = Clock::now();
+    for (auto it = lanes.begin(); it != lanes.end(); ++it) {
+      n_resent += it->second.in_flight;
+      it->second.in_flight = 0;
+      want_send(it);
+    }
+    send_wanted(now);
     for (auto& r : admin_pending) send_admin(*r);
   }
 
   void loop() {
     Clock::time_point close_deadline = Clock::time_point::max();
     for (;;) {
+      receive_all();
       const bool running = take_inbox();
+      auto now = Clock::now();
+      retry_full(now);
+      send_wanted(now);
       if (!running) {
         if (close_deadline == Clock::time_point::max()) {
           close_deadline = detail::deadline_after(options.close_timeout);
         }
-        if (unconfirmed.empty() || Clock::now() >= close_deadline) return;
+        if (lanes.empty() || now >= close_deadline) return;
       }
-      receive_all();
-      const auto now = Clock::now();
+      now = Clock::now();
       const bool confirm_late =
-          !by_tag.empty() && now - by_tag.begin()->second.sent_at >= options.confirm_timeout;
+          !by_tag.empty() && now - by_tag.begin()->second.at >= options.confirm_timeout;
+      // keep_alive() is false also when the proxy's boot changed: a restart.
       if (!link.keep_alive(now) || confirm_late) reconnect();
-      Clock::time_point until = link.next_deadline();
-      if (!by_tag.empty()) until = std::min(until, by_tag.begin()->second.sent_at + options.confirm_timeout);
+      Clock::time_point until = std::min(link.next_deadline(), next_retry());
+      if (!by_tag.empty()) until = std::min(until, by_tag.begin()->second.at + options.confirm_timeout);
       until = std::min(until, close_deadline);
       link.wait(wake, until);
     }
@@ -388,21 +599,28 @@ struct Producer::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       closed = true;
-      taken.swap(inbox);
-      admin_taken.swap(admin_inbox);
+      for (auto& e : inbox) taken.push_back(std::move(e));
+      inbox.clear();
+      for (auto& r : admin_inbox) admin_taken.push_back(std::move(r));
+      admin_inbox.clear();
     }
     cv.notify_all();
-    for (auto& e : taken) unconfirmed.push_back(std::move(e));
-    taken.clear();
     std::vector<std::pair<Entry, Confirm>> done;
-    for (auto& e : unconfirmed) {
+    auto fail = [&](Entry& e) {
       Confirm c;
       c.id = e.id;
       c.error = std::make_exception_ptr(ClosedError("message " + e.id + " to queue " + e.queue +
                                                     " not confirmed: " + reason));
       done.emplace_back(std::move(e), std::move(c));
+    };
+    for (auto& kv : lanes) {
+      for (auto& e : kv.second.entries) fail(e);
     }
-    unconfirmed.clear();
+    for (auto& e : taken) fail(e);
+    lanes.clear();
+    wanted.clear();
+    full_lanes = 0;
+    taken.clear();
     by_tag.clear();
     finish(done);
     for (auto* q : {&admin_pending, &admin_taken}) {
@@ -453,50 +671,34 @@ Producer::~Producer() {
 
 bool Producer::submit_message(std::string_view queue, zmq::message_t body,
                               const PublishOptions& options, ConfirmCallback on_confirm, bool block) {
-  return submit_until(queue, std::move(body), options, std::move(on_confirm),
-                      block ? Clock::time_point::max() : Clock::now());
-}
-
-bool Producer::submit_until(std::string_view queue, zmq::message_t body, const PublishOptions& options,
-                            ConfirmCallback on_confirm, std::chrono::steady_clock::time_point deadline) {
-  if (!cqp1::valid_queue_name(queue)) {
-    throw ConfigError("queue name '" + std::string(queue.substr(0, 64)) +
-                      "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
-  }
-  if (options.id.size() > cqp1::kMaxProducerId) {
-    throw ConfigError("PublishOptions::id is " + std::to_string(options.id.size()) +
-                      " bytes; the proxy accepts at most 128");
-  }
-  if ((options.delay && options.delay->count() < 0) || (options.ttl && options.ttl->count() < 0)) {
-    throw ConfigError("PublishOptions::delay and ::ttl must be >= 0 ms");
-  }
-  Entry e;
-  e.queue = std::string(queue);
-  e.body = std::move(body);
-  e.id = options.id.empty() ? impl_->prefix + std::to_string(impl_->next_id++) : options.id;
-  e.delay = options.delay ? static_cast<std::uint64_t>(options.delay->count()) : 0;
-  if (options.ttl) e.ttl = static_cast<std::uint64_t>(options.ttl->count());
+  Entry e = impl_->make_entry(queue, std::move(body), options);
   e.on_confirm = std::move(on_confirm);
-  return impl_->submit(std::move(e), deadline);
+  return impl_->submit(std::move(e), block ? Clock::time_point::max() : Clock::now());
 }
 
 std::uint64_t Producer::publish_message(std::string_view queue, zmq::message_t body,
                                         const PublishOptions& options, std::chrono::milliseconds timeout) {
   impl_->check_not_io("publish()");
-  auto done = std::make_shared<std::promise<Confirm>>();
-  std::future<Confirm> future = done->get_future();
-  const auto deadline = detail::deadline_after(timeout);
-  const bool queued = submit_until(queue, std::move(body), options,
-                                   [done](const Confirm& c) { done->set_value(c); }, deadline);
-  if (!queued || future.wait_until(deadline) != std::future_status::ready) {
-    throw TimeoutError("publish to queue " + std::string(queue) + " via " + impl_->link.endpoint() +
-                       ": no confirm within " + std::to_string(timeout.count()) +
-                       " ms (is courier-proxy running? the message stays queued and is resent "
-                       "until confirmed)");
+  auto w = std::make_shared<SyncWait>();
+  w->timeout = timeout;
+  w->deadline = detail::deadline_after(timeout);
+  Entry e = impl_->make_entry(queue, std::move(body), options);
+  e.waiter = w;
+  if (impl_->submit(std::move(e), w->deadline)) {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    // Not wait_until(deadline, pred): the I/O thread may move the deadline.
+    while (!w->done && Clock::now() < w->deadline) impl_->cv.wait_until(lock, w->deadline);
+    if (w->done) {
+      const Confirm c = std::move(w->result);
+      lock.unlock();
+      if (c.error) std::rethrow_exception(c.error);
+      return c.seq;
+    }
   }
-  Confirm c = future.get();
-  if (c.error) std::rethrow_exception(c.error);
-  return c.seq;
+  throw TimeoutError("publish to queue " + std::string(queue) + " via " + impl_->link.endpoint() +
+                     ": no confirm within " + std::to_string(timeout.count()) +
+                     " ms (is courier-proxy running? the message stays queued and is resent "
+                     "until confirmed)");
 }
 
 std::uint64_t Producer::publish_raw(std::string_view queue, std::string_view body,
@@ -584,5 +786,6 @@ std::uint64_t Producer::batches_sent() const noexcept { return impl_->n_batches.
 std::uint64_t Producer::messages_sent() const noexcept { return impl_->n_sent.load(); }
 std::uint64_t Producer::resent() const noexcept { return impl_->n_resent.load(); }
 std::uint64_t Producer::reconnects() const noexcept { return impl_->n_reconnects.load(); }
+std::uint64_t Producer::full_retries() const noexcept { return impl_->n_full_retries.load(); }
 
 }  // namespace courier

@@ -73,6 +73,9 @@ void ProxyLink::open() {
   connect_or_throw(s.handle(), config_.endpoint);
   socket_ = std::move(s);
   welcomed_ = false;
+  // A fresh session: the first boot it hears is whatever process answers.
+  boot_.clear();
+  restarted_ = false;
   const auto now = Clock::now();
   last_send_ = last_recv_ = last_ping_ = now;
 
@@ -148,6 +151,7 @@ bool ProxyLink::receive(Incoming& in, msgpack::zone& zone, cqp1::HeaderView* hea
         if (auto p = header->str("proxy")) proxy_version_ = std::string(*p);
         welcomed_ = true;
       }
+      if (in.command == cqp1::Command::WELCOME || in.command == cqp1::Command::PONG) note_boot(*header);
     } catch (const cqp1::BadRequest&) {
       ++malformed_;
       continue;
@@ -156,11 +160,23 @@ bool ProxyLink::receive(Incoming& in, msgpack::zone& zone, cqp1::HeaderView* hea
   }
 }
 
+// docs/PROTOCOL.md §3.12: one `boot` per proxy process. Another one on the
+// same socket means ZeroMQ reconnected it to a restarted proxy.
+void ProxyLink::note_boot(const cqp1::HeaderView& header) {
+  const auto boot = header.str("boot");
+  if (!boot || boot->empty()) return;  // a proxy from before §3.12: the monitor still helps
+  if (boot_.empty()) {
+    boot_ = std::string(*boot);
+  } else if (*boot != boot_) {
+    restarted_ = true;
+  }
+}
+
 // PROTOCOL.md §3.3.8: some message at least every hb (PING when idle); a
 // PING also when the proxy has said nothing for hb, so that a live proxy
 // always answers within 3 x hb even to a client that only sends ACKs.
 bool ProxyLink::keep_alive(Clock::time_point now) {
-  if (now - last_recv_ >= 3 * hb_) return false;
+  if (restarted_ || now - last_recv_ >= 3 * hb_) return false;
   if (disconnected()) return false;
   const bool idle = now - last_send_ >= hb_;
   const bool quiet = now - last_recv_ >= hb_ && now - last_ping_ >= hb_;

@@ -77,11 +77,17 @@ class ProxyLink {
   bool receive(Incoming& in, msgpack::zone& zone, cqp1::HeaderView* header);
 
   // Heartbeat duty, called every loop turn. Sends PING when due.
-  // Returns: false when the proxy has been silent for 3 x hb, or when the
-  // TCP connection dropped (socket monitor): reopen. The latter matters
-  // because ZeroMQ reconnects by itself, and a RESTARTED proxy answers PINGs
-  // from the old socket although it has no session state for it (no
-  // CONSUME, no HELLO): silence alone would never reveal the restart.
+  // Returns: false when the session is gone and the owner must reopen():
+  // - the proxy has been silent for 3 x hb;
+  // - its `boot` changed on this socket (docs/PROTOCOL.md §3.12): ZeroMQ
+  //   reconnected the old socket by itself to a RESTARTED proxy, which
+  //   answers PINGs but has no session for it (no HELLO, no CONSUME);
+  // - the TCP connection dropped (socket monitor) although the proxy did
+  //   not restart: `boot` is then unchanged, yet ZeroMQ's silent reconnect
+  //   gives the proxy a new routing id, so a new session without HELLO or
+  //   CONSUME. The proxy drops a peer that sends an oversized frame
+  //   (docs/PROTOCOL.md §3.10), and a network path can reset: only the
+  //   monitor sees those, so it stays.
   bool keep_alive(Clock::time_point now);
   // Returns: when keep_alive() next has something to do.
   Clock::time_point next_deadline() const;
@@ -97,10 +103,13 @@ class ProxyLink {
   const std::string& endpoint() const noexcept { return config_.endpoint; }
   // Returns: the last WELCOME's "proxy" string.
   const std::string& proxy_version() const noexcept { return proxy_version_; }
+  // Returns: the proxy's `boot` as first seen on this socket ("" until then).
+  const std::string& boot() const noexcept { return boot_; }
 
  private:
   void stop_monitor() noexcept;
   bool disconnected();
+  void note_boot(const cqp1::HeaderView& header);
   LinkConfig config_;
   zmq::socket_t socket_;
   zmq::socket_t monitor_;  // PAIR receiving socket_'s DISCONNECTED events
@@ -110,6 +119,8 @@ class ProxyLink {
   std::uint64_t epoch_ = 0;
   std::uint64_t malformed_ = 0;
   std::string proxy_version_;
+  std::string boot_;        // of the proxy process this socket's session lives in
+  bool restarted_ = false;  // boot changed on this socket: reopen
   Clock::time_point last_send_{}, last_recv_{}, last_ping_{};
 };
 

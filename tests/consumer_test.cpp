@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -299,6 +300,146 @@ TEST(Consumer, UnackedDeliveriesComeBackAfterAProxyCrash) {
 TEST(Consumer, BadQueueNameOrPrefetchIsAConfigError) {
   EXPECT_THROW(courier::Consumer("no spaces", consumer_options("tcp://127.0.0.1:5999")), courier::ConfigError);
   EXPECT_THROW(courier::Consumer("q", consumer_options("tcp://127.0.0.1:5999", 0)), courier::ConfigError);
+  auto o = consumer_options("tcp://127.0.0.1:5999");
+  o.limit = 0;
+  EXPECT_THROW(courier::Consumer("q", o), courier::ConfigError);
+}
+
+// CONSUME `limit`: a consumer that wants 3 takes 3, and the 4th stays in the
+// queue for others (docs/PROTOCOL.md §3.12).
+TEST(Consumer, LimitTakesExactlyThatManyOffTheQueue) {
+  ProxyProcess proxy;
+  auto producer = make_producer(proxy.endpoint());
+  for (int i = 0; i < 10; ++i) producer.publish_async("counted", i);
+  ASSERT_TRUE(producer.flush(5000ms));
+  auto o = consumer_options(proxy.endpoint(), 100);
+  o.limit = 3;
+  courier::Consumer consumer("counted", o);
+  for (int i = 0; i < 3; ++i) {
+    auto d = consumer.receive<int>(5000ms);
+    ASSERT_TRUE(d) << "message " << i;
+    EXPECT_EQ(d->body(), i);
+    EXPECT_TRUE(d->ack());
+  }
+  EXPECT_FALSE(consumer.receive<int>(300ms)) << "a 4th delivery past the limit";
+  RawCqp raw(proxy.endpoint());
+  EXPECT_TRUE(wait_until([&] { return raw.stats("counted")["acked"] == 3; }));
+  auto s = raw.stats("counted");
+  EXPECT_EQ(s["depth"], 7u);
+  EXPECT_EQ(s["inflight"], 0u);
+  EXPECT_EQ(s["delivered"], 3u);
+}
+
+// kill -9 of the proxy while a producer streams and a consumer consumes, then
+// a quick restart on the same port and data: the consumer keeps receiving
+// (it CONSUMEs again), and every message is stored once (one seq per value;
+// redeliveries of unacked ones keep their seq).
+TEST(Consumer, KeepsReceivingAcrossAProxyKillNineWhileAProducerStreams) {
+  ProxyProcess proxy(200);
+  courier::ProducerOptions po;
+  po.endpoint = proxy.endpoint();
+  po.window = 64;
+  courier::Producer producer(po);
+  courier::Consumer consumer("live", consumer_options(proxy.endpoint(), 20));
+  constexpr int kCount = 2000;
+  std::atomic<int> failed{0};
+  std::thread publisher([&] {
+    for (int i = 0; i < kCount; ++i) {
+      producer.publish_async("live", i, {}, [&](const courier::Confirm& c) {
+        if (!c.ok()) ++failed;
+      });
+    }
+  });
+  std::map<int, std::set<uint64_t>> seqs;  // value -> seqs it came with
+  auto take = [&](std::chrono::milliseconds timeout) {
+    auto d = consumer.receive<int>(timeout);
+    if (!d) return false;
+    seqs[d->body()].insert(d->seq());
+    d->ack();
+    return true;
+  };
+  while (seqs.size() < 300) ASSERT_TRUE(take(5000ms)) << "nothing before the kill";
+  proxy.kill9();
+  proxy.start();
+  publisher.join();
+  ASSERT_TRUE(producer.flush(30000ms));
+  EXPECT_EQ(failed.load(), 0);
+  while (seqs.size() < static_cast<std::size_t>(kCount)) {
+    ASSERT_TRUE(take(10000ms)) << "stopped receiving after " << seqs.size() << " values: no re-CONSUME?";
+  }
+  while (take(1000ms)) {
+  }  // late redeliveries, and any copy stored twice
+  for (const auto& [value, s] : seqs) EXPECT_EQ(s.size(), 1u) << "value " << value << " stored twice";
+  EXPECT_GE(consumer.reconnects(), 1u);
+  EXPECT_GE(producer.reconnects(), 1u);
+}
+
+// A restarted proxy answering the old socket shows only in its `boot`: the
+// consumer drops what it buffered from the old process (void: that proxy
+// requeued it) and CONSUMEs again on a fresh socket, asking with `limit`
+// only for what it has not handed out yet.
+TEST(Consumer, ChangedBootOnTheSameSocketMeansConsumeAgain) {
+  zmq::socket_t router(RawCqp::context(), zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string ep = router.get(zmq::sockopt::last_endpoint);
+  auto o = consumer_options(ep, 8);
+  o.batch = 1;
+  o.limit = 5;
+  courier::Consumer consumer("b", o);
+
+  auto next = [&](const std::string& command) {
+    for (;;) {
+      auto parts = courier::test::recv_all(router, 5000ms);
+      if (parts.empty() || parts[2].to_string() == command) return parts;
+    }
+  };
+  auto send = [&](const zmq::message_t& peer, const std::string& command, const std::string& header,
+                  const std::string& body = "") {
+    router.send(zmq::const_buffer(peer.data(), peer.size()), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(std::string("CQP1")), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(command), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(header), body.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    if (!body.empty()) router.send(zmq::buffer(body), zmq::send_flags::none);
+  };
+  auto limit_of = [](const zmq::message_t& header) {
+    auto keep = courier::test::unpack_header(header);
+    return keep.get().as<std::map<std::string, msgpack::object>>().at("limit").as<uint64_t>();
+  };
+  auto deliver = [&](const zmq::message_t& peer, uint64_t d, int value) {
+    send(peer, "DELIVER",
+         courier::test::packb(std::map<std::string, msgpack::type::variant>{
+             {"q", std::string("b")}, {"d", d}, {"seq", d}, {"attempt", uint64_t(1)}, {"ts", uint64_t(1)}}),
+         courier::test::packb(value));
+  };
+  using Boot = std::map<std::string, std::string>;
+
+  auto hello = next("HELLO");
+  ASSERT_FALSE(hello.empty());
+  send(hello[0], "WELCOME",
+       courier::test::packb(std::map<std::string, msgpack::type::variant>{
+           {"v", uint64_t(1)}, {"hb", uint64_t(10000)}, {"proxy", std::string("fake")}, {"boot", std::string("a")}}));
+  auto consume = next("CONSUME");
+  ASSERT_EQ(consume.size(), 4u);
+  EXPECT_EQ(limit_of(consume[3]), 5u);
+  deliver(hello[0], 1, 100);
+  deliver(hello[0], 2, 101);
+  auto d1 = consumer.receive<int>(5000ms);
+  ASSERT_TRUE(d1);
+  EXPECT_EQ(d1->body(), 100);
+  // 101 stays buffered, not handed out. Now the old socket meets another process.
+  send(hello[0], "PONG", courier::test::packb(Boot{{"boot", "a"}}));
+  send(hello[0], "PONG", courier::test::packb(Boot{{"boot", "b"}}));
+  auto hello2 = next("HELLO");
+  ASSERT_FALSE(hello2.empty()) << "a changed boot must be taken as a restart";
+  EXPECT_NE(hello2[0].to_string(), hello[0].to_string()) << "a fresh socket";
+  auto consume2 = next("CONSUME");
+  ASSERT_EQ(consume2.size(), 4u);
+  EXPECT_EQ(consume2[0].to_string(), hello2[0].to_string());
+  EXPECT_EQ(limit_of(consume2[3]), 4u) << "5 wanted, 1 handed out";
+  EXPECT_FALSE(consumer.receive<int>(200ms)) << "101 came from the old process: void";
+  EXPECT_FALSE(d1->ack()) << "its delivery id belongs to the old process";
+  EXPECT_EQ(consumer.reconnects(), 1u);
 }
 
 // The wire: CONSUME asks for batches of prefetch; a batch DELIVER of 3 comes

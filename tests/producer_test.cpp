@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -67,16 +68,24 @@ class FakeProxy {
     socket_.send(zmq::buffer(command), zmq::send_flags::sndmore);
     socket_.send(zmq::buffer(h), zmq::send_flags::none);
   }
-  void welcome(const zmq::message_t& peer, int hb_ms) {
+  // WELCOME, with `boot` (docs/PROTOCOL.md §3.12) when not empty.
+  void welcome(const zmq::message_t& peer, int hb_ms, const std::string& boot = "") {
     reply_packed(peer, "WELCOME", [&](auto& p) {
-      p.pack_map(3);
+      p.pack_map(boot.empty() ? 3 : 4);
       p.pack(std::string("v"));
       p.pack(1);
       p.pack(std::string("hb"));
       p.pack(hb_ms);
       p.pack(std::string("proxy"));
       p.pack(std::string("fake"));
+      if (!boot.empty()) {
+        p.pack(std::string("boot"));
+        p.pack(boot);
+      }
     });
+  }
+  void pong(const zmq::message_t& peer, const std::string& boot) {
+    reply(peer, "PONG", std::map<std::string, std::string>{{"boot", boot}});
   }
 
  private:
@@ -86,6 +95,59 @@ class FakeProxy {
 std::map<std::string, msgpack::object> header_of(const zmq::message_t& frame, msgpack::object_handle& keep) {
   keep = courier::test::unpack_header(frame);
   return keep.get().as<std::map<std::string, msgpack::object>>();
+}
+
+// DECLARE by hand (Producer::declare is moving to Admin): `queue` holds at most `n`.
+void declare_max_length(const std::string& endpoint, const std::string& queue, uint64_t n) {
+  RawCqp raw(endpoint);
+  raw.send("DECLARE", std::map<std::string, msgpack::type::variant>{{"q", queue}, {"max_length", n}});
+  ASSERT_FALSE(raw.expect("DECLARED").empty()) << "DECLARE " << queue << " not answered";
+}
+
+// A consumer in its own thread that acks one message every `pause`,
+// keeping the bodies it saw in order.
+class SlowDrain {
+ public:
+  SlowDrain(const std::string& endpoint, const std::string& queue, std::chrono::milliseconds pause)
+      : consumer_(queue, [&] {
+          courier::ConsumerOptions o;
+          o.endpoint = endpoint;
+          o.prefetch = 1;
+          return o;
+        }()),
+        thread_([this, pause] {
+          while (!stop_) {
+            auto d = consumer_.receive<int>(50ms);
+            if (!d) continue;
+            std::this_thread::sleep_for(pause);  // the slow work under test
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              seen_.push_back(d->body());
+            }
+            d->ack();
+          }
+        }) {}
+  ~SlowDrain() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::vector<int> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  courier::Consumer consumer_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<int> seen_;
+  std::thread thread_;
+};
+
+std::vector<int> iota_vector(int n) {
+  std::vector<int> v(n);
+  for (int i = 0; i < n; ++i) v[i] = i;
+  return v;
 }
 
 // ---- against a real proxy ------------------------------------------------------
@@ -122,7 +184,9 @@ TEST(Producer, RawPublishStoresTheBytesAsGiven) {
 
 TEST(Producer, ProxyErrorBecomesRemoteErrorWithItsCode) {
   ProxyProcess proxy;
-  courier::Producer producer(options_for(proxy.endpoint()));
+  auto o = options_for(proxy.endpoint());
+  o.full_wait = 0ms;  // a full queue fails at once
+  courier::Producer producer(o);
   courier::QueueOptions q;
   q.max_length = 1;
   EXPECT_EQ(producer.declare("small", q), 0u);
@@ -168,7 +232,9 @@ TEST(Producer, AsyncPublishesAreAllConfirmedAndFlushWaitsForThem) {
 
 TEST(Producer, AsyncFailureWithoutCallbackIsRethrownByFlush) {
   ProxyProcess proxy;
-  courier::Producer producer(options_for(proxy.endpoint()));
+  auto o = options_for(proxy.endpoint());
+  o.full_wait = 0ms;  // a full queue fails at once
+  courier::Producer producer(o);
   courier::QueueOptions q;
   q.max_length = 1;
   producer.declare("tiny", q);
@@ -299,6 +365,164 @@ TEST(Producer, DestructorSaysByeAndDoesNotHangWithoutProxy) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
+// ---- full queues: the producer waits (ERROR 429) ----------------------------------
+
+// max_length 5 and a consumer taking one message every 20 ms: most PUTs find
+// the queue full, wait, and are all stored, in order.
+TEST(Producer, PublishWaitsForRoomInAFullQueueAndKeepsOrder) {
+  ProxyProcess proxy;
+  declare_max_length(proxy.endpoint(), "narrow", 5);
+  courier::Producer producer(options_for(proxy.endpoint()));
+  SlowDrain drain(proxy.endpoint(), "narrow", 20ms);
+  uint64_t last_seq = 0;
+  for (int i = 0; i < 50; ++i) {
+    const uint64_t seq = producer.publish("narrow", i);
+    if (i > 0) EXPECT_GT(seq, last_seq) << "message " << i;
+    last_seq = seq;
+  }
+  EXPECT_GT(producer.full_retries(), 0u) << "the queue never was full: the test proves nothing";
+  ASSERT_TRUE(wait_until([&] { return drain.seen().size() == 50; }, 10000ms));
+  EXPECT_EQ(drain.seen(), iota_vector(50));
+}
+
+TEST(Producer, FullQueueFailsWithRemoteError429AfterFullWait) {
+  ProxyProcess proxy;
+  declare_max_length(proxy.endpoint(), "stuck", 2);
+  auto o = options_for(proxy.endpoint());
+  o.full_wait = 200ms;
+  courier::Producer producer(o);
+  producer.publish("stuck", 1);
+  producer.publish("stuck", 2);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    producer.publish("stuck", 3);
+    FAIL() << "nobody consumes: the queue never has room";
+  } catch (const courier::RemoteError& e) {
+    EXPECT_EQ(e.status(), 429);
+    EXPECT_NE(std::string(e.what()).find("full_wait"), std::string::npos) << e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 200ms);
+  EXPECT_LT(waited, 1500ms);
+  EXPECT_GT(producer.full_retries(), 0u);
+  EXPECT_EQ(producer.unconfirmed(), 0u);
+  RawCqp raw(proxy.endpoint());
+  EXPECT_EQ(raw.stats("stuck")["depth"], 2u);
+
+  // The same bound for publish_async: the callback gets the 429.
+  std::atomic<int> code{0};
+  producer.publish_async("stuck", 4, {}, [&](const courier::Confirm& c) {
+    try {
+      if (c.error) std::rethrow_exception(c.error);
+    } catch (const courier::RemoteError& e) {
+      code = e.status();
+    }
+  });
+  EXPECT_TRUE(producer.flush(5000ms));
+  EXPECT_EQ(code.load(), 429);
+}
+
+// One queue full, its message waiting; another queue's publishes go through.
+TEST(Producer, OtherQueuesAreConfirmedWhileOneQueueWaitsForRoom) {
+  ProxyProcess proxy;
+  declare_max_length(proxy.endpoint(), "full", 1);
+  courier::Producer producer(options_for(proxy.endpoint()));
+  producer.publish("full", 0);
+  std::atomic<bool> waited_done{false};
+  producer.publish_async("full", 1, {}, [&](const courier::Confirm& c) {
+    EXPECT_TRUE(c.ok());
+    waited_done = true;
+  });
+  ASSERT_TRUE(wait_until([&] { return producer.full_retries() >= 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) producer.publish("free", i);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_FALSE(waited_done.load()) << "nothing made room in 'full' yet";
+  EXPECT_EQ(producer.unconfirmed(), 1u);
+
+  // Room: the waiting message goes in.
+  courier::ConsumerOptions co;
+  co.endpoint = proxy.endpoint();
+  courier::Consumer consumer("full", co);
+  auto d = consumer.receive<int>(5000ms);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->body(), 0);
+  d->ack();
+  EXPECT_TRUE(producer.flush(5000ms));
+  EXPECT_TRUE(waited_done.load());
+  auto next = consumer.receive<int>(5000ms);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body(), 1);
+}
+
+// Async publishes into a full queue: confirmed in publish order, stored in
+// publish order, none lost, with a window smaller than the stream.
+TEST(Producer, AsyncPublishesIntoAFullQueueKeepTheirOrder) {
+  ProxyProcess proxy;
+  declare_max_length(proxy.endpoint(), "narrow", 5);
+  auto o = options_for(proxy.endpoint());
+  o.window = 16;
+  courier::Producer producer(o);
+  SlowDrain drain(proxy.endpoint(), "narrow", 5ms);
+  std::mutex mu;
+  std::vector<int> confirmed_values;
+  std::vector<uint64_t> seqs;
+  constexpr int kCount = 100;
+  for (int i = 0; i < kCount; ++i) {
+    producer.publish_async("narrow", i, {}, [&, i](const courier::Confirm& c) {
+      ASSERT_TRUE(c.ok());
+      std::lock_guard<std::mutex> lock(mu);
+      confirmed_values.push_back(i);
+      seqs.push_back(c.seq);
+    });
+  }
+  ASSERT_TRUE(producer.flush(30000ms));
+  EXPECT_GT(producer.full_retries(), 0u);
+  EXPECT_EQ(confirmed_values, iota_vector(kCount));
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  ASSERT_TRUE(wait_until([&] { return drain.seen().size() == kCount; }, 10000ms));
+  EXPECT_EQ(drain.seen(), iota_vector(kCount));
+}
+
+// ---- scheduling ---------------------------------------------------------------------
+
+TEST(Producer, DeliverAtIsNotDeliveredBeforeItsTime) {
+  ProxyProcess proxy;
+  courier::Producer producer(options_for(proxy.endpoint()));
+  courier::ConsumerOptions co;
+  co.endpoint = proxy.endpoint();
+  courier::Consumer consumer("later", co);
+  ASSERT_TRUE(consumer.wait_consuming(5000ms));
+  courier::PublishOptions at;
+  at.deliver_at = std::chrono::system_clock::now() + 300ms;
+  producer.publish("later", std::string("scheduled"), at);
+  courier::PublishOptions past;
+  past.deliver_at = std::chrono::system_clock::now() - 1h;  // a time past: now
+  producer.publish("later", std::string("now"), past);
+
+  auto first = consumer.receive<std::string>(5000ms);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body(), "now");
+  EXPECT_LT(std::chrono::system_clock::now(), *at.deliver_at) << "the past one must not wait";
+  first->ack();
+  auto second = consumer.receive<std::string>(5000ms);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body(), "scheduled");
+  EXPECT_GE(std::chrono::system_clock::now(), *at.deliver_at);
+  second->ack();
+}
+
+TEST(Producer, DelayAndDeliverAtTogetherIsAConfigError) {
+  courier::Producer producer(options_for("tcp://127.0.0.1:" + std::to_string(courier::test::free_tcp_port())));
+  courier::PublishOptions p;
+  p.delay = 100ms;
+  p.deliver_at = std::chrono::system_clock::now() + 1s;
+  EXPECT_THROW(producer.publish_async("q", 1, p), courier::ConfigError);
+  auto o = options_for("tcp://127.0.0.1:5999");
+  o.full_wait = -1ms;
+  EXPECT_THROW(courier::Producer{o}, courier::ConfigError);
+}
+
 // ---- against a fake proxy: the frames themselves ---------------------------------
 
 // Messages queued while the I/O thread is busy go out as ONE batch PUT:
@@ -393,6 +617,72 @@ TEST(Producer, ResendsUnconfirmedWithTheSameIdsAfterTheProxyGoesSilent) {
   EXPECT_TRUE(producer.flush(5000ms));
   EXPECT_EQ(producer.duplicates(), 1u);
   EXPECT_GE(producer.reconnects(), 1u);
+}
+
+// A restarted proxy answering the OLD socket (ZeroMQ reconnects by itself)
+// shows only in its new `boot`: the producer reconnects at once, well before
+// 3 x hb of silence or the confirm timeout, and resends the unconfirmed PUT
+// with the same id.
+TEST(Producer, ChangedBootOnTheSameSocketIsARestart) {
+  FakeProxy fake;
+  courier::Producer producer(options_for(fake.endpoint()));
+  producer.publish_async("r", 7);
+  auto hello = fake.expect("HELLO");
+  ASSERT_FALSE(hello.empty());
+  fake.welcome(hello[0], 10000, "boot-a");
+  auto put = fake.expect("PUT");
+  ASSERT_EQ(put.size(), 5u);
+  msgpack::object_handle k1;
+  const std::string id = header_of(put[3], k1).at("id").as<std::string>();
+  fake.pong(put[0], "boot-a");  // same process: nothing happens
+  fake.pong(put[0], "boot-b");  // another process on the same socket
+  const auto start = std::chrono::steady_clock::now();
+  auto hello2 = fake.expect("HELLO", 3000ms);
+  ASSERT_FALSE(hello2.empty()) << "a changed boot must be taken as a restart";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_NE(hello2[0].to_string(), put[0].to_string()) << "a fresh socket";
+  fake.welcome(hello2[0], 10000, "boot-b");
+  auto put2 = fake.expect("PUT");
+  ASSERT_EQ(put2.size(), 5u);
+  msgpack::object_handle k2;
+  auto h2 = header_of(put2[3], k2);
+  EXPECT_EQ(h2.at("id").as<std::string>(), id);
+  fake.reply(put2[0], "CONFIRM", std::map<std::string, uint64_t>{{"tag", h2.at("tag").as<uint64_t>()}, {"seq", 0}});
+  EXPECT_TRUE(producer.flush(5000ms));
+  EXPECT_EQ(producer.reconnects(), 1u);
+  EXPECT_EQ(producer.resent(), 1u);
+}
+
+// While one PUT of a queue is unanswered, later messages of that queue wait
+// for its answer (then go as one batch); another queue's PUT goes at once.
+TEST(Producer, OnePutPerQueueOnTheWire) {
+  FakeProxy fake;
+  auto o = options_for(fake.endpoint());
+  o.close_timeout = 100ms;  // the fake never confirms the rest
+  courier::Producer producer(o);
+  auto hello = fake.expect("HELLO");
+  ASSERT_FALSE(hello.empty());
+  fake.welcome(hello[0], 10000);
+  producer.publish_async("a", 0);
+  auto first = fake.expect("PUT");
+  ASSERT_EQ(first.size(), 5u);
+  producer.publish_async("a", 1);
+  producer.publish_async("a", 2);
+  producer.publish_async("b", 3);
+  auto other = fake.expect("PUT");
+  ASSERT_EQ(other.size(), 5u);
+  msgpack::object_handle ko;
+  EXPECT_EQ(header_of(other[3], ko).at("q").as<std::string>(), "b");
+  EXPECT_TRUE(fake.expect("PUT", 300ms).empty()) << "a's next PUT must wait for the answer to its first";
+  msgpack::object_handle k1;
+  fake.reply(first[0], "CONFIRM",
+             std::map<std::string, uint64_t>{{"tag", header_of(first[3], k1).at("tag").as<uint64_t>()}, {"seq", 0}});
+  auto rest = fake.expect("PUT");
+  ASSERT_EQ(rest.size(), 6u) << "1 and 2 together";
+  msgpack::object_handle k2;
+  auto h = header_of(rest[3], k2);
+  EXPECT_EQ(h.at("q").as<std::string>(), "a");
+  EXPECT_EQ(h.at("n").as<uint64_t>(), 2u);
 }
 
 TEST(Producer, SendsPingWhenIdle) {

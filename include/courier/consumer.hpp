@@ -9,9 +9,10 @@
 // - Threads: "Consumer starts one I/O thread." The constructor starts it; it
 //   owns the socket, receives DELIVERs into a local buffer (≤ prefetch),
 //   sends ACK/NACK/CREDIT (all pending settlements in one message per kind),
-//   sends PINGs and notices a silent proxy (3 x hb), then reconnects with a
-//   fresh socket and CONSUMEs again (automatic re-CONSUME after a proxy
-//   restart). Your code — receive() and run()'s callbacks — runs in YOUR
+//   sends PINGs and notices a silent proxy (3 x hb), a dropped connection
+//   or a restarted proxy (its `boot` changed, docs/PROTOCOL.md §3.12), then
+//   reconnects with a fresh socket and CONSUMEs again. Your code —
+//   receive() and run()'s callbacks — runs in YOUR
 //   thread, never on the I/O thread, so heartbeats keep flowing while a
 //   callback works for minutes: the proxy does not think you are dead and
 //   does not redeliver your messages elsewhere. User threads hand settlements
@@ -20,6 +21,9 @@
 //   proxy forgets a message once sent (at-most-once, as AMQP's auto-ack).
 //   Deliveries buffered but not yet received when the connection is lost are
 //   dropped locally: the proxy redelivers them (attempt + 1).
+// - Exact counts: with ConsumerOptions::limit = N the proxy sends this
+//   Consumer at most N deliveries (CONSUME `limit`), so message N+1 is never
+//   taken off the queue; after a reconnect it asks only for what is left.
 // - Ownership: move-only. The destructor hands pending acks to the proxy,
 //   says BYE (the proxy requeues whatever is unacked), joins the I/O thread
 //   and closes with a bounded linger. noexcept, never hangs.
@@ -70,6 +74,12 @@ struct ConsumerOptions {
   // Messages per DELIVER (batch form, §3.4). 0 = prefetch (capped at 4096),
   // 1 = one message per DELIVER.
   std::uint32_t batch = 0;
+  // The most deliveries this Consumer takes in all, redeliveries included
+  // (CONSUME `limit`, docs/PROTOCOL.md §3.12): a consumer that wants N
+  // messages never takes message N+1 off the queue. Once they are handed
+  // out, receive() gets nothing more. Deliveries dropped by a reconnect
+  // (never handed out) do not count. Unset = no limit; else at least 1.
+  std::optional<std::uint64_t> limit;
   // The heartbeat assumed until the proxy's WELCOME says its own.
   std::chrono::milliseconds heartbeat{1000};
   // Socket options; routing id and high-water marks are managed here.
@@ -81,7 +91,7 @@ class COURIER_EXPORT Consumer {
  public:
   // Connects, sends HELLO + CONSUME `queue`, starts the I/O thread. Does not
   // wait for the proxy (see wait_consuming()).
-  // Throws: ConfigError (bad endpoint, queue name, prefetch 0), ClosedError.
+  // Throws: ConfigError (bad endpoint, queue name, prefetch 0, limit 0), ClosedError.
   explicit Consumer(std::string queue, ConsumerOptions options = {});
   Consumer(Consumer&&) noexcept;
   Consumer& operator=(Consumer&&) noexcept;

@@ -13,13 +13,28 @@
 //   After a reconnect or a confirm timeout the Producer resends every
 //   unconfirmed message with the SAME id, and the proxy's dedup stores each
 //   once (a resend is confirmed with the original seq and dup = true).
-// - Batching: whatever user threads have queued when the I/O thread gets to
-//   send goes out as ONE batch PUT per run of messages with the same queue,
-//   delay and ttl (§3.4). No message is held back to wait for others.
+// - Batching and order: each queue has at most ONE PUT on the wire at a
+//   time; what user threads queue for it meanwhile goes out as ONE batch PUT
+//   (per run of the same delay/deliver_at and ttl, up to 4096; §3.4) when
+//   the proxy answers. No message is held back longer than that. So the
+//   messages of one queue are stored in publish order (per publishing
+//   thread), even when some wait for room; queues do not wait for each other.
+// - Full queues (ERROR 429, the queue is at its max_length): the message is
+//   KEPT, in order, and sent again after 10 ms, doubling to 1 s, one at a
+//   time until the queue takes one. Nothing is dropped. A message waits for
+//   room at most ProducerOptions::full_wait, counted from when a full queue
+//   first held it back (refused it, or it was queued behind one that was);
+//   then it fails with RemoteError 429: publish() throws it, publish_async()
+//   hands it to the callback or to the next flush(). Later messages of that
+//   queue are then tried. Waiting messages STAY IN THE WINDOW: a queue that
+//   stays full can fill the window and so block publish_async() for every
+//   queue; give such a queue its own Producer or a shorter full_wait.
 // - Threads: the constructor STARTS ONE I/O THREAD, which owns the socket,
 //   sends, receives confirms, sends PINGs when idle, and reconnects with a
-//   fresh socket when the proxy has been silent for 3 x its heartbeat (kill,
-//   restart, network loss). User threads hand messages over through a
+//   fresh socket when the proxy has been silent for 3 x its heartbeat,
+//   when the TCP connection drops, or when the proxy's `boot` changes (a
+//   restarted proxy answering the old connection, docs/PROTOCOL.md §3.12);
+//   then it resends what was unconfirmed. User threads hand messages over through a
 //   mutex-protected queue and a Linux eventfd that wakes the I/O thread in
 //   zmq_poll. Confirm callbacks run ON THE I/O THREAD: keep them short; do
 //   not call publish()/flush()/declare() from them (ConfigError).
@@ -79,6 +94,10 @@ struct ProducerOptions {
   std::chrono::milliseconds heartbeat{1000};
   // How long the destructor waits for unconfirmed messages.
   std::chrono::milliseconds close_timeout{5000};
+  // How long a message may wait for room in a full queue (ERROR 429: the
+  // queue is at its max_length) before it fails with RemoteError 429; it is
+  // retried meanwhile. 0 = fail at the first 429. See "Full queues" above.
+  std::chrono::milliseconds full_wait{30000};
   // Prefix of automatic ids. Empty = 16 random hex digits, unique per Producer.
   std::string id_prefix;
   // Socket options (linger, reconnect interval, tcp keepalive...). The
@@ -93,6 +112,10 @@ struct PublishOptions {
   std::string id;
   // Deliver no earlier than now + delay.
   std::optional<std::chrono::milliseconds> delay;
+  // Deliver no earlier than this time (the proxy's clock, to the ms). Made a
+  // delay each time the PUT is sent; a time past is "now". Not with `delay`
+  // (ConfigError).
+  std::optional<std::chrono::system_clock::time_point> deliver_at;
   // Expire (dead-letter or drop) when not consumed within ttl.
   std::optional<std::chrono::milliseconds> ttl;
 };
@@ -121,14 +144,16 @@ class COURIER_EXPORT Producer {
   ~Producer();
 
   // Publishes `value` to `queue` and waits for its confirm (at most
-  // options.publish_timeout, or `timeout`).
+  // options.publish_timeout, or `timeout`). While the queue is full it waits
+  // for room (full_wait): each 429 answer restarts the `timeout` clock.
   // Returns: the message's seq in the queue.
-  // Throws: RemoteError (the proxy refused it: code and reason); TimeoutError
+  // Throws: RemoteError (the proxy refused it: code and reason; 429 once it
+  // waited full_wait for room); TimeoutError
   // when the window stayed full until the deadline (nothing was queued) or
   // the confirm did not come in time (then the message STAYS in the window
   // and is resent until confirmed, so it may yet be stored: publish again
   // with the same PublishOptions::id to be sure); ClosedError; ConfigError
-  // (bad queue name or id; called from a confirm callback).
+  // (bad queue name, id or options; called from a confirm callback).
   // Thread-safety: any thread except the I/O thread.
   template <class T>
   std::uint64_t publish(std::string_view queue, const T& value, const PublishOptions& options = {}) {
@@ -144,7 +169,8 @@ class COURIER_EXPORT Producer {
   // the window is full (never drops). From a confirm callback it never blocks
   // (the window may then be exceeded). `on_confirm` (optional) runs on the
   // I/O thread once, with the seq or the error; a failure without a callback
-  // is rethrown by the next flush().
+  // is rethrown by the next flush(). A full queue delays the callback (up to
+  // full_wait), it does not fail it.
   // Returns: nothing. Throws: ConfigError, ClosedError. Thread-safety: any thread.
   template <class T>
   void publish_async(std::string_view queue, const T& value, const PublishOptions& options = {},
@@ -194,7 +220,8 @@ class COURIER_EXPORT Producer {
   std::uint64_t batches_sent() const noexcept;    // PUT messages with n (batch form)
   std::uint64_t messages_sent() const noexcept;   // bodies sent, resends included
   std::uint64_t resent() const noexcept;          // bodies sent again after a reconnect
-  std::uint64_t reconnects() const noexcept;      // fresh sockets after silence/timeout
+  std::uint64_t reconnects() const noexcept;      // fresh sockets after silence/timeout/restart
+  std::uint64_t full_retries() const noexcept;    // bodies sent again after ERROR 429
 
  private:
   struct Impl;
@@ -202,8 +229,6 @@ class COURIER_EXPORT Producer {
                                 const PublishOptions& options, std::chrono::milliseconds timeout);
   bool submit_message(std::string_view queue, zmq::message_t body, const PublishOptions& options,
                       ConfirmCallback on_confirm, bool block);
-  bool submit_until(std::string_view queue, zmq::message_t body, const PublishOptions& options,
-                    ConfirmCallback on_confirm, std::chrono::steady_clock::time_point deadline);
   std::chrono::milliseconds default_publish_timeout() const noexcept;
   std::unique_ptr<Impl> impl_;
 };
