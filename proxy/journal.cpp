@@ -158,6 +158,7 @@ void Journal::commit() {
   if (!txn_.active()) return;
   msgs_cursor_.close();
   turn_bytes_ = 0;
+  reusable_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
   txn_.commit();
 }
@@ -166,6 +167,7 @@ void Journal::abort() noexcept {
   erase_later_.clear();
   msgs_cursor_.close();
   turn_bytes_ = 0;
+  reusable_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
   txn_.abort();
 }
@@ -270,7 +272,10 @@ bool Journal::make_room(uint64_t bytes, Room who) {
   // Pages freed by earlier commits are reused before the file grows; only
   // what they cannot hold extends the map and the file.
   const uint64_t want = turn_bytes_ + bytes + reserve;
-  const uint64_t reusable = free_bytes();
+  // The free list is walked once per turn at most: a journal whose file
+  // stays near its map after a drain takes this path for every PUT.
+  if (!reusable_this_turn_) reusable_this_turn_ = free_bytes();
+  const uint64_t reusable = *reusable_this_turn_;
   const uint64_t extend = want > reusable ? want - reusable : 0;
   if (used + extend > config_.max_size) {
     no_room_reason_ = "journal full at --max-journal-size " + std::to_string(config_.max_size) +

@@ -237,6 +237,7 @@ class Journal {
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // granted by make_room in the open transaction
   uint64_t page_size_ = 4096;
+  std::optional<uint64_t> reusable_this_turn_;  // free_bytes() as of the turn's start
   // Per database, scattered writes already paid for this turn: each may have
   // dirtied a page of its own, but a tree cannot dirty more pages than it has.
   uint64_t touched_[16] = {};
