@@ -81,7 +81,7 @@ std::int64_t expected_sum(long long count) { return count * (count - 1) / 2; }
 courier::SocketOptions courier_options(const Config& c) {
   courier::SocketOptions o;
   o.send_hwm = c.hwm;
-  o.recv_hwm = c.hwm;
+  o.receive_hwm = c.hwm;
   o.linger = std::chrono::milliseconds(kLingerMs);
   return o;
 }
@@ -91,7 +91,7 @@ void courier_send(const Config& c) {
   // which waits (at most the linger) until the tail is delivered.
   courier::Context ctx;
   if (c.mode == "typed") {
-    courier::Push<Tick> push(courier_options(c), ctx);
+    courier::Push<Tick> push(courier::PushOptions{courier_options(c), ctx});
     push.connect(c.endpoint);
     Tick t = bench::make_tick();
     for (long long i = 0; i < c.count; ++i) {
@@ -100,7 +100,7 @@ void courier_send(const Config& c) {
       push.send(t);
     }
   } else {
-    courier::RawPush push(courier_options(c), ctx);
+    courier::RawPush push(courier::PushOptions{courier_options(c), ctx});
     push.connect(c.endpoint);
     std::vector<char> buf(c.size, 'x');
     for (long long i = 0; i < c.count; ++i) {
@@ -114,25 +114,25 @@ void courier_recv(const Config& c) {
   Meter meter(c);
   std::int64_t sum = 0;
   if (c.mode == "typed") {
-    courier::Pull<Tick> pull(courier_options(c));
+    courier::Pull<Tick> pull(courier::PullOptions{courier_options(c)});
     pull.bind(c.endpoint);
     bench::publish_endpoint(c.endpoint_file, pull.last_endpoint());
     for (long long i = 0; i < c.count; ++i) {
-      const Tick t = pull.recv();
+      const Tick t = pull.receive();
       if (t.name.size() != 16 || t.payload.size() != 64) sum = -1;
       sum += t.id;
       meter.tick(i);
     }
     meter.set_frame_size(courier::encode(bench::make_tick()).size());
   } else {
-    courier::RawPull pull(courier_options(c));
+    courier::RawPull pull(courier::PullOptions{courier_options(c)});
     pull.bind(c.endpoint);
     bench::publish_endpoint(c.endpoint_file, pull.last_endpoint());
     // One reused frame, as the hand-written receiver below reuses its
-    // message_t: recv_into is courier's allocation-free form of recv().
+    // message_t: receive_into is courier's allocation-free form of receive().
     zmq::message_t msg;
     for (long long i = 0; i < c.count; ++i) {
-      pull.recv_into(msg, -1);
+      pull.receive_into(msg, -1);
       if (msg.size() != c.size) sum = -1;
       sum += i;
       meter.tick(i);

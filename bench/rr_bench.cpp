@@ -58,14 +58,14 @@ void report_throughput(const Config& c, double secs, bool ok) {
 courier::SocketOptions options() {
   courier::SocketOptions o;
   o.send_hwm = 100000;
-  o.recv_hwm = 100000;
+  o.receive_hwm = 100000;
   return o;
 }
 
 // --- courier ------------------------------------------------------------------
 
 void courier_server(const Config& c) {
-  courier::Server server(options());
+  courier::Server server(courier::ServerOptions{options()});
   server.bind(c.endpoint);
   server.handle<Tick>([](const Tick& req) { return req; });
   bench::publish_endpoint(c.endpoint_file, server.last_endpoint());
@@ -73,7 +73,8 @@ void courier_server(const Config& c) {
 }
 
 void courier_client(const Config& c) {
-  courier::Client client(c.endpoint, options());
+  courier::Client client(courier::ClientOptions{options()});
+  client.connect(c.endpoint);
   Tick t = bench::make_tick();
   bool ok = true;
   if (c.mode == "latency") {

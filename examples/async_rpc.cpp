@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   std::thread serving([&] { server.run(); });  // Server runs in the thread you give it
 
   {
-    courier::Client client(server.last_endpoint());  // owns one I/O thread
+    courier::Client client;  // owns one I/O thread
+    client.connect(server.last_endpoint());
     std::vector<std::future<std::uint64_t>> replies;
     for (int n = 20; n < 30; ++n) replies.push_back(client.request<std::uint64_t>(Fib{n}, 5s));
     for (int n = 20; n < 30; ++n) std::cout << "fib(" << n << ") = " << replies[n - 20].get() << "\n";

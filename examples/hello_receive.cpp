@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     std::cout << " [*] Waiting for messages. To exit press CTRL+C" << std::endl;
     for (long n = 0; count < 0 || n < count; ++n) {
       try {
-        std::cout << " [x] Received " << pull.recv() << std::endl;
+        std::cout << " [x] Received " << pull.receive() << std::endl;
       } catch (const courier::DecodeError& e) {
         std::cerr << " [!] " << e.what() << std::endl;  // skip it, keep receiving
       }

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       courier::Push<Result> out;
       out.connect("inproc://results");
       for (;;) {
-        const Task task = in.recv();
+        const Task task = in.receive();
         if (task.id < 0) return;
         std::int64_t sum = 0;
         for (int n : task.numbers) sum += static_cast<std::int64_t>(n) * n;
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   std::vector<int> per_worker(workers, 0);
   std::int64_t total = 0;
   for (int i = 0; i < tasks; ++i) {
-    const Result r = sink.recv();
+    const Result r = sink.receive();
     total += r.sum_of_squares;
     ++per_worker[r.worker];
   }

@@ -96,7 +96,7 @@ struct Admin::Impl {
   explicit Impl(AdminOptions o)
       : options(std::move(o)),
         link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
-                                options.name, Millis(1000), options.socket, options.context}) {
+                                options.client_name, Millis(1000), options.socket, options.context}) {
     if (options.timeout.count() <= 0) throw ConfigError("AdminOptions::timeout must be > 0 ms");
   }
 

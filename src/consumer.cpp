@@ -124,7 +124,7 @@ struct Consumer::Impl {
       : queue(std::move(q)),
         options(std::move(o)),
         link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
-                                options.name, options.heartbeat, options.socket, options.context}) {
+                                options.client_name, options.heartbeat, options.socket, options.context}) {
     if (!cqp1::valid_queue_name(queue)) {
       throw ConfigError("queue name '" + queue.substr(0, 64) +
                         "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
@@ -374,7 +374,7 @@ std::optional<RawDelivery> Consumer::receive_raw(std::chrono::milliseconds timeo
   return std::nullopt;
 }
 
-RawDelivery Consumer::receive_raw_blocking() {
+RawDelivery Consumer::receive_raw() {
   auto& s = *impl_->shared;
   std::unique_lock<std::mutex> lock(s.mu);
   s.cv.wait(lock, [&] { return !s.ready.empty() || s.closed; });
@@ -414,6 +414,7 @@ bool Consumer::wait_consuming(std::chrono::milliseconds timeout) {
 void Consumer::count_decode_error() noexcept { ++impl_->n_decode_errors; }
 
 const std::string& Consumer::queue() const noexcept { return impl_->queue; }
+const std::string& Consumer::endpoint() const noexcept { return impl_->link.endpoint(); }
 std::uint64_t Consumer::received() const noexcept { return impl_->n_received.load(); }
 std::uint64_t Consumer::decode_errors() const noexcept { return impl_->n_decode_errors.load(); }
 std::uint64_t Consumer::reconnects() const noexcept { return impl_->n_reconnects.load(); }

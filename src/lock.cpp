@@ -5,8 +5,6 @@
 #include "proxy_link.hpp"
 #include "zmq_util.hpp"
 
-#include <courier/admin.hpp>  // default_proxy_endpoint
-
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -193,7 +191,7 @@ struct Lock::Impl {
   Impl(std::string name, LockOptions o)
       : options(std::move(o)),
         link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
-                                options.name, options.heartbeat, options.socket, options.context}) {
+                                options.client_name, options.heartbeat, options.socket, options.context}) {
     if (!cqp1::valid_queue_name(name)) {
       throw ConfigError("lock name '" + name.substr(0, 64) +
                         "' is not a valid queue name: use 1-200 bytes of [A-Za-z0-9._:-]");
@@ -546,5 +544,6 @@ LockGuard Lock::acquire() {
 }
 
 const std::string& Lock::name() const noexcept { return impl_->queue(); }
+const std::string& Lock::endpoint() const noexcept { return impl_->link.endpoint(); }
 
 }  // namespace courier

@@ -4,6 +4,7 @@
 #include <zmq.hpp>
 
 #include <climits>
+#include <cstdlib>
 #include <string>
 
 namespace courier {
@@ -25,9 +26,15 @@ void set_int(zmq::socket_ref s, int option, const char* name, long long value, l
 
 }  // namespace
 
+std::string default_proxy_endpoint() {
+  const char* env = std::getenv("COURIER_PROXY_ENDPOINT");
+  if (env != nullptr && *env != '\0') return env;
+  return "tcp://127.0.0.1:5555";
+}
+
 void apply_options(zmq::socket_ref s, const SocketOptions& o) {
   set_int(s, ZMQ_SNDHWM, "send_hwm", o.send_hwm, 0, INT_MAX);
-  set_int(s, ZMQ_RCVHWM, "recv_hwm", o.recv_hwm, 0, INT_MAX);
+  set_int(s, ZMQ_RCVHWM, "receive_hwm", o.receive_hwm, 0, INT_MAX);
   if (o.linger.count() < 0) {
     throw ConfigError("socket option linger = " + std::to_string(o.linger.count()) +
                       " ms is not allowed: an infinite linger can hang close and exit; "

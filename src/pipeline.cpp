@@ -54,7 +54,7 @@ bool PipeSocket::send(zmq::message_t& msg, int timeout_ms) {
 // reported, so the messages behind it are not blocked.
 // The blocking form is the hot path of a receiving loop, so it calls
 // zmq_msg_recv directly (same EINTR/ETERM/ZMQ_RCVTIMEO rules as recv_frame).
-bool PipeSocket::recv(zmq::message_t& msg, int timeout_ms) {
+bool PipeSocket::receive(zmq::message_t& msg, int timeout_ms) {
   void* s = socket_.handle();
   if (timeout_ms >= 0) {
     if (!recv_frame(s, msg.handle(), timeout_ms)) return false;
@@ -79,8 +79,8 @@ bool PipeSocket::recv(zmq::message_t& msg, int timeout_ms) {
 
 // --- RawPush ----------------------------------------------------------------
 
-RawPush::RawPush(const SocketOptions& options, Context context)
-    : socket_(ZMQ_PUSH, options, std::move(context)) {}
+RawPush::RawPush(PushOptions options)
+    : socket_(ZMQ_PUSH, options.socket, std::move(options.context)) {}
 
 RawPush& RawPush::bind(const std::string& endpoint) {
   socket_.bind(endpoint);
@@ -128,8 +128,8 @@ bool RawPush::try_send(std::string_view bytes) {
 
 // --- RawPull ----------------------------------------------------------------
 
-RawPull::RawPull(const SocketOptions& options, Context context)
-    : socket_(ZMQ_PULL, options, std::move(context)) {}
+RawPull::RawPull(PullOptions options)
+    : socket_(ZMQ_PULL, options.socket, std::move(options.context)) {}
 
 RawPull& RawPull::bind(const std::string& endpoint) {
   socket_.bind(endpoint);
@@ -143,27 +143,27 @@ RawPull& RawPull::connect(const std::string& endpoint) {
 
 std::string RawPull::last_endpoint() const { return socket_.last_endpoint(); }
 
-bool RawPull::recv_into(zmq::message_t& msg, int timeout_ms) {
-  if (socket_.recv(msg, timeout_ms)) return true;
-  if (timeout_ms < 0) throw TimeoutError("recv timed out (ZMQ_RCVTIMEO set on the socket)");
+bool RawPull::receive_into(zmq::message_t& msg, int timeout_ms) {
+  if (socket_.receive(msg, timeout_ms)) return true;
+  if (timeout_ms < 0) throw TimeoutError("receive timed out (ZMQ_RCVTIMEO set on the socket)");
   return false;
 }
 
-zmq::message_t RawPull::recv() {
+zmq::message_t RawPull::receive() {
   zmq::message_t msg;
-  recv_into(msg, -1);
+  receive_into(msg, -1);
   return msg;
 }
 
-std::optional<zmq::message_t> RawPull::recv(std::chrono::milliseconds timeout) {
+std::optional<zmq::message_t> RawPull::receive(std::chrono::milliseconds timeout) {
   zmq::message_t msg;
-  if (!recv_into(msg, detail::to_ms(timeout))) return std::nullopt;
+  if (!receive_into(msg, detail::to_ms(timeout))) return std::nullopt;
   return msg;
 }
 
-std::optional<zmq::message_t> RawPull::try_recv() {
+std::optional<zmq::message_t> RawPull::try_receive() {
   zmq::message_t msg;
-  if (!recv_into(msg, 0)) return std::nullopt;
+  if (!receive_into(msg, 0)) return std::nullopt;
   return msg;
 }
 

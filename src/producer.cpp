@@ -9,9 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <deque>
-#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -19,12 +17,6 @@
 #include <vector>
 
 namespace courier {
-
-std::string default_proxy_endpoint() {
-  const char* env = std::getenv("COURIER_PROXY_ENDPOINT");
-  if (env != nullptr && *env != '\0') return env;
-  return "tcp://127.0.0.1:5555";
-}
 
 namespace {
 
@@ -58,14 +50,6 @@ struct Entry {
   // When a full queue (ERROR 429) first held this message back; it fails
   // full_wait later unless the queue takes it first.
   Clock::time_point held_since = Clock::time_point::max();
-};
-
-// A request/answer command (DECLARE) waiting for its answer. The proxy
-// answers one client's commands in order, so answers match FIFO.
-struct AdminRequest {
-  std::string queue;
-  msgpack::sbuffer header;
-  std::promise<std::uint64_t> done;
 };
 
 std::string random_prefix() {
@@ -128,7 +112,6 @@ struct Producer::Impl {
   std::mutex mu;
   std::condition_variable cv;           // window space, flush, connected, publish() results
   std::deque<Entry> inbox;              // guarded by mu
-  std::deque<std::unique_ptr<AdminRequest>> admin_inbox;  // guarded by mu
   std::size_t in_window = 0;            // guarded by mu: inbox + unconfirmed, waiting ones too
   std::size_t unfinished = 0;           // guarded by mu: in_window + callbacks running
   bool closing = false;                 // guarded by mu
@@ -145,10 +128,8 @@ struct Producer::Impl {
   LaneMap lanes;                   // queues with unconfirmed messages
   std::size_t full_lanes = 0;      // how many of them are full
   std::map<std::uint64_t, Sent> by_tag;  // on the wire on the current socket; oldest first
-  std::deque<std::unique_ptr<AdminRequest>> admin_pending;
   std::uint64_t next_tag = 1;
   std::deque<Entry> taken;
-  std::deque<std::unique_ptr<AdminRequest>> admin_taken;
   // Lanes that may send: new messages, an answer, a retry due. Sending waits
   // until the turn has read every answer and the whole inbox, so that what
   // accumulated goes out as one batch.
@@ -161,7 +142,7 @@ struct Producer::Impl {
   explicit Impl(ProducerOptions o)
       : options(std::move(o)),
         link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
-                                options.name, options.heartbeat, options.socket, options.context}) {
+                                options.client_name, options.heartbeat, options.socket, options.context}) {
     if (options.window == 0) throw ConfigError("ProducerOptions::window must be at least 1");
     if (options.confirm_timeout.count() <= 0) {
       throw ConfigError("ProducerOptions::confirm_timeout must be > 0 ms");
@@ -299,15 +280,12 @@ struct Producer::Impl {
     wanted.clear();
   }
 
-  void send_admin(AdminRequest& r) { link.send("DECLARE", r.header); }
-
   // Takes what user threads queued; returns false when closing.
   bool take_inbox() {
     bool stop;
     {
       std::lock_guard<std::mutex> lock(mu);
       taken.swap(inbox);
-      admin_taken.swap(admin_inbox);
       stop = closing;
     }
     if (!taken.empty()) {
@@ -320,11 +298,6 @@ struct Producer::Impl {
       }
       taken.clear();
     }
-    for (auto& r : admin_taken) {
-      send_admin(*r);
-      admin_pending.push_back(std::move(r));
-    }
-    admin_taken.clear();
     return !stop;
   }
 
@@ -484,6 +457,9 @@ struct Producer::Impl {
     return t;
   }
 
+  // An ERROR answers a PUT by its tag. One without a tag answers nothing this
+  // Producer waits for (it sends only PUTs besides HELLO/PING/BYE; declaring
+  // is Admin's): ignored, and a batch it might concern times out and is resent.
   void on_error(const cqp1::HeaderView& h) {
     const int code = static_cast<int>(h.uint("code").value_or(500));
     std::string reason(h.str("reason").value_or("(no reason given)"));
@@ -505,11 +481,6 @@ struct Producer::Impl {
         });
       }
       want_send(*it);
-      return;
-    }
-    if (!admin_pending.empty()) {
-      admin_pending.front()->done.set_exception(std::make_exception_ptr(RemoteError(code, reason)));
-      admin_pending.pop_front();
     }
   }
 
@@ -521,12 +492,6 @@ struct Producer::Impl {
         switch (in.command) {
           case cqp1::Command::CONFIRM: on_confirm(h); break;
           case cqp1::Command::ERROR: on_error(h); break;
-          case cqp1::Command::DECLARED:
-            if (!admin_pending.empty()) {
-              admin_pending.front()->done.set_value(h.uint("depth").value_or(0));
-              admin_pending.pop_front();
-            }
-            break;
           case cqp1::Command::WELCOME: {
             std::lock_guard<std::mutex> lock(mu);
             connected = true;
@@ -558,7 +523,6 @@ struct Producer::Impl {
       want_send(it);
     }
     send_wanted(now);
-    for (auto& r : admin_pending) send_admin(*r);
   }
 
   void loop() {
@@ -601,8 +565,6 @@ struct Producer::Impl {
       closed = true;
       for (auto& e : inbox) taken.push_back(std::move(e));
       inbox.clear();
-      for (auto& r : admin_inbox) admin_taken.push_back(std::move(r));
-      admin_inbox.clear();
     }
     cv.notify_all();
     std::vector<std::pair<Entry, Confirm>> done;
@@ -623,10 +585,6 @@ struct Producer::Impl {
     taken.clear();
     by_tag.clear();
     finish(done);
-    for (auto* q : {&admin_pending, &admin_taken}) {
-      for (auto& r : *q) r->done.set_exception(std::make_exception_ptr(ClosedError(reason)));
-      q->clear();
-    }
     link.close(true, std::min(options.socket.linger, Millis(1000)));
   }
 };
@@ -634,13 +592,6 @@ struct Producer::Impl {
 // ---- Producer ----------------------------------------------------------------
 
 Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-
-Producer::Producer(const std::string& endpoint)
-    : Producer([&] {
-        ProducerOptions o;
-        o.endpoint = endpoint;
-        return o;
-      }()) {}
 
 Producer::Producer(Producer&&) noexcept = default;
 
@@ -732,45 +683,12 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
   return empty && impl_->unfinished == 0;
 }
 
-std::uint64_t Producer::declare(std::string_view queue, const QueueOptions& o,
-                                std::chrono::milliseconds timeout) {
-  impl_->check_not_io("declare()");
-  if (!cqp1::valid_queue_name(queue)) {
-    throw ConfigError("queue name '" + std::string(queue.substr(0, 64)) +
-                      "' is not valid: use 1-200 bytes of [A-Za-z0-9._:-]");
-  }
-  auto r = std::make_unique<AdminRequest>();
-  r->queue = std::string(queue);
-  const uint32_t n = 1 + (o.max_length ? 1 : 0) + (o.max_attempts ? 1 : 0) + (o.ttl ? 1 : 0) +
-                     (o.ack_timeout ? 1 : 0) + (o.dead_letter ? 1 : 0);
-  cqp1::MapWriter w(r->header, n);
-  cqp1::pack_string(w.key("q"), queue);
-  if (o.max_length) w.key("max_length").pack(*o.max_length);
-  if (o.max_attempts) w.key("max_attempts").pack(*o.max_attempts);
-  if (o.ttl) w.key("ttl").pack(static_cast<std::uint64_t>(std::max<long long>(0, o.ttl->count())));
-  if (o.ack_timeout) {
-    w.key("ack_timeout").pack(static_cast<std::uint64_t>(std::max<long long>(0, o.ack_timeout->count())));
-  }
-  if (o.dead_letter) cqp1::pack_string(w.key("dead_letter"), *o.dead_letter);
-  std::future<std::uint64_t> future = r->done.get_future();
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->closed || impl_->closing) throw ClosedError("producer for " + impl_->link.endpoint() + " is closed");
-    impl_->admin_inbox.push_back(std::move(r));
-  }
-  impl_->wake.notify();
-  if (future.wait_for(timeout) != std::future_status::ready) {
-    throw TimeoutError("DECLARE " + std::string(queue) + " via " + impl_->link.endpoint() +
-                       ": no answer within " + std::to_string(timeout.count()) +
-                       " ms (is courier-proxy running?)");
-  }
-  return future.get();
-}
-
 bool Producer::wait_connected(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(impl_->mu);
   return impl_->cv.wait_until(lock, detail::deadline_after(timeout), [&] { return impl_->connected; });
 }
+
+const std::string& Producer::endpoint() const noexcept { return impl_->link.endpoint(); }
 
 std::chrono::milliseconds Producer::default_publish_timeout() const noexcept {
   return impl_->options.publish_timeout;

@@ -56,7 +56,7 @@ void ProxyLink::open() {
   // What is queued is bounded by the owner (producer window, consumer
   // credit), and a DEALER at its HWM would block the I/O thread.
   o.send_hwm = 0;
-  o.recv_hwm = 0;
+  o.receive_hwm = 0;
   apply_options(s, o);
   ++epoch_;
   // Watch the connection: a dropped TCP connection means a new proxy session.

@@ -10,6 +10,7 @@
 #include <queue>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace courier {
 namespace detail {
@@ -222,13 +223,13 @@ struct Server::Impl {
 
   std::atomic<std::uint64_t> handled{0}, dropped{0}, expired{0}, unroutable{0}, dropped_replies{0};
 
-  Impl(const SocketOptions& options, Context ctx) : context(std::move(ctx)) {
+  explicit Impl(ServerOptions options) : context(std::move(options.context)) {
     try {
       socket = zmq::socket_t(context.zmq(), ZMQ_ROUTER);
     } catch (const zmq::error_t& e) {
       detail::throw_zmq_error(e.num(), "creating the server's ROUTER socket");
     }
-    apply_options(socket, options);
+    apply_options(socket, options.socket);
     const int one = 1;
     zmq_setsockopt(socket.handle(), ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(socket.handle(), ZMQ_SNDTIMEO, &kReplySendTimeoutMs, sizeof kReplySendTimeoutMs);
@@ -397,8 +398,7 @@ struct Server::Impl {
   }
 };
 
-Server::Server(const SocketOptions& options, Context context)
-    : impl_(std::make_unique<Impl>(options, std::move(context))) {}
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Server::Server(Server&&) noexcept = default;
 Server& Server::operator=(Server&&) noexcept = default;
 Server::~Server() = default;
@@ -524,16 +524,26 @@ class StringCallback final : public detail::Completion {
 
 constexpr int kReplyBatch = 4096;
 
+// A bind() or connect() handed to the I/O thread, which owns the socket; the
+// caller waits for the endpoint ZeroMQ resolved, or for the error.
+struct EndpointOp {
+  bool bind = false;
+  std::string endpoint;
+  std::promise<std::string> done;
+};
+
 }  // namespace
 
 struct Client::Impl {
   Context context;
   zmq::socket_t socket;
-  std::string endpoints;  // for error texts
+  std::string endpoints;  // for error texts; written by the I/O thread only
   detail::EventfdWakeup wake;
 
   std::mutex mu;
   std::vector<Submission> inbox;  // guarded by mu
+  std::vector<std::unique_ptr<EndpointOp>> endpoint_ops;  // guarded by mu
+  std::string last_endpoint;      // guarded by mu
   bool closing = false;           // guarded by mu
   bool closed = false;            // guarded by mu
   std::string closed_reason;      // guarded by mu
@@ -549,26 +559,78 @@ struct Client::Impl {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
   std::uint64_t next_id = 1;
   std::vector<Submission> taken;
+  std::vector<std::unique_ptr<EndpointOp>> ops_taken;
   std::vector<zmq::message_t> parts;
   msgpack::zone zone;
   std::string header;
 
-  Impl(const std::vector<std::string>& eps, const SocketOptions& options, Context ctx)
-      : context(std::move(ctx)) {
+  explicit Impl(ClientOptions options) : context(std::move(options.context)) {
     try {
       socket = zmq::socket_t(context.zmq(), ZMQ_DEALER);
     } catch (const zmq::error_t& e) {
       detail::throw_zmq_error(e.num(), "creating the client's DEALER socket");
     }
-    apply_options(socket, options);
-    if (eps.empty()) throw ConfigError("a Client needs at least one endpoint to connect to");
-    for (const auto& ep : eps) {
-      detail::connect_or_throw(socket.handle(), ep);
-      endpoints += endpoints.empty() ? ep : ", " + ep;
-    }
+    apply_options(socket, options.socket);
     // The socket is handed to the I/O thread here; thread start is the full
     // memory barrier ZeroMQ asks for when a socket changes threads.
     io = std::thread([this] { thread_main(); });
+  }
+
+  bool on_io_thread() const { return std::this_thread::get_id() == io.get_id(); }
+
+  // Binds or connects the socket. I/O thread only (it owns the socket).
+  // Returns: the endpoint as ZeroMQ resolved it. Throws: ConfigError.
+  std::string apply_endpoint(bool bind, const std::string& endpoint) {
+    if (bind) {
+      detail::bind_or_throw(socket.handle(), endpoint);
+    } else {
+      detail::connect_or_throw(socket.handle(), endpoint);
+    }
+    std::string resolved = detail::last_endpoint_of(socket.handle());
+    endpoints += endpoints.empty() ? resolved : ", " + resolved;
+    std::lock_guard<std::mutex> lock(mu);
+    last_endpoint = resolved;
+    return resolved;
+  }
+
+  // bind()/connect() from any thread. From the I/O thread itself (a
+  // callback) it runs at once: handing it over and waiting would deadlock.
+  void endpoint_op(bool bind, const std::string& endpoint) {
+    if (on_io_thread()) {
+      (void)apply_endpoint(bind, endpoint);
+      return;
+    }
+    auto op = std::make_unique<EndpointOp>();
+    op->bind = bind;
+    op->endpoint = endpoint;
+    std::future<std::string> done = op->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed || closing) {
+        throw ClosedError(std::string("cannot ") + (bind ? "bind " : "connect ") + endpoint +
+                          ": the client is closed" + (closed_reason.empty() ? "" : ": " + closed_reason));
+      }
+      endpoint_ops.push_back(std::move(op));
+    }
+    wake.notify();
+    (void)done.get();  // rethrows the ConfigError or ClosedError
+  }
+
+  // Runs the bind()/connect() calls taken from user threads.
+  void run_endpoint_ops() {
+    for (auto& op : ops_taken) {
+      try {
+        op->done.set_value(apply_endpoint(op->bind, op->endpoint));
+      } catch (...) {
+        op->done.set_exception(std::current_exception());
+      }
+    }
+    ops_taken.clear();
+  }
+
+  // Who requests go to, for error texts.
+  std::string peers() const {
+    return endpoints.empty() ? std::string("(no endpoint: call connect() or bind() first)") : endpoints;
   }
 
   // in_flight drops first, so that a caller who sees its future ready also
@@ -586,8 +648,10 @@ struct Client::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       taken.swap(inbox);
+      ops_taken.swap(endpoint_ops);
       stop = closing;
     }
+    run_endpoint_ops();  // before the requests: a caller connects, then asks
     const auto now = detail::Clock::now();
     for (auto& s : taken) {
       const std::uint64_t id = next_id++;
@@ -604,7 +668,7 @@ struct Client::Impl {
   }
 
   TimeoutError timeout_error(std::uint64_t id, std::chrono::milliseconds t) const {
-    return TimeoutError("request " + std::to_string(id) + " to " + endpoints + ": no reply within " +
+    return TimeoutError("request " + std::to_string(id) + " to " + peers() + ": no reply within " +
                         std::to_string(t.count()) + " ms");
   }
 
@@ -659,7 +723,7 @@ struct Client::Impl {
         ++malformed;
         finish(p, nullptr,
                std::make_exception_ptr(ProtocolError(
-                   "malformed reply to request " + std::to_string(*h.id) + " from " + endpoints +
+                   "malformed reply to request " + std::to_string(*h.id) + " from " + peers() +
                    ": the header has no boolean \"ok\" (PROTOCOL.md §2)")));
       } else if (*h.ok) {
         finish(p, &parts[2], nullptr);
@@ -717,12 +781,19 @@ struct Client::Impl {
       std::lock_guard<std::mutex> lock(mu);
       closed = true;
       closed_reason = reason;
+      ops_taken.swap(endpoint_ops);
     }
+    for (auto& op : ops_taken) {
+      op->done.set_exception(std::make_exception_ptr(
+          ClosedError("cannot " + std::string(op->bind ? "bind " : "connect ") + op->endpoint +
+                      ": the client closed first: " + reason)));
+    }
+    ops_taken.clear();
     bool ignored;
     take_inbox(ignored);
     for (auto& [id, p] : pending) {
       finish(p, nullptr, std::make_exception_ptr(ClosedError(
-                             "request " + std::to_string(id) + " to " + endpoints +
+                             "request " + std::to_string(id) + " to " + peers() +
                              " abandoned: " + reason)));
     }
     pending.clear();
@@ -742,17 +813,12 @@ struct Client::Impl {
         return;
       }
     }
-    s.done->fail(std::make_exception_ptr(ClosedError("client to " + endpoints +
+    s.done->fail(std::make_exception_ptr(ClosedError("client to " + peers() +
                                                      " is closed: " + closed_reason)));
   }
 };
 
-Client::Client(const std::string& endpoint, const SocketOptions& options, Context context)
-    : Client(std::vector<std::string>{endpoint}, options, std::move(context)) {}
-
-Client::Client(const std::vector<std::string>& endpoints, const SocketOptions& options,
-               Context context)
-    : impl_(std::make_unique<Impl>(endpoints, options, std::move(context))) {}
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Client::Client(Client&&) noexcept = default;
 
@@ -771,7 +837,7 @@ Client::~Client() {
     impl_->closing = true;
   }
   impl_->wake.notify();
-  if (std::this_thread::get_id() == impl_->io.get_id()) {
+  if (impl_->on_io_thread()) {
     // Destroyed from its own callback: the thread cannot join itself. It
     // sees `closing` and exits on its own; its state is left to it (leaked).
     impl_->io.detach();
@@ -779,6 +845,21 @@ Client::~Client() {
     return;
   }
   impl_->io.join();
+}
+
+Client& Client::connect(const std::string& endpoint) {
+  impl_->endpoint_op(false, endpoint);
+  return *this;
+}
+
+Client& Client::bind(const std::string& endpoint) {
+  impl_->endpoint_op(true, endpoint);
+  return *this;
+}
+
+std::string Client::last_endpoint() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->last_endpoint;
 }
 
 void Client::submit(zmq::message_t body, std::chrono::milliseconds timeout,
@@ -792,7 +873,7 @@ void Client::submit(zmq::message_t body, std::chrono::milliseconds timeout,
 }
 
 void Client::check_not_io_thread() const {
-  if (std::this_thread::get_id() == impl_->io.get_id()) {
+  if (impl_->on_io_thread()) {
     throw ConfigError(
         "Client::call() from a reply callback would deadlock: the callback runs on the "
         "client's I/O thread, which must deliver that reply; use the callback form instead");

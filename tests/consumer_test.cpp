@@ -1,5 +1,6 @@
 // Consumer and Delivery (consumer.hpp, delivery.hpp) against a real
 // courier-proxy, and the batch DELIVER form against a fake one.
+#include <courier/admin.hpp>
 #include <courier/consumer.hpp>
 #include <courier/producer.hpp>
 
@@ -31,6 +32,13 @@ courier::Producer make_producer(const std::string& endpoint) {
   courier::ProducerOptions o;
   o.endpoint = endpoint;
   return courier::Producer(o);
+}
+
+// Queue policies are set with an Admin: a Producer only publishes.
+courier::AdminOptions admin_for(const std::string& endpoint) {
+  courier::AdminOptions o;
+  o.endpoint = endpoint;
+  return o;
 }
 
 TEST(Consumer, ReceivesInQueueOrderAndAcks) {
@@ -87,7 +95,7 @@ TEST(Consumer, NackWithoutRequeueGoesToTheDeadLetterQueue) {
   auto producer = make_producer(proxy.endpoint());
   courier::QueueOptions q;
   q.dead_letter = "jobs.dead";
-  producer.declare("jobs", q);
+  courier::Admin(admin_for(proxy.endpoint())).declare("jobs", q);
   producer.publish("jobs", 5);
   {
     courier::Consumer consumer("jobs", consumer_options(proxy.endpoint(), 1));
@@ -296,6 +304,29 @@ TEST(Consumer, UnackedDeliveriesComeBackAfterAProxyCrash) {
   EXPECT_FALSE(held->ack()) << "its delivery id belongs to the dead proxy";
   EXPECT_TRUE(again->ack());
 }
+
+// The untyped forms come the same three ways as receive<T>: waiting, timed, try.
+TEST(Consumer, RawReceiveWaitsTimesOutOrTries) {
+  ProxyProcess proxy;
+  auto producer = make_producer(proxy.endpoint());
+  producer.publish("raw", 0);
+  producer.publish("raw", 1);
+  courier::Consumer consumer("raw", consumer_options(proxy.endpoint()));
+  courier::RawDelivery first = consumer.receive_raw();
+  EXPECT_EQ(std::string(first.bytes()), courier::test::packb(0));
+  std::optional<courier::RawDelivery> second;
+  ASSERT_TRUE(wait_until([&] { return (second = consumer.try_receive_raw()).has_value(); }));
+  EXPECT_EQ(std::string(second->bytes()), courier::test::packb(1));
+  EXPECT_FALSE(consumer.try_receive_raw());
+  EXPECT_FALSE(consumer.receive_raw(50ms));
+  EXPECT_TRUE(first.ack());
+  EXPECT_TRUE(second->ack());
+}
+
+// Deliveries are made by the Consumer only: no detail:: type is a public argument.
+static_assert(!std::is_constructible_v<courier::RawDelivery, std::shared_ptr<courier::detail::ConsumerShared>,
+                                       courier::detail::DeliveryData>);
+static_assert(std::is_nothrow_move_constructible_v<courier::RawDelivery>);
 
 TEST(Consumer, BadQueueNameOrPrefetchIsAConfigError) {
   EXPECT_THROW(courier::Consumer("no spaces", consumer_options("tcp://127.0.0.1:5999")), courier::ConfigError);

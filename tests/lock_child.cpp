@@ -30,7 +30,7 @@ long long now_ns() {
 courier::LockOptions options_for(const std::string& endpoint) {
   courier::LockOptions o;
   o.endpoint = endpoint;
-  o.name = "lock_child-" + std::to_string(::getpid());
+  o.client_name = "lock_child-" + std::to_string(::getpid());
   return o;
 }
 

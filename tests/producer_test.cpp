@@ -1,5 +1,6 @@
 // Producer (producer.hpp) against a real courier-proxy, and against a fake
 // proxy (a bare ROUTER) where the exact frames on the wire are the point.
+#include <courier/admin.hpp>
 #include <courier/consumer.hpp>
 #include <courier/producer.hpp>
 
@@ -23,6 +24,13 @@ using courier::test::wait_until;
 
 courier::ProducerOptions options_for(const std::string& endpoint) {
   courier::ProducerOptions o;
+  o.endpoint = endpoint;
+  return o;
+}
+
+// Queue policies are set with an Admin: a Producer only publishes.
+courier::AdminOptions admin_for(const std::string& endpoint) {
+  courier::AdminOptions o;
   o.endpoint = endpoint;
   return o;
 }
@@ -97,11 +105,11 @@ std::map<std::string, msgpack::object> header_of(const zmq::message_t& frame, ms
   return keep.get().as<std::map<std::string, msgpack::object>>();
 }
 
-// DECLARE by hand (Producer::declare is moving to Admin): `queue` holds at most `n`.
+// `queue` holds at most `n` (DECLARE through an Admin).
 void declare_max_length(const std::string& endpoint, const std::string& queue, uint64_t n) {
-  RawCqp raw(endpoint);
-  raw.send("DECLARE", std::map<std::string, msgpack::type::variant>{{"q", queue}, {"max_length", n}});
-  ASSERT_FALSE(raw.expect("DECLARED").empty()) << "DECLARE " << queue << " not answered";
+  courier::QueueOptions q;
+  q.max_length = n;
+  courier::Admin(admin_for(endpoint)).declare(queue, q);
 }
 
 // A consumer in its own thread that acks one message every `pause`,
@@ -150,6 +158,24 @@ std::vector<int> iota_vector(int n) {
   return v;
 }
 
+// ---- construction ---------------------------------------------------------------
+
+// Proxy clients are built alike: what they are bound to first (a Consumer's
+// queue, a Lock's name; a Producer has none), the endpoint in the options.
+static_assert(!std::is_constructible_v<courier::Producer, std::string>,
+              "the endpoint is ProducerOptions::endpoint, not a constructor argument");
+static_assert(std::is_constructible_v<courier::Consumer, std::string>);
+
+TEST(Producer, EmptyEndpointMeansDefaultProxyEndpoint) {
+  ASSERT_EQ(::setenv("COURIER_PROXY_ENDPOINT", "tcp://127.0.0.1:5999", 1), 0);
+  EXPECT_EQ(courier::default_proxy_endpoint(), "tcp://127.0.0.1:5999");
+  EXPECT_EQ(courier::Producer().endpoint(), "tcp://127.0.0.1:5999");
+  EXPECT_EQ(courier::Consumer("q").endpoint(), "tcp://127.0.0.1:5999");
+  EXPECT_EQ(courier::Producer(options_for("tcp://127.0.0.1:5998")).endpoint(), "tcp://127.0.0.1:5998");
+  ASSERT_EQ(::unsetenv("COURIER_PROXY_ENDPOINT"), 0);
+  EXPECT_EQ(courier::default_proxy_endpoint(), "tcp://127.0.0.1:5555");
+}
+
 // ---- against a real proxy ------------------------------------------------------
 
 TEST(Producer, PublishReturnsIncreasingSeqOnceConfirmed) {
@@ -189,7 +215,7 @@ TEST(Producer, ProxyErrorBecomesRemoteErrorWithItsCode) {
   courier::Producer producer(o);
   courier::QueueOptions q;
   q.max_length = 1;
-  EXPECT_EQ(producer.declare("small", q), 0u);
+  EXPECT_EQ(courier::Admin(admin_for(proxy.endpoint())).declare("small", q), 0u);
   producer.publish("small", 1);
   try {
     producer.publish("small", 2);
@@ -237,7 +263,7 @@ TEST(Producer, AsyncFailureWithoutCallbackIsRethrownByFlush) {
   courier::Producer producer(o);
   courier::QueueOptions q;
   q.max_length = 1;
-  producer.declare("tiny", q);
+  courier::Admin(admin_for(proxy.endpoint())).declare("tiny", q);
   producer.publish_async("tiny", 1);
   producer.publish_async("tiny", 2);
   EXPECT_THROW(producer.flush(5000ms), courier::RemoteError);

@@ -17,6 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using courier::Client;
+using courier::ClientOptions;
 using courier::ClosedError;
 using courier::ConfigError;
 using courier::Context;
@@ -24,7 +25,7 @@ using courier::DecodeError;
 using courier::RemoteError;
 using courier::Responder;
 using courier::Server;
-using courier::SocketOptions;
+using courier::ServerOptions;
 using courier::TimeoutError;
 using courier::test::packb;
 using courier::test::recv_all;
@@ -71,9 +72,13 @@ class Request : public ::testing::Test {
     return s;
   }
 
+  // Options of this test's Clients and Servers: in ctx.
+  ClientOptions client_options() const { return {{}, ctx}; }
+  ServerOptions server_options() const { return {{}, ctx}; }
+
   // A server doubling ints.
   Server doubler() {
-    Server s({}, ctx);
+    Server s(server_options());
     s.bind(kAny);
     s.handle<int>([](const int& x) { return x * 2; });
     return s;
@@ -94,11 +99,12 @@ std::map<std::string, msgpack::object> parse(const zmq::message_t& frame, msgpac
 }  // namespace
 
 TEST_F(Request, CallReturnsTheTypedReply) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   server.handle<Add>([](const Add& r) { return r.a + r.b; });
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   EXPECT_EQ(client.call<int>(Add{2, 3}, 5s), 5);
   EXPECT_EQ(client.request<int>(Add{4, 5}, 5s).get(), 9);
 }
@@ -136,7 +142,8 @@ TEST_F(Request, PlainReqSocketWorksAgainstTheServer) {
 TEST_F(Request, ClientTalksToARawRouterPeerByteForByte) {
   zmq::socket_t router = raw(zmq::socket_type::router);
   router.bind(kAny);
-  Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
   auto ok = client.request<std::string>(std::string("ping"), 5s);
   auto bad = client.request<std::string>(std::string("fail me"), 5s);
   for (int i = 0; i < 2; ++i) {
@@ -172,7 +179,7 @@ TEST_F(Request, ClientTalksToARawRouterPeerByteForByte) {
 
 TEST_F(Request, TenThousandRequestsInFlightAreMatchedById) {
   constexpr int kCount = 10000;
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   std::vector<std::pair<int, Responder<int>>> held;
   held.reserve(kCount);
@@ -185,7 +192,8 @@ TEST_F(Request, TenThousandRequestsInFlightAreMatchedById) {
     }
   });
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   std::vector<std::future<int>> futures;
   futures.reserve(kCount);
   for (int i = 0; i < kCount; ++i) futures.push_back(client.request<int>(i, 60s));
@@ -195,14 +203,15 @@ TEST_F(Request, TenThousandRequestsInFlightAreMatchedById) {
 }
 
 TEST_F(Request, HandlerExceptionBecomesRemoteErrorAndServingGoesOn) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   server.handle<int>([](const int& x) -> int {
     if (x < 0) throw std::invalid_argument("negative input: " + std::to_string(x));
     return x;
   });
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   try {
     client.call<int>(-4, 5s);
     ADD_FAILURE() << "expected RemoteError";
@@ -217,7 +226,8 @@ TEST_F(Request, HandlerExceptionBecomesRemoteErrorAndServingGoesOn) {
 TEST_F(Request, RequestBodyOfTheWrongTypeGetsOkFalseNamingTheTypes) {
   Server server = doubler();
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   try {
     client.call<int>(std::string("not an int"), 5s);
     ADD_FAILURE() << "expected RemoteError";
@@ -229,14 +239,16 @@ TEST_F(Request, RequestBodyOfTheWrongTypeGetsOkFalseNamingTheTypes) {
 TEST_F(Request, ReplyOfTheWrongTypeIsADecodeErrorOnTheClient) {
   Server server = doubler();
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   EXPECT_THROW(client.call<std::string>(2, 5s), DecodeError);
 }
 
 TEST_F(Request, NoReplyInTimeIsATimeoutErrorAndALateReplyIsCounted) {
   zmq::socket_t router = raw(zmq::socket_type::router);
   router.bind(kAny);
-  Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
   const auto start = std::chrono::steady_clock::now();
   auto f = client.request<int>(1, 100ms);
   try {
@@ -324,7 +336,7 @@ TEST_F(Request, RequestPastItsDeadlineIsDroppedAndCounted) {
 }
 
 TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   std::mutex mu;
   std::vector<std::pair<Add, Responder<int>>> work;
@@ -348,7 +360,8 @@ TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {
       std::this_thread::yield();
     }
   });
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   std::vector<std::future<int>> fs;
   for (int i = 0; i < 100; ++i) fs.push_back(client.request<int>(Add{i, 2}, 5s));
   for (int i = 0; i < 100; ++i) EXPECT_EQ(fs[i].get(), i * 2);
@@ -357,11 +370,12 @@ TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {
 }
 
 TEST_F(Request, ResponderDroppedUnansweredRepliesOkFalse) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   server.handle_async<int, int>([](const int&, Responder<int>) {});
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   try {
     client.call<int>(1, 5s);
     ADD_FAILURE() << "expected RemoteError";
@@ -371,7 +385,7 @@ TEST_F(Request, ResponderDroppedUnansweredRepliesOkFalse) {
 }
 
 TEST_F(Request, ReplyToAVanishedClientIsCountedNotSilent) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   std::promise<courier::RawResponder> got;
   auto got_future = got.get_future();
@@ -400,7 +414,8 @@ TEST_F(Request, ReplyToAVanishedClientIsCountedNotSilent) {
   ASSERT_FALSE(recv_all(monitor).empty()) << "no disconnect event";
   // A few round trips from a live client let the server's socket take in
   // ZeroMQ's pipe-termination commands for the vanished one.
-  Client live(server.last_endpoint(), {}, ctx);
+  Client live(client_options());
+  live.connect(server.last_endpoint());
   for (int i = 0; i < 20; ++i) ASSERT_EQ(live.call<int>(2, 5s), 2);
   EXPECT_TRUE(responder.reply(packb(1)));  // accepted by the hand-off...
   // ...and then counted by the server as unroutable, not lost silently.
@@ -412,7 +427,8 @@ TEST_F(Request, ReplyToAVanishedClientIsCountedNotSilent) {
 TEST_F(Request, ContextShutdownWakesACallBlockedInAnotherThread) {
   zmq::socket_t router = raw(zmq::socket_type::router);
   router.bind(kAny);
-  Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
   auto blocked = std::async(std::launch::async, [&] { return client.call<int>(1, 60s); });
   ASSERT_FALSE(recv_all(router).empty());  // the request is out: the call is waiting
   router.close();
@@ -438,7 +454,8 @@ TEST_F(Request, DestroyingTheClientFailsWhatIsInFlightWithClosedError) {
   router.bind(kAny);
   std::future<int> f;
   {
-    Client client(router.get(zmq::sockopt::last_endpoint), {}, ctx);
+    Client client(client_options());
+    client.connect(router.get(zmq::sockopt::last_endpoint));
     f = client.request<int>(1, 60s);
   }
   ASSERT_EQ(f.wait_for(1s), std::future_status::ready);
@@ -446,14 +463,15 @@ TEST_F(Request, DestroyingTheClientFailsWhatIsInFlightWithClosedError) {
 }
 
 TEST_F(Request, CallbackFormDeliversReplyAndErrorOnce) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   server.handle<int>([](const int& x) -> int {
     if (x == 0) throw std::runtime_error("zero");
     return x;
   });
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   std::promise<int> reply;
   std::promise<std::string> error;
   client.request<int>(7, 5s, [&](int v) { reply.set_value(v); },
@@ -475,7 +493,8 @@ TEST_F(Request, CallbackFormDeliversReplyAndErrorOnce) {
 TEST_F(Request, CallFromACallbackIsRefusedInsteadOfDeadlocking) {
   Server server = doubler();
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   std::promise<std::string> outcome;
   client.request<int>(1, 5s,
                       [&](int) {
@@ -491,11 +510,12 @@ TEST_F(Request, CallFromACallbackIsRefusedInsteadOfDeadlocking) {
 }
 
 TEST_F(Request, RawFormsPassMsgpackBytesThrough) {
-  Server server({}, ctx);
+  Server server(server_options());
   server.bind(kAny);
   server.handle_raw([](std::string_view body) { return std::string(body); });  // echo
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   const std::string body = packb(std::map<std::string, int>{{"k", 1}});
   EXPECT_EQ(client.request_raw(body, 5s).get(), body);
 }
@@ -503,7 +523,8 @@ TEST_F(Request, RawFormsPassMsgpackBytesThrough) {
 TEST_F(Request, ClientIsSafeToShareBetweenThreads) {
   Server server = doubler();
   Serving serving(server);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   std::vector<std::thread> threads;
   std::atomic<int> good{0};
   for (int t = 0; t < 4; ++t) {
@@ -521,34 +542,91 @@ TEST_F(Request, ClientSpreadsOverManyServers) {
   std::vector<Server> servers;
   std::vector<std::string> endpoints;
   for (int i = 0; i < 3; ++i) {
-    servers.emplace_back(SocketOptions{}, ctx);
+    servers.emplace_back(server_options());
     servers.back().bind(kAny);
     servers.back().handle<int>([i](const int&) { return i; });
     endpoints.push_back(servers.back().last_endpoint());
   }
   std::vector<std::unique_ptr<Serving>> serving;
   for (auto& s : servers) serving.push_back(std::make_unique<Serving>(s));
-  Client client(endpoints, {}, ctx);
+  Client client(client_options());
+  for (const auto& endpoint : endpoints) client.connect(endpoint);
   std::set<int> seen;
   for (int i = 0; i < 60; ++i) seen.insert(client.call<int>(0, 5s));
   EXPECT_EQ(seen.size(), 3u);
 }
 
 TEST_F(Request, BadEndpointOrTimeoutIsAConfigError) {
-  EXPECT_THROW(Client("tcp://127.0.0.1:99999", {}, ctx), ConfigError);
-  Server server({}, ctx);
+  Client bad(client_options());
+  EXPECT_THROW(bad.connect("tcp://127.0.0.1:99999"), ConfigError);
+  EXPECT_THROW(bad.bind("nope://x"), ConfigError);
+  Server server(server_options());
   EXPECT_THROW(server.bind("nope://x"), ConfigError);
   server.bind(kAny);
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   EXPECT_THROW(client.request<int>(1, 0ms), ConfigError);
 }
 
 TEST_F(Request, PollServesOneStepInTheCallersThread) {
   Server server = doubler();
   EXPECT_FALSE(server.poll(0ms));
-  Client client(server.last_endpoint(), {}, ctx);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
   auto f = client.request<int>(21, 5s);
   ASSERT_TRUE(wait_until([&] { return server.poll(10ms); }));
   EXPECT_EQ(f.get(), 42);
   EXPECT_EQ(server.handled_requests(), 1u);
 }
+
+TEST_F(Request, ClientBindsAndAServerConnectsToIt) {
+  Client client(client_options());
+  EXPECT_EQ(client.last_endpoint(), "");
+  client.bind(kAny);
+  ASSERT_NE(client.last_endpoint().find("tcp://127.0.0.1:"), std::string::npos) << client.last_endpoint();
+  EXPECT_EQ(client.last_endpoint().find('*'), std::string::npos) << "the real port, not *";
+  Server server(server_options());
+  server.connect(client.last_endpoint());
+  server.handle<int>([](const int& x) { return x + 1; });
+  Serving serving(server);
+  EXPECT_EQ(client.call<int>(41, 5s), 42);
+}
+
+TEST_F(Request, RequestMadeBeforeConnectIsSentOnceConnected) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  auto early = client.request<int>(4, 5s);  // no server yet: it waits, within its timeout
+  EXPECT_EQ(early.wait_for(50ms), std::future_status::timeout);
+  client.connect(server.last_endpoint());
+  ASSERT_EQ(early.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(early.get(), 8);
+}
+
+TEST_F(Request, UnconnectedClientTimesOutNamingTheMissingEndpoint) {
+  Client client(client_options());
+  try {
+    client.call<int>(1, 50ms);
+    FAIL() << "no TimeoutError";
+  } catch (const TimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("connect()"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Request, ConnectAfterContextShutdownIsAClosedError) {
+  Client client(client_options());
+  ctx.shutdown();
+  ASSERT_TRUE(wait_until([&] {
+    try {
+      client.connect("tcp://127.0.0.1:5");
+      return false;
+    } catch (const ClosedError&) {
+      return true;
+    }
+  }));
+}
+
+// Responders are made by the Server only: no detail:: type is a public argument.
+static_assert(!std::is_constructible_v<courier::RawResponder,
+                                       std::shared_ptr<courier::detail::ResponderState>>);
+static_assert(std::is_default_constructible_v<courier::RawResponder>);

@@ -159,10 +159,10 @@ void report(Result& r, bool as_json) {
 
 Result bench_pipeline(const BenchArgs& a, uint64_t count, bool progress) {
   Context context;
-  RawPull pull(SocketOptions{}, context);
+  RawPull pull(PullOptions{{}, context});
   pull.bind(a.endpoint);
   const std::string endpoint = pull.last_endpoint();
-  RawPush push(SocketOptions{}, context);
+  RawPush push(PushOptions{{}, context});
   push.connect(endpoint);
 
   Result r{"pipeline", endpoint, count, a.size, 0, {}};
@@ -173,7 +173,7 @@ Result bench_pipeline(const BenchArgs& a, uint64_t count, bool progress) {
   std::thread receiver([&] {
     zmq::message_t m;
     for (uint64_t i = 0; i < count; ++i) {
-      if (!pull.recv_into(m, idle_ms)) {
+      if (!pull.receive_into(m, idle_ms)) {
         timed_out = true;
         return;
       }
@@ -200,7 +200,7 @@ Result bench_pipeline(const BenchArgs& a, uint64_t count, bool progress) {
 
 Result bench_request(const BenchArgs& a, uint64_t count, uint64_t window, bool progress) {
   Context context;
-  Server server(SocketOptions{}, context);
+  Server server(ServerOptions{{}, context});
   server.bind(a.endpoint);
   const std::string endpoint = server.last_endpoint();
   server.handle_raw([](std::string_view body) { return std::string(body); });
@@ -212,7 +212,8 @@ Result bench_request(const BenchArgs& a, uint64_t count, uint64_t window, bool p
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout * 1000));
   std::string failure;
   {
-    Client client(endpoint, SocketOptions{}, context);
+    Client client(ClientOptions{{}, context});
+    client.connect(endpoint);
     ProgressLine line(done, count, progress);
     std::deque<std::pair<std::future<std::string>, uint64_t>> in_flight;
     const auto start = Clock::now();

@@ -64,11 +64,10 @@ int run_push(const PushArgs& a) {
   for (std::size_t i = 0; i < a.values.size(); ++i)
     frames.push_back(frame_for(a.values[i], "argument " + std::to_string(i + 1), a.raw));
 
-  SocketOptions options;
-  options.immediate = true;
-  options.linger = to_ms(a.timeout);
-  Context context;
-  RawPush push(options, context);
+  PushOptions options{{}, Context()};
+  options.socket.immediate = true;
+  options.socket.linger = to_ms(a.timeout);
+  RawPush push(options);
   if (a.bind) push.bind(a.endpoint); else push.connect(a.endpoint);
 
   std::size_t sent = 0;
@@ -106,10 +105,9 @@ int run_push(const PushArgs& a) {
 // (or a multipart message) is reported on stderr and counted, and the
 // command then exits 3; the messages behind it are still printed.
 int run_pull(const PullArgs& a) {
-  SocketOptions options;
-  options.linger = std::chrono::milliseconds(0);
-  Context context;
-  RawPull pull(options, context);
+  PullOptions options{{}, Context()};
+  options.socket.linger = std::chrono::milliseconds(0);
+  RawPull pull(options);
   if (a.bind) pull.bind(a.endpoint); else pull.connect(a.endpoint);
 
   const auto deadline = deadline_in(a.timeout);
@@ -119,7 +117,7 @@ int run_pull(const PullArgs& a) {
   while (!a.count || received < *a.count) {
     bool got = false;
     try {
-      got = pull.recv_into(frame, deadline ? ms_left(deadline, 1000) : -1);
+      got = pull.receive_into(frame, deadline ? ms_left(deadline, 1000) : -1);
     } catch (const ProtocolError& e) {
       ++received;
       status = kRemote;

@@ -1,7 +1,7 @@
 // tools/proxy_session.cpp — see proxy_session.hpp.
 #include "proxy_session.hpp"
 
-#include <courier/producer.hpp>
+#include <courier/options.hpp>  // default_proxy_endpoint
 
 #include <iostream>
 

@@ -42,10 +42,10 @@ int run_request(const RequestArgs& a) {
                                  " '{\"op\": \"ping\"}'");
   }
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(a.timeout * 1000)));
-  SocketOptions options;
-  options.linger = std::chrono::milliseconds(0);  // nothing worth flushing once we have the answer
-  Context context;
-  Client client(a.endpoint, options, context);
+  ClientOptions options{{}, Context()};
+  options.socket.linger = std::chrono::milliseconds(0);  // nothing worth flushing once we have the answer
+  Client client(options);
+  client.connect(a.endpoint);
   std::string reply;
   try {
     reply = client.request_raw(std::move(body), timeout).get();
@@ -67,9 +67,8 @@ int run_request(const RequestArgs& a) {
 // Binds a ROUTER and answers each request with its own body; prints each
 // request as a JSON line (unless --quiet). Exits 0 after --count requests.
 int run_serve(const ServeArgs& a) {
-  SocketOptions options;
-  Context context;
-  Server server(options, context);
+  ServerOptions options{{}, Context()};
+  Server server(options);
   server.bind(a.endpoint);
   server.handle_raw([&a](std::string_view body) {
     if (!a.quiet) {

@@ -6,7 +6,7 @@
 #include <string>
 
 int main(int argc, char** argv) {
-  std::string endpoint = courier::default_proxy_endpoint();
+  std::string endpoint;  // empty = courier::default_proxy_endpoint()
   long count = -1, received = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--count" && i + 1 < argc) count = std::stol(argv[++i]);

@@ -39,11 +39,6 @@
 
 namespace courier {
 
-// Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
-// "tcp://127.0.0.1:5555". Thread-safe. (Also declared in producer.hpp and
-// consumer.hpp, until issue 9 item 7 gives it one home.)
-COURIER_EXPORT std::string default_proxy_endpoint();
-
 // Queue policies for Admin::declare() (PROTOCOL.md §3.1 DECLARE). Unset =
 // unchanged; an option once set cannot be removed.
 struct QueueOptions {
@@ -59,7 +54,7 @@ struct QueueOptions {
   std::optional<std::string> dead_letter;
   // Makes the queue a token queue of that many tokens, 1..65536 (PROTOCOL.md
   // §3.6: locks and semaphores, see lock.hpp). Only ack_timeout may go with
-  // it. Honoured by Admin::declare; Producer::declare (to be removed) ignores it.
+  // it.
   std::optional<std::uint32_t> tokens;
 };
 
@@ -107,8 +102,8 @@ COURIER_EXPORT QueueRates rates(const ProxyStats& earlier, const ProxyStats& lat
 struct AdminOptions {
   // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
   std::string endpoint;
-  // Sent in HELLO; shows up in the proxy's logs.
-  std::string name;
+  // This client's name, sent in HELLO; shows up in the proxy's logs.
+  std::string client_name;
   // How long each call waits for its answer. Must be > 0.
   std::chrono::milliseconds timeout{5000};
   // Socket options (linger, reconnect interval, tcp keepalive...). The
@@ -119,8 +114,9 @@ struct AdminOptions {
 
 class COURIER_EXPORT Admin {
  public:
-  // Checks the options; connects (and says HELLO) on the first call, not
-  // here, so a bad endpoint is reported by that call (ConfigError).
+  // Checks the options; connects to options.endpoint (empty =
+  // default_proxy_endpoint()) and says HELLO on the first call, not here, so
+  // a bad endpoint is reported by that call (ConfigError).
   // Throws: ConfigError (bad option).
   explicit Admin(AdminOptions options = {});
   Admin(Admin&&) noexcept;

@@ -32,10 +32,12 @@
 // - Errors: ConfigError (bad endpoint, queue name or option), ClosedError
 //   (consumer closed, context shut down), RemoteError (the proxy refused the
 //   CONSUME), DecodeError from Delivery<T>::body() only.
-// - From Push<T>/Pull<T>: `Pull<Order> in; in.connect(ep); Order o = in.recv();`
-//   becomes `Consumer in("orders"); auto d = in.receive<Order>(); d->body()`,
-//   plus an ack. Naming follows Pull: receive/try_receive, typed by a
-//   template argument on the call (one Consumer, one queue, any T).
+// - From Push<T>/Pull<T>: `Pull<Order> in; in.connect(ep); Order o = in.receive();`
+//   becomes `Consumer in("orders"); auto d = in.receive<Order>(); d.body()`,
+//   plus an ack (the proxy's endpoint, when not the default one, is
+//   ConsumerOptions::endpoint). Naming follows Pull: receive/try_receive,
+//   typed by a template argument on the call (one Consumer, one queue, any
+//   T); the untyped forms are receive_raw/try_receive_raw.
 #pragma once
 
 #include <courier/codec.hpp>
@@ -57,15 +59,11 @@
 
 namespace courier {
 
-// Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
-// "tcp://127.0.0.1:5555". Thread-safe. (Also declared in producer.hpp.)
-COURIER_EXPORT std::string default_proxy_endpoint();
-
 struct ConsumerOptions {
   // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
   std::string endpoint;
-  // Sent in HELLO; shows up in the proxy's logs.
-  std::string name;
+  // This client's name, sent in HELLO; shows up in the proxy's logs.
+  std::string client_name;
   // CONSUME credit: the most deliveries out to this consumer and not yet
   // settled (with auto_ack: the most buffered locally). At least 1.
   std::uint32_t prefetch = 100;
@@ -89,8 +87,9 @@ struct ConsumerOptions {
 
 class COURIER_EXPORT Consumer {
  public:
-  // Connects, sends HELLO + CONSUME `queue`, starts the I/O thread. Does not
-  // wait for the proxy (see wait_consuming()).
+  // Connects to options.endpoint (empty = default_proxy_endpoint()), sends
+  // HELLO + CONSUME `queue`, starts the I/O thread. Does not wait for the
+  // proxy (see wait_consuming()).
   // Throws: ConfigError (bad endpoint, queue name, prefetch 0, limit 0), ClosedError.
   explicit Consumer(std::string queue, ConsumerOptions options = {});
   Consumer(Consumer&&) noexcept;
@@ -110,14 +109,18 @@ class COURIER_EXPORT Consumer {
   // Returns: the next delivery, waiting as long as it takes. Throws: ClosedError.
   template <class T>
   Delivery<T> receive() {
-    return Delivery<T>(receive_raw_blocking());
+    return Delivery<T>(receive_raw());
   }
   // Returns: the next delivery when one is buffered, else nullopt; never waits.
   template <class T>
   std::optional<Delivery<T>> try_receive() {
     return receive<T>(std::chrono::milliseconds(0));
   }
+  // Untyped forms, the same three ways: the body stays bytes (RawDelivery).
+  // Returns/Throws/Thread-safety: as receive<T>().
   std::optional<RawDelivery> receive_raw(std::chrono::milliseconds timeout);
+  RawDelivery receive_raw();
+  std::optional<RawDelivery> try_receive_raw() { return receive_raw(std::chrono::milliseconds(0)); }
 
   // Callback style: calls `callback` in THIS thread for each delivery until
   // stop() (from the callback or any thread). `callback` takes either
@@ -162,7 +165,11 @@ class COURIER_EXPORT Consumer {
   // refused the CONSUME. Thread-safety: any thread.
   bool wait_consuming(std::chrono::milliseconds timeout);
 
+  // Returns: the queue this Consumer takes from. Thread-safe.
   const std::string& queue() const noexcept;
+  // Returns: the endpoint this Consumer talks to (default_proxy_endpoint()
+  // when the options left it empty). Thread-safe.
+  const std::string& endpoint() const noexcept;
   // Counters, thread-safe.
   std::uint64_t received() const noexcept;       // deliveries handed to user code
   std::uint64_t decode_errors() const noexcept;  // bodies run() could not decode
@@ -172,7 +179,6 @@ class COURIER_EXPORT Consumer {
 
  private:
   struct Impl;
-  RawDelivery receive_raw_blocking();
   std::optional<RawDelivery> next_for_run();
   void count_decode_error() noexcept;
   std::unique_ptr<Impl> impl_;

@@ -55,10 +55,12 @@ struct DeliveryData {
 };
 }  // namespace detail
 
+class Consumer;
+
 // The untyped delivery: body as bytes (by convention one msgpack object).
+// Only a Consumer makes one (receive_raw()).
 class COURIER_EXPORT RawDelivery {
  public:
-  RawDelivery(std::shared_ptr<detail::ConsumerShared> owner, detail::DeliveryData data) noexcept;
   RawDelivery(RawDelivery&& other) noexcept;
   RawDelivery& operator=(RawDelivery&& other) noexcept;
   RawDelivery(const RawDelivery&) = delete;
@@ -102,6 +104,11 @@ class COURIER_EXPORT RawDelivery {
   bool settled() const noexcept { return settled_; }
 
  private:
+  // Built by the Consumer from what its I/O thread parsed; private so that
+  // no detail:: type is part of what users can call.
+  friend class Consumer;
+  RawDelivery(std::shared_ptr<detail::ConsumerShared> owner, detail::DeliveryData data) noexcept;
+
   bool settle(int how) noexcept;
   std::shared_ptr<detail::ConsumerShared> owner_;
   detail::DeliveryData data_;

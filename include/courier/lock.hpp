@@ -82,10 +82,11 @@ class COURIER_EXPORT LockLostError : public Error {
 };
 
 struct LockOptions {
-  // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint() (admin.hpp).
+  // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint() (options.hpp).
   std::string endpoint;
-  // Sent in HELLO; shows up in the proxy's logs.
-  std::string name;
+  // This client's name, sent in HELLO; shows up in the proxy's logs (the
+  // lock's own name is Lock's first argument).
+  std::string client_name;
   // Tokens in the queue: 1 = a mutex, N = a semaphore of N permits
   // (1..65536). Every Lock on one queue must agree (else RemoteError 409).
   std::uint32_t permits = 1;
@@ -149,8 +150,9 @@ class COURIER_EXPORT LockGuard {
 
 class COURIER_EXPORT Lock {
  public:
-  // Connects, says HELLO and starts the I/O thread. Does not wait for the
-  // proxy, and does not DECLARE the queue until the first acquire().
+  // Connects to options.endpoint (empty = default_proxy_endpoint()), says
+  // HELLO and starts the I/O thread. Does not wait for the proxy, and does
+  // not DECLARE the queue `name` until the first acquire().
   // Throws: ConfigError (bad endpoint, queue name, permits outside
   // 1..65536, lease ≤ 0), ClosedError.
   explicit Lock(std::string name, LockOptions options = {});
@@ -171,8 +173,11 @@ class COURIER_EXPORT Lock {
   // Same, waiting as long as it takes (as acquire(milliseconds::max())).
   LockGuard acquire();
 
-  // Returns: the queue's name. Thread-safe.
+  // Returns: the lock's name (its token queue). Thread-safe.
   const std::string& name() const noexcept;
+  // Returns: the endpoint this Lock talks to (default_proxy_endpoint() when
+  // the options left it empty). Thread-safe.
+  const std::string& endpoint() const noexcept;
 
  private:
   struct Impl;

@@ -1,9 +1,19 @@
-// courier/options.hpp — the ZeroMQ socket options users actually need.
+// courier/options.hpp — the ZeroMQ socket options users actually need, and
+// the shape every courier options struct shares.
 //
 // Contract
-// - What: SocketOptions, a plain value with safe defaults, accepted by every
-//   courier socket owner (Push, Pull, Client, Server) and applied the same
-//   way to each, before it binds or connects.
+// - What: SocketOptions, a plain value with safe defaults, applied the same
+//   way to every courier socket before it binds or connects; and
+//   default_proxy_endpoint(), where the proxy clients connect by default.
+// - One shape for options: every object that owns a socket is built from
+//   one *Options struct (PushOptions, PullOptions, ClientOptions,
+//   ServerOptions, ProducerOptions, ConsumerOptions, AdminOptions,
+//   LockOptions) whose fields come in this order: `endpoint` (proxy clients
+//   only: Push, Pull, Client and Server take theirs through bind()/connect()),
+//   `name` (proxy clients only: sent in HELLO), the type's own fields, then
+//   `SocketOptions socket` and `Context context` (default Context::global()).
+//   What the object is bound to, if anything (a Consumer's queue, a Lock's
+//   name), is the constructor's first argument, before the options.
 // - Defaults that defuse ZeroMQ traps:
 //   * linger 1000 ms, never infinite: closing a socket (or terminating its
 //     context) waits at most that long to flush unsent messages, so a
@@ -13,7 +23,7 @@
 //     past it PUSH blocks (or try_send returns false), it never drops.
 // - Ownership: plain value; copy it freely.
 // - Threading: apply_options() touches one socket: call it from the thread
-//   that owns that socket.
+//   that owns that socket. default_proxy_endpoint() is thread-safe.
 // - Errors: ConfigError naming the option and the accepted range.
 #pragma once
 
@@ -33,7 +43,7 @@ struct SocketOptions {
   // Messages queued per peer before send blocks (ZMQ_SNDHWM). 0 = no limit.
   int send_hwm = 1000;
   // Messages queued per peer on the receive side (ZMQ_RCVHWM). 0 = no limit.
-  int recv_hwm = 1000;
+  int receive_hwm = 1000;
   // How long close waits to flush unsent messages (ZMQ_LINGER). Must be >= 0:
   // infinite linger is the classic "program never exits" trap.
   std::chrono::milliseconds linger{1000};
@@ -57,6 +67,12 @@ struct SocketOptions {
   // sends more is disconnected. -1 = no limit.
   std::int64_t max_message_size = -1;
 };
+
+// Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
+// "tcp://127.0.0.1:5555" (courier-proxy's default --listen): the endpoint of
+// a Producer, Consumer, Admin or Lock whose options leave `endpoint` empty.
+// Throws: nothing but std::bad_alloc. Thread-safety: any thread.
+COURIER_EXPORT std::string default_proxy_endpoint();
 
 // Applies `options` to `socket`.
 // Returns: nothing. Throws: ConfigError naming the bad option and its range.

@@ -7,6 +7,8 @@
 //   peers. RawPush / RawPull are the same sockets for users who serialize
 //   themselves (bytes in, bytes out). Load is spread round-robin over a
 //   Push's peers and fair-queued from a Pull's peers (ZeroMQ semantics).
+// - Construction: from PushOptions / PullOptions (socket options and the
+//   Context; options.hpp), then bind() and/or connect().
 // - Endpoints: bind() and connect() may be called several times, on any mix
 //   of tcp://, ipc:// and inproc:// endpoints. Bind "tcp://127.0.0.1:*" for an
 //   ephemeral port and read it back with last_endpoint().
@@ -18,14 +20,14 @@
 //   sockets must not be used concurrently); moving an object to another
 //   thread between calls is fine. Use one Push/Pull per thread.
 // - Blocking: send() blocks while every peer's queue is at its high-water
-//   mark — and also while a bound Push has no peer yet; recv() blocks until a
+//   mark — and also while a bound Push has no peer yet; receive() blocks until a
 //   message arrives. Timed forms wait at most `timeout`; try_ forms never
 //   wait. "Nothing yet" is a false/empty result, never an exception.
 // - Errors: ConfigError for a bad endpoint or option (names the endpoint and
 //   the reason); ClosedError when the context is shut down, also for a call
 //   already blocked in another thread (Context::shutdown()); DecodeError when a
 //   frame is not one msgpack object of type T — that frame is consumed, the
-//   next recv() gets the next message; ProtocolError when a peer sends a
+//   next receive() gets the next message; ProtocolError when a peer sends a
 //   multipart message (§1 allows one frame; all its parts are consumed).
 //   EINTR is retried internally.
 #pragma once
@@ -66,7 +68,7 @@ class COURIER_EXPORT PipeSocket {
 
   // timeout_ms: -1 blocks, 0 never waits, > 0 bounded. Returns false on timeout.
   bool send(zmq::message_t& msg, int timeout_ms);
-  bool recv(zmq::message_t& msg, int timeout_ms);
+  bool receive(zmq::message_t& msg, int timeout_ms);
 
  private:
   Context context_;         // declared first: outlives the socket
@@ -81,15 +83,31 @@ inline int to_ms(std::chrono::milliseconds t) noexcept {
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+// How a Push<T> or RawPush is made. No endpoint: bind()/connect() after.
+struct PushOptions {
+  SocketOptions socket;
+  Context context = Context::global();
+};
+
+// How a Pull<T> or RawPull is made. No endpoint: bind()/connect() after.
+struct PullOptions {
+  SocketOptions socket;
+  Context context = Context::global();
+};
+
+// ---------------------------------------------------------------------------
 // Raw bytes
 // ---------------------------------------------------------------------------
 
 // The sending end, bytes only. Each send is one single-frame message.
 class COURIER_EXPORT RawPush {
  public:
-  // A PUSH socket with `options` in `context` (default: Context::global()).
+  // A PUSH socket with options.socket in options.context.
   // Throws: ConfigError (bad option), ClosedError (context shut down).
-  explicit RawPush(const SocketOptions& options = {}, Context context = Context::global());
+  explicit RawPush(PushOptions options = {});
   RawPush(RawPush&&) noexcept = default;
   RawPush& operator=(RawPush&&) noexcept = default;
   ~RawPush() = default;
@@ -128,8 +146,9 @@ class COURIER_EXPORT RawPush {
 // The receiving end, bytes only.
 class COURIER_EXPORT RawPull {
  public:
-  // A PULL socket with `options` in `context`. Throws: ConfigError, ClosedError.
-  explicit RawPull(const SocketOptions& options = {}, Context context = Context::global());
+  // A PULL socket with options.socket in options.context.
+  // Throws: ConfigError, ClosedError.
+  explicit RawPull(PullOptions options = {});
   RawPull(RawPull&&) noexcept = default;
   RawPull& operator=(RawPull&&) noexcept = default;
   ~RawPull() = default;
@@ -141,15 +160,15 @@ class COURIER_EXPORT RawPull {
   // Waits for the next message. Returns: its single frame.
   // Throws: ClosedError (context shut down, also while waiting),
   // ProtocolError (a multipart message; it is consumed).
-  zmq::message_t recv();
+  zmq::message_t receive();
   // Returns: the frame, or nullopt when `timeout` passes first.
-  std::optional<zmq::message_t> recv(std::chrono::milliseconds timeout);
+  std::optional<zmq::message_t> receive(std::chrono::milliseconds timeout);
   // Returns: the frame, or nullopt when none is waiting.
-  std::optional<zmq::message_t> try_recv();
+  std::optional<zmq::message_t> try_receive();
   // The allocation-free form the typed Pull uses: receives into `msg`
   // (reusing it). timeout_ms: -1 waits forever, 0 never waits.
-  // Returns: false on timeout. Throws: as recv().
-  bool recv_into(zmq::message_t& msg, int timeout_ms);
+  // Returns: false on timeout. Throws: as receive().
+  bool receive_into(zmq::message_t& msg, int timeout_ms);
 
   zmq::socket_ref socket() noexcept { return socket_.socket(); }
 
@@ -170,8 +189,7 @@ class Push {
                 "MSGPACK_DEFINE_MAP(...) to your struct, or specialize courier::is_serializable.");
 
  public:
-  explicit Push(const SocketOptions& options = {}, Context context = Context::global())
-      : raw_(options, std::move(context)) {}
+  explicit Push(PushOptions options = {}) : raw_(std::move(options)) {}
 
   Push& bind(const std::string& endpoint) { raw_.bind(endpoint); return *this; }
   Push& connect(const std::string& endpoint) { raw_.connect(endpoint); return *this; }
@@ -199,7 +217,7 @@ class Push {
 };
 
 // Receives values of T. A frame that is not one msgpack object convertible to
-// T throws DecodeError; it is consumed, so the next recv() gets the next one.
+// T throws DecodeError; it is consumed, so the next receive() gets the next one.
 template <class T>
 class Pull {
   static_assert(detail::supported_v<T, true>,
@@ -208,8 +226,7 @@ class Pull {
                 "View types (string_view) cannot be received: use std::string.");
 
  public:
-  explicit Pull(const SocketOptions& options = {}, Context context = Context::global())
-      : raw_(options, std::move(context)) {}
+  explicit Pull(PullOptions options = {}) : raw_(std::move(options)) {}
 
   Pull& bind(const std::string& endpoint) { raw_.bind(endpoint); return *this; }
   Pull& connect(const std::string& endpoint) { raw_.connect(endpoint); return *this; }
@@ -217,19 +234,19 @@ class Pull {
 
   // Returns: the next value, waiting as long as it takes.
   // Throws: DecodeError, ProtocolError, ClosedError.
-  T recv() {
-    raw_.recv_into(frame_, -1);
+  T receive() {
+    raw_.receive_into(frame_, -1);
     return decode<T>(frame_.data(), frame_.size());
   }
   // Returns: the next value, or nullopt when `timeout` passes first.
   // Throws: DecodeError, ProtocolError, ClosedError.
-  std::optional<T> recv(std::chrono::milliseconds timeout) {
-    if (!raw_.recv_into(frame_, detail::to_ms(timeout))) return std::nullopt;
+  std::optional<T> receive(std::chrono::milliseconds timeout) {
+    if (!raw_.receive_into(frame_, detail::to_ms(timeout))) return std::nullopt;
     return decode<T>(frame_.data(), frame_.size());
   }
   // Returns: the next value, or nullopt when none is waiting.
-  std::optional<T> try_recv() {
-    if (!raw_.recv_into(frame_, 0)) return std::nullopt;
+  std::optional<T> try_receive() {
+    if (!raw_.receive_into(frame_, 0)) return std::nullopt;
     return decode<T>(frame_.data(), frame_.size());
   }
 

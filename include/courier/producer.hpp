@@ -37,7 +37,7 @@
 //   then it resends what was unconfirmed. User threads hand messages over through a
 //   mutex-protected queue and a Linux eventfd that wakes the I/O thread in
 //   zmq_poll. Confirm callbacks run ON THE I/O THREAD: keep them short; do
-//   not call publish()/flush()/declare() from them (ConfigError).
+//   not call publish()/flush() from them (ConfigError).
 // - Ownership: move-only; the destructor waits for unconfirmed messages for
 //   at most ProducerOptions::close_timeout, fails the rest (their callbacks
 //   get ClosedError), says BYE and joins the I/O thread. noexcept, bounded.
@@ -46,13 +46,15 @@
 //   large, 429 queue full, 503 journal full, ...), TimeoutError, ClosedError
 //   (producer closing or context shut down), ConfigError (bad endpoint,
 //   queue name, id, option).
+// - Queue policies (max_length, dead_letter, ...) are set with
+//   Admin::declare() (admin.hpp): a Producer only publishes.
 // - From Push<T>: `Push<Order> out; out.connect(ep); out.send(order);`
-//   becomes `Producer out(ep); out.publish("orders", order);`. The value type
-//   is a template argument of each call (one Producer, any queue, any T),
-//   not of the class: a proxy connection is shared by all queues.
+//   becomes `Producer out; out.publish("orders", order);` (the proxy's
+//   endpoint, when not the default one, is ProducerOptions::endpoint). The
+//   value type is a template argument of each call (one Producer, any queue,
+//   any T), not of the class: a proxy connection is shared by all queues.
 #pragma once
 
-#include <courier/admin.hpp>  // QueueOptions (moved there)
 #include <courier/codec.hpp>
 #include <courier/context.hpp>
 #include <courier/errors.hpp>
@@ -73,15 +75,11 @@
 
 namespace courier {
 
-// Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
-// "tcp://127.0.0.1:5555" (courier-proxy's default --listen). Thread-safe.
-COURIER_EXPORT std::string default_proxy_endpoint();
-
 struct ProducerOptions {
   // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
   std::string endpoint;
-  // Sent in HELLO; shows up in the proxy's logs.
-  std::string name;
+  // This client's name, sent in HELLO; shows up in the proxy's logs.
+  std::string client_name;
   // Most messages queued or sent but not yet confirmed. publish_async()
   // blocks while the window is full (try_publish_async() returns false).
   std::size_t window = 1024;
@@ -132,12 +130,11 @@ using ConfirmCallback = std::function<void(const Confirm&)>;
 
 class COURIER_EXPORT Producer {
  public:
-  // Connects to options.endpoint and starts the I/O thread. Does not wait
-  // for the proxy: messages published before it answers are queued and sent
-  // once it does. Throws: ConfigError (bad endpoint or option), ClosedError.
+  // Connects to options.endpoint (empty = default_proxy_endpoint()) and
+  // starts the I/O thread. Does not wait for the proxy: messages published
+  // before it answers are queued and sent once it does.
+  // Throws: ConfigError (bad endpoint or option), ClosedError.
   explicit Producer(ProducerOptions options = {});
-  // Same, with every option at its default but the endpoint.
-  explicit Producer(const std::string& endpoint);
   Producer(Producer&&) noexcept;
   Producer& operator=(Producer&&) noexcept;
   // See the contract: bounded by close_timeout + the socket linger. noexcept.
@@ -201,17 +198,13 @@ class COURIER_EXPORT Producer {
   // ConfigError from a confirm callback. Thread-safety: any thread but the I/O one.
   bool flush(std::chrono::milliseconds timeout);
 
-  // Sets queue policies (DECLARE) and waits for DECLARED. The queue is also
-  // created by its first PUT or CONSUME: declaring is optional.
-  // Returns: the queue's depth. Throws: RemoteError (404 unknown option,
-  // 400 bad value), TimeoutError, ClosedError, ConfigError.
-  // Thread-safety: any thread but the I/O one.
-  std::uint64_t declare(std::string_view queue, const QueueOptions& options = {},
-                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
-
   // Returns: true once the proxy has answered HELLO on the current
   // connection, false when `timeout` passed first. Thread-safe.
   bool wait_connected(std::chrono::milliseconds timeout);
+
+  // Returns: the endpoint this Producer talks to (default_proxy_endpoint()
+  // when the options left it empty). Thread-safe.
+  const std::string& endpoint() const noexcept;
 
   // Counters, thread-safe to read.
   std::size_t unconfirmed() const noexcept;       // in the window now

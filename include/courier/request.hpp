@@ -7,6 +7,10 @@
 //   routing envelope exactly, so DEALER clients and plain REQ sockets (pyzmq
 //   `zmq.REQ` sending [header][body]) both work. Bodies are one msgpack object
 //   each (codec.hpp); raw forms take and give the msgpack bytes.
+// - Construction: like Push and Pull, from ClientOptions / ServerOptions
+//   (socket options and the Context; options.hpp), then bind() and/or
+//   connect(), any number of times. A Client connected to several Servers
+//   spreads its requests over them round-robin.
 // - Client threading: Client is THREAD-SAFE and OWNS ONE I/O THREAD, started
 //   by its constructor and joined by its destructor. That thread owns the
 //   socket; other threads hand requests over through a mutex-protected queue
@@ -14,6 +18,9 @@
 //   sleeps). Futures are completed and callbacks run ON THAT I/O THREAD:
 //   keep callbacks short, never block in them, never call call() or wait on
 //   a Client future from them (call() detects it and throws ConfigError).
+//   bind() and connect() are handed to the I/O thread too, and return once
+//   it has done them (from a callback, where that would deadlock, they run
+//   at once on the I/O thread itself).
 // - Server threading: Server starts NO thread. It runs in the caller's thread:
 //   run() until stop(), or poll(timeout) for one step; handlers run there.
 //   stop() and Responder completion are thread-safe; everything else is
@@ -59,7 +66,6 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace courier {
 
@@ -127,23 +133,49 @@ struct ServerOutbox;
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+// How a Client is made. No endpoint: bind()/connect() after.
+struct ClientOptions {
+  SocketOptions socket;
+  Context context = Context::global();
+};
+
+// How a Server is made. No endpoint: bind()/connect() after. Its socket
+// always has ZMQ_ROUTER_MANDATORY (so a reply to a vanished client is
+// counted, never silently lost).
+struct ServerOptions {
+  SocketOptions socket;
+  Context context = Context::global();
+};
+
+// ---------------------------------------------------------------------------
 // Client
 // ---------------------------------------------------------------------------
 
 class COURIER_EXPORT Client {
  public:
-  // A DEALER connected to `endpoint` (or to each of `endpoints`: requests are
-  // then spread round-robin), and its I/O thread.
-  // Throws: ConfigError (bad endpoint/option), ClosedError (context shut down).
-  explicit Client(const std::string& endpoint, const SocketOptions& options = {},
-                  Context context = Context::global());
-  explicit Client(const std::vector<std::string>& endpoints, const SocketOptions& options = {},
-                  Context context = Context::global());
+  // A DEALER with options.socket in options.context, and its I/O thread.
+  // Bind or connect next; requests made before that wait (within their
+  // timeout) for a server.
+  // Throws: ConfigError (bad option), ClosedError (context shut down).
+  explicit Client(ClientOptions options = {});
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
   // Fails every request still in flight with ClosedError, stops and joins
   // the I/O thread. noexcept; bounded unless a callback blocks.
   ~Client();
+
+  // Connects to (or binds) `endpoint`; may be called several times. Done by
+  // the I/O thread; returns once it is.
+  // Returns: *this. Throws: ConfigError "cannot connect ...: reason",
+  // ClosedError (client closed). Thread-safety: any thread.
+  Client& connect(const std::string& endpoint);
+  Client& bind(const std::string& endpoint);
+  // Returns: the endpoint last bound or connected, with the real port when
+  // "*" was asked for; "" before any. Thread-safety: any thread.
+  std::string last_endpoint() const;
 
   // Sends `req`; the future gets the reply decoded as Rep.
   // Returns: a future that holds the Rep or one of the errors listed above
@@ -213,9 +245,8 @@ class COURIER_EXPORT Client {
 // forgotten responder never leaves a client waiting for its timeout.
 class COURIER_EXPORT RawResponder {
  public:
+  // An empty responder: answered() is true, reply()/fail() return false.
   RawResponder() = default;
-  explicit RawResponder(std::shared_ptr<detail::ResponderState> state) noexcept
-      : state_(std::move(state)) {}
 
   // Answers ok:true with `body` (one msgpack object, already encoded).
   // Returns: false if already answered or the Server is gone.
@@ -230,6 +261,12 @@ class COURIER_EXPORT RawResponder {
   std::uint64_t id() const noexcept;
 
  private:
+  // Built by the Server for each request; private so that no detail:: type
+  // is part of what users can call.
+  friend class Server;
+  explicit RawResponder(std::shared_ptr<detail::ResponderState> state) noexcept
+      : state_(std::move(state)) {}
+
   std::shared_ptr<detail::ResponderState> state_;
 };
 
@@ -257,9 +294,9 @@ class COURIER_EXPORT Server {
   using SyncHandler = std::function<zmq::message_t(const zmq::message_t& body)>;
   using AsyncHandler = std::function<void(const zmq::message_t& body, RawResponder responder)>;
 
-  // A ROUTER (with ZMQ_ROUTER_MANDATORY) in `context`; bind or connect next.
-  // Throws: ConfigError, ClosedError.
-  explicit Server(const SocketOptions& options = {}, Context context = Context::global());
+  // A ROUTER (with ZMQ_ROUTER_MANDATORY) with options.socket in
+  // options.context; bind or connect next. Throws: ConfigError, ClosedError.
+  explicit Server(ServerOptions options = {});
   Server(Server&&) noexcept;
   Server& operator=(Server&&) noexcept;
   // noexcept; pending Responders then return false. Bounded (linger).

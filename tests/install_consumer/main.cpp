@@ -10,7 +10,7 @@ int main() {
   courier::Push<std::string> push;
   push.connect("inproc://install-check");
   push.send(std::string("installed"));
-  auto got = pull.recv(std::chrono::seconds(5));
+  auto got = pull.receive(std::chrono::seconds(5));
   if (!got) return 1;
   std::cout << "ok " << *got << std::endl;
   return 0;
