@@ -92,7 +92,7 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
                        " (lock " + lock_path + " is held): stop it, or give this one its own --data");
   }
   MDB_env* env = env_.get();
-  lmdb::check(mdb_env_set_maxdbs(env, 8), "mdb_env_set_maxdbs");
+  lmdb::check(mdb_env_set_maxdbs(env, 16), "mdb_env_set_maxdbs");
 
   // Reopen at the size the file already has, so a journal that grew before a
   // restart keeps working.
@@ -130,6 +130,7 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   dedup_age_ = open("dedupage", 0);
   delayed_ = open("delayed", 0);
   expiry_ = open("expiry", 0);
+  meta_ = open("meta", 0);
   {
     lmdb::Cursor c(t.get(), dedup_age_);
     MDB_val k, v;
@@ -158,7 +159,7 @@ void Journal::commit() {
   if (!txn_.active()) return;
   msgs_cursor_.close();
   turn_bytes_ = 0;
-  reusable_this_turn_.reset();
+  free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
   txn_.commit();
 }
@@ -167,7 +168,7 @@ void Journal::abort() noexcept {
   erase_later_.clear();
   msgs_cursor_.close();
   turn_bytes_ = 0;
-  reusable_this_turn_.reset();
+  free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
   txn_.abort();
 }
@@ -182,12 +183,12 @@ uint64_t Journal::used_bytes() const {
 
 // Pages on LMDB's free list that the next write transaction may reuse.
 // Walks the free list, so it is only asked when the map looks full.
-uint64_t Journal::free_bytes() {
-  uint64_t pages = 0;
+Journal::FreePages Journal::free_pages() {
+  FreePages f;
   // LMDB opens the free list for reading only in a read-only transaction.
   // Its records are keyed by the transaction that freed the pages; with no
   // other reader, a writer reuses those of every transaction but the last
-  // committed one (whose snapshot must stay intact), so that one is skipped.
+  // committed one (whose snapshot must stay intact): those wait one commit.
   lmdb::Txn reader(env_.get(), MDB_RDONLY);
   const uint64_t last_committed = mdb_txn_id(reader.get());
   lmdb::Cursor c(reader.get(), 0);  // FREE_DBI
@@ -195,10 +196,25 @@ uint64_t Journal::free_bytes() {
   for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
     uint64_t freed_by = 0;
     std::memcpy(&freed_by, k.mv_data, std::min<std::size_t>(k.mv_size, sizeof freed_by));
-    if (freed_by >= last_committed) continue;
-    if (v.mv_size >= sizeof(size_t)) pages += *static_cast<const size_t*>(v.mv_data);  // IDL: count first
+    if (v.mv_size < sizeof(size_t)) continue;
+    const uint64_t bytes = *static_cast<const size_t*>(v.mv_data) * page_size_;  // IDL: count first
+    (freed_by >= last_committed ? f.after_next_commit : f.reusable) += bytes;
   }
-  return pages * page_size_;
+  return f;
+}
+
+uint64_t Journal::free_bytes() { return free_pages().reusable; }
+
+// Pages the last commit freed are reusable only after one more commit: a
+// drained journal would answer 503 until some other write came along. A
+// commit of a tiny record (the turn so far goes with it, like a map growth)
+// makes them reusable now.
+void Journal::release_recently_freed() {
+  static const char kKey[] = "commit";
+  MDB_val k{sizeof kKey - 1, const_cast<char*>(kKey)};
+  MDB_val v{sizeof next_age_n_, &next_age_n_};  // any value: the write is what counts
+  lmdb::check(mdb_put(txn(), meta_, &k, &v, 0), "writing the journal's meta record");
+  commit();
 }
 
 // ---- what writes cost ------------------------------------------------------
@@ -259,7 +275,10 @@ uint64_t Journal::turn_overhead() {
   return pages * page_size_;
 }
 
-bool Journal::make_room(uint64_t bytes, Room who) {
+bool Journal::make_room(uint64_t bytes, Room who) { return grant(bytes, who, /*may_release=*/true); }
+
+bool Journal::grant(const uint64_t asked, Room who, bool may_release) {
+  uint64_t bytes = asked;
   if (turn_bytes_ == 0) bytes += turn_overhead();
   const uint64_t reserve = who == Room::producer ? consumer_reserve() : 0;
   // Fast path: room at the end of the map and on the disk, free list unread.
@@ -274,15 +293,26 @@ bool Journal::make_room(uint64_t bytes, Room who) {
   const uint64_t want = turn_bytes_ + bytes + reserve;
   // The free list is walked once per turn at most: a journal whose file
   // stays near its map after a drain takes this path for every PUT.
-  if (!reusable_this_turn_) reusable_this_turn_ = free_bytes();
-  const uint64_t reusable = *reusable_this_turn_;
+  if (!free_this_turn_) free_this_turn_ = free_pages();
+  const uint64_t reusable = free_this_turn_->reusable;
   const uint64_t extend = want > reusable ? want - reusable : 0;
-  if (used + extend > config_.max_size) {
-    no_room_reason_ = "journal full at --max-journal-size " + std::to_string(config_.max_size) +
-                      " bytes: raise it, or drain queues (freed pages are reused)";
+  const bool map_full = used + extend > config_.max_size;
+  if (map_full || !disk_has_room(extend)) {
+    // Only when the last commit's pages would make the difference: a full
+    // journal must not pay an extra commit for every refused PUT.
+    const uint64_t soon = reusable + free_this_turn_->after_next_commit;
+    const uint64_t extend_soon = want > soon ? want - soon : 0;
+    if (may_release && soon > reusable && used + extend_soon <= config_.max_size &&
+        disk_has_room(extend_soon)) {
+      release_recently_freed();  // resets the turn: ask once more from the start
+      return grant(asked, who, /*may_release=*/false);
+    }
+    if (map_full) {
+      no_room_reason_ = "journal full at --max-journal-size " + std::to_string(config_.max_size) +
+                        " bytes: raise it, or drain queues (freed pages are reused)";
+    }
     return false;
   }
-  if (!disk_has_room(extend)) return false;
   if (used + extend > map_size_) {
     commit();  // growing needs no transaction open; the hook keeps it consistent
     const uint64_t grown = std::min(std::max(map_size_ * 2, used + extend), config_.max_size);

@@ -14,6 +14,8 @@
 //                                             grows, so entries append
 //   delayed  due ms u64 | qid u32 | seq    -> (empty)
 //   expiry   expire ms u64 | qid u32 | seq -> (empty)
+//   meta     "commit"                      -> anything: written to make a commit
+//                                             that frees pages for reuse
 //
 // Attempts survive a crash without a write per delivery:
 //  - each queue record keeps `delivered_below`, the read position of the
@@ -230,14 +232,21 @@ class Journal {
   lmdb::Env env_;
   uint64_t map_size_ = 0;
   MDB_dbi queues_ = 0, msgs_ = 0, attempts_ = 0, dedup_ = 0, dedup_age_ = 0, delayed_ = 0,
-          expiry_ = 0;
+          expiry_ = 0, meta_ = 0;
   lmdb::Txn txn_;
   lmdb::Cursor msgs_cursor_;
   std::string key_buf_;  // reused to build keys without allocating
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // granted by make_room in the open transaction
   uint64_t page_size_ = 4096;
-  std::optional<uint64_t> reusable_this_turn_;  // free_bytes() as of the turn's start
+  struct FreePages {
+    uint64_t reusable = 0;           // by this turn's writes
+    uint64_t after_next_commit = 0;  // freed by the last commit
+  };
+  FreePages free_pages();
+  void release_recently_freed();
+  bool grant(uint64_t bytes, Room who, bool may_release);
+  std::optional<FreePages> free_this_turn_;  // as of the turn's start
   // Per database, scattered writes already paid for this turn: each may have
   // dirtied a page of its own, but a tree cannot dirty more pages than it has.
   uint64_t touched_[16] = {};

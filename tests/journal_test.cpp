@@ -194,14 +194,10 @@ TEST_F(JournalTest, MapGrowsUntilTheConfiguredMaximumThenRefuses) {
   // Draining frees pages that later writes reuse: the journal takes writes again.
   for (uint64_t s = 1; s <= seq; ++s) j.erase_message(1, s);
   j.commit();
-  // LMDB reuses a commit's freed pages from the commit after next: one more turn.
-  QueueRecord q;
-  q.id = 1;
-  q.name = "after-drain";
-  j.save_queue(q);
-  j.commit();
+  // LMDB reuses a commit's freed pages only after one more commit; the
+  // journal makes that commit itself rather than answer 503 meanwhile.
   EXPECT_TRUE(j.make_room(j.put_cost(j.record_size(body.size(), 0), 0, 0, 0), Room::producer))
-      << "a drained journal must accept writes again";
+      << "a drained journal must accept writes again at once";
 }
 
 // Issue 8, defect 1: a record saved before messages stored after it (an
