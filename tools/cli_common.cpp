@@ -60,6 +60,8 @@ std::optional<Clock::time_point> deadline_in(std::optional<double> seconds) {
   return Clock::now() + std::chrono::microseconds(static_cast<int64_t>(std::llround(*seconds * 1e6)));
 }
 
+int seconds_to_ms(double seconds) { return static_cast<int>(seconds * 1000 + 0.999); }
+
 int ms_left(const std::optional<Clock::time_point>& deadline, int cap) {
   if (!deadline) return cap;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count();

@@ -89,6 +89,10 @@ std::optional<Clock::time_point> deadline_in(std::optional<double> seconds);
 // never more than `cap`.
 int ms_left(const std::optional<Clock::time_point>& deadline, int cap);
 
+// Whole milliseconds in `seconds`, rounded up (a --timeout of 0.0001 s still
+// waits 1 ms).
+int seconds_to_ms(double seconds);
+
 // "0.5", "10": seconds for messages.
 std::string seconds_text(double seconds);
 

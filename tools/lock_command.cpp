@@ -37,8 +37,6 @@ struct LockArgs {
 volatile std::sig_atomic_t g_forward_signal = 0;
 void remember_signal(int sig) { g_forward_signal = sig; }
 
-int seconds_to_ms(double s) { return static_cast<int>(s * 1000 + 0.999); }
-
 msgpack::sbuffer queue_header(const std::string& queue, std::initializer_list<std::pair<const char*, uint64_t>> more) {
   msgpack::sbuffer header;
   cqp1::MapWriter w(header, 1 + static_cast<uint32_t>(more.size()));
@@ -176,7 +174,7 @@ void add_lock_command(CLI::App& app, Action& action) {
               "across machines; exits with COMMAND's status. COMMAND sees the lock's fence in COURIER_FENCE.");
   lock->add_option("queue", args->queue, "lock (queue) name: 1-200 of A-Z a-z 0-9 . _ : -")->required();
   lock->add_option("command", args->command, "the command and its arguments, after --")->required();
-  lock->add_option("--proxy", args->proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")->capture_default_str();
+  add_proxy_option(lock, args->proxy);
   lock->add_option("--timeout", args->timeout, "give up (exit 2) when the lock is not ours within S seconds")
       ->check(positive_seconds());
   lock->footer("Examples:\n  courier lock nightly-report -- ./make-report.sh\n"

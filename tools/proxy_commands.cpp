@@ -47,8 +47,6 @@ struct AdminArgs {  // purge and declare
   std::optional<std::string> dead_letter;
 };
 
-int seconds_to_ms(double s) { return static_cast<int>(s * 1000 + 0.999); }
-
 std::string client_name(const char* command) {
   return std::string("courier-cli ") + command + " pid " + std::to_string(::getpid());
 }
@@ -326,10 +324,6 @@ int run_declare(const AdminArgs& a) {
   session.call("DECLARE", header, cqp1::Command::DECLARED, reply, seconds_to_ms(a.timeout));
   print_line(to_line(reply.header_json()));
   return kOk;
-}
-
-void add_proxy_option(CLI::App* cmd, std::string& proxy) {
-  cmd->add_option("--proxy", proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")->capture_default_str();
 }
 
 }  // namespace

@@ -9,6 +9,11 @@ namespace courier::cli {
 
 std::string default_proxy() { return default_proxy_endpoint(); }
 
+void add_proxy_option(CLI::App* cmd, std::string& proxy) {
+  cmd->add_option("--proxy", proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")
+      ->capture_default_str();
+}
+
 namespace {
 
 std::string code_meaning(uint64_t code) {

@@ -26,6 +26,8 @@ namespace courier::cli {
 // The --proxy default: $COURIER_PROXY_ENDPOINT when set and not empty (as
 // the library's default_proxy_endpoint()), else the proxy's default --listen.
 std::string default_proxy();
+// Adds --proxy EP, defaulting to default_proxy(), to a subcommand.
+void add_proxy_option(CLI::App* cmd, std::string& proxy);
 
 // One message from the proxy. Valid until the next recv() into it.
 struct ProxyReply {

@@ -135,7 +135,7 @@ void add_stats_command(CLI::App& app, Action& action) {
                "the change between refreshes; '-' on the first). --json prints the STATS header as one "
                "JSON object.");
   stats->add_option("queue", args->queue, "only this queue");
-  stats->add_option("--proxy", args->proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")->capture_default_str();
+  add_proxy_option(stats, args->proxy);
   stats->add_flag("--json", args->json_out, "print the STATS header as one JSON object (a line per refresh)");
   stats->add_flag("--watch,-w", args->watch, "refresh every --interval until interrupted");
   stats->add_option("--interval", args->interval, "seconds between refreshes with --watch")
