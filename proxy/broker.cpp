@@ -55,7 +55,12 @@ Broker::Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox)
   spdlog::info("journal {}: {} queue(s), {} message(s) stored", config_.data_dir, queues_.size(), stored);
 }
 
-void Broker::begin_turn(const Clock& clock) { clock_ = clock; }
+void Broker::begin_turn(const Clock& clock) {
+  // A turn longer than a heartbeat (a slow disk, a big batch) kept the proxy
+  // from hearing anyone: that time does not count as the clients' silence.
+  if (clock.steady_ms > clock_.steady_ms + config_.heartbeat_ms) deaf_until_ms_ = clock.steady_ms;
+  clock_ = clock;
+}
 
 // Peer-supplied bytes echoed in an ERROR reason must stay valid UTF-8 (the
 // reason is a msgpack str): anything but printable ASCII becomes \xNN.

@@ -172,6 +172,7 @@ class Broker {
   uint64_t next_delayed_ms_ = 0;  // 0: check the index
   uint64_t next_expiry_ms_ = 0;
   uint64_t next_session_check_ms_ = 0;
+  uint64_t deaf_until_ms_ = 0;  // end of the last turn too long to hear anyone in
   uint64_t next_dedup_prune_ms_ = 0;
   // ack_timeout deadlines: (deadline, delivery id), one per delivery in
   // flight that has one; erased when it settles, so memory follows what is

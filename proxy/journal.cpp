@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -302,8 +303,12 @@ bool Journal::grant(const uint64_t asked, Room who, bool may_release) {
     // journal must not pay an extra commit for every refused PUT.
     const uint64_t soon = reusable + free_this_turn_->after_next_commit;
     const uint64_t extend_soon = want > soon ? want - soon : 0;
-    if (may_release && soon > reusable && used + extend_soon <= config_.max_size &&
-        disk_has_room(extend_soon)) {
+    // At most every 100 ms: each release is a commit with an fsync, and on a
+    // journal at its limit every refused write would otherwise pay one.
+    const auto now = std::chrono::steady_clock::now();
+    if (may_release && now - last_release_ >= std::chrono::milliseconds(100) && soon > reusable &&
+        used + extend_soon <= config_.max_size && disk_has_room(extend_soon)) {
+      last_release_ = now;
       release_recently_freed();  // resets the turn: ask once more from the start
       return grant(asked, who, /*may_release=*/false);
     }

@@ -55,6 +55,7 @@
 #include "lmdb.hpp"
 #include "protocol/cqp1.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -247,6 +248,7 @@ class Journal {
   void release_recently_freed();
   bool grant(uint64_t bytes, Room who, bool may_release);
   std::optional<FreePages> free_this_turn_;  // as of the turn's start
+  std::chrono::steady_clock::time_point last_release_{};
   // Per database, scattered writes already paid for this turn: each may have
   // dirtied a page of its own, but a tree cannot dirty more pages than it has.
   uint64_t touched_[16] = {};

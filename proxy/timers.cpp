@@ -100,7 +100,8 @@ void Broker::expire_silent_sessions() {
   const uint64_t limit = 3 * config_.heartbeat_ms;
   std::vector<std::string> gone;
   for (const auto& kv : sessions_) {
-    if (clock_.steady_ms - kv.second->last_seen_ms > limit) gone.push_back(kv.first);
+    const uint64_t heard = std::max(kv.second->last_seen_ms, deaf_until_ms_);
+    if (clock_.steady_ms - heard > limit) gone.push_back(kv.first);
   }
   for (const auto& peer : gone) {
     spdlog::debug("client silent for over {} ms: its deliveries are requeued", limit);
