@@ -69,6 +69,73 @@ void describe_shallow(std::string& out, const msgpack::object& o) {
   }
 }
 
+// msgpack allocates a container's elements when it reads the header, and the
+// per-header limit in unpack_one only bounds each header by the frame:
+// nested headers could still promise depth x frame size elements together
+// (a 1 MiB frame of nested array32 headers: gigabytes). This walk refuses a
+// frame whose open containers promise, together, more elements than the
+// bytes left can hold (each element takes at least one byte), before msgpack
+// allocates anything. It returns true for a truncated frame: msgpack reports
+// that itself.
+bool promises_fit(const unsigned char* p, std::size_t size) {
+  std::size_t i = 0;
+  uint64_t promised = 1;  // the top-level object
+  auto be = [&](std::size_t n) {
+    uint64_t v = 0;
+    for (std::size_t k = 0; k < n; ++k) v = (v << 8) | p[i + k];
+    i += n;
+    return v;
+  };
+  while (i < size && promised > 0) {
+    if (promised > size - i) return false;
+    const unsigned char b = p[i++];
+    --promised;
+    uint64_t elements = 0, skip = 0;
+    std::size_t len_bytes = 0;  // a length field that follows the type byte
+    if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3)) {
+      // fixint, nil, never-used, false, true: nothing follows
+    } else if (b <= 0x8f) {
+      elements = 2 * (b & 0x0fu);
+    } else if (b <= 0x9f) {
+      elements = b & 0x0fu;
+    } else if (b <= 0xbf) {
+      skip = b & 0x1fu;
+    } else {
+      switch (b) {
+        case 0xc4: case 0xd9: len_bytes = 1; break;               // bin8, str8
+        case 0xc5: case 0xda: len_bytes = 2; break;               // bin16, str16
+        case 0xc6: case 0xdb: len_bytes = 4; break;               // bin32, str32
+        case 0xc7: len_bytes = 1; skip = 1; break;                // ext8/16/32: + type
+        case 0xc8: len_bytes = 2; skip = 1; break;
+        case 0xc9: len_bytes = 4; skip = 1; break;
+        case 0xca: case 0xce: case 0xd2: skip = 4; break;         // float32, (u)int32
+        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;         // float64, (u)int64
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xd4: skip = 2; break;                               // fixext1..16: type + data
+        case 0xd5: skip = 3; break;
+        case 0xd6: skip = 5; break;
+        case 0xd7: skip = 9; break;
+        case 0xd8: skip = 17; break;
+        default: {                                                // array16/32, map16/32
+          const std::size_t n = (b == 0xdc || b == 0xde) ? 2 : 4;
+          if (size - i < n) return true;
+          elements = be(n) * (b >= 0xde ? 2 : 1);
+          break;
+        }
+      }
+    }
+    if (len_bytes != 0) {
+      if (size - i < len_bytes) return true;
+      skip += be(len_bytes);
+    }
+    if (skip > size - i) return true;
+    i += skip;
+    promised += elements;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string demangle(const char* mangled) {
@@ -101,6 +168,11 @@ msgpack::object unpack_one(msgpack::zone& zone, const void* data, std::size_t si
   msgpack::object obj;
   // Built only on the error paths: the hot path allocates nothing here.
   auto frame_of = [size] { return std::to_string(size) + "-byte frame"; };
+  // Small frames cannot promise much even nested; the walk is for the rest.
+  if (size > 1024 && !promises_fit(reinterpret_cast<const unsigned char*>(p), size)) {
+    throw DecodeError(expected(), "truncated msgpack (nested headers declare more elements than the " +
+                                      frame_of() + " holds)");
+  }
   try {
     obj = msgpack::unpack(zone, p, size, off, referenced, &reference_frame, nullptr, limit);
   } catch (const msgpack::insufficient_bytes&) {

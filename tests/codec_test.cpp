@@ -9,6 +9,8 @@
 
 #include <limits>
 
+#include <malloc.h>
+
 namespace {
 
 using courier::DecodeError;
@@ -158,6 +160,20 @@ TEST(Codec, TruncatedFrameIsADecodeError) {
   const DecodeError e = decode_error([&] { decode<std::string>(full.data(), full.size() - 1); });
   EXPECT_EQ(e.expected(), "std::string");
   EXPECT_NE(e.found().find("truncated msgpack"), std::string::npos) << e.found();
+}
+
+// Nested headers that together promise more elements than the frame holds
+// are refused before msgpack allocates room for them: 200 array32 headers of
+// 2^20 elements each in a 1 MiB frame would make it reserve ~5 GB.
+TEST(Codec, NestedHeadersPromisingMoreThanTheFrameAreRefusedBeforeAllocating) {
+  std::string frame;
+  for (int level = 0; level < 200; ++level) frame += std::string("\xdd\x00\x10\x00\x00", 5);
+  frame.resize(1 << 20, '\xc0');  // nils: every element a byte
+  const std::size_t mapped_before = mallinfo2().hblkhd;
+  const DecodeError e = decode_error([&] { decode<std::vector<int>>(frame.data(), frame.size()); });
+  const std::size_t mapped_after = mallinfo2().hblkhd;
+  EXPECT_NE(e.found().find("more elements than"), std::string::npos) << e.found();
+  EXPECT_LT(mapped_after, mapped_before + (64u << 20)) << "msgpack reserved room for the promises";
 }
 
 TEST(Codec, EmptyFrameIsADecodeError) {
