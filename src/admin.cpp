@@ -123,6 +123,7 @@ struct Admin::Impl {
     }
     link.send(command, header);
     cqp1::HeaderView h = cqp1::HeaderView::parse("\x80", 1, zone);
+    const std::uint64_t malformed_before = link.malformed();
     for (;;) {
       while (link.receive(in, zone, &h)) {
         last_answer = Clock::now();
@@ -144,6 +145,13 @@ struct Admin::Impl {
                               " with a header that does not follow PROTOCOL.md §3.2: " + e.what());
         }
         // WELCOME, PONG: liveness only.
+      }
+      // One request at a time to one peer: a message that is not CQP1 means
+      // the peer is no courier-proxy. Say so now rather than time out.
+      if (link.malformed() != malformed_before) {
+        connected = false;
+        throw ProtocolError("the peer at " + link.endpoint() + " answered " + std::string(command) +
+                            " with a message that is not CQP1 (PROTOCOL.md §3): is it a courier-proxy?");
       }
       now = Clock::now();
       if (now >= deadline) {

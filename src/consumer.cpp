@@ -109,6 +109,11 @@ struct Consumer::Impl {
   detail::ProxyLink link;
   std::shared_ptr<detail::ConsumerShared> shared = std::make_shared<detail::ConsumerShared>();
   std::atomic<bool> closing{false};
+  // close(timeout): how long the I/O thread waits for the proxy to answer the
+  // CANCEL that follows the last settlements (0 = no wait, the destructor's
+  // way), and whether it did.
+  std::chrono::milliseconds drain_wait{0};
+  std::atomic<bool> drained{false};
   std::atomic<std::uint64_t> n_received{0}, n_decode_errors{0}, n_reconnects{0}, n_acks{0};
   std::thread io;
 
@@ -207,7 +212,10 @@ struct Consumer::Impl {
         dd.attempt = static_cast<std::uint32_t>(attempt ? at(attempt, i, "'attempt'") : 1);
         dd.ts_ms = ts ? at(ts, i, "'ts'") : 0;
         if (ids && i < ids->size) {
-          if (auto pid = cqp1::as_producer_id(ids->ptr[i], "'id' entry")) dd.id = std::string(pid->bytes);
+          if (auto pid = cqp1::as_producer_id(ids->ptr[i], "'id' entry")) {
+            dd.id = std::string(pid->bytes);
+            dd.id_is_binary = pid->binary;
+          }
         }
         dd.epoch = link.epoch();
         dd.auto_ack = options.auto_ack;
@@ -223,7 +231,10 @@ struct Consumer::Impl {
     dd.seq = h.uint("seq").value_or(0);
     dd.attempt = static_cast<std::uint32_t>(h.uint("attempt").value_or(1));
     dd.ts_ms = h.uint("ts").value_or(0);
-    if (auto pid = h.producer_id("id")) dd.id = std::string(pid->bytes);
+    if (auto pid = h.producer_id("id")) {
+      dd.id = std::string(pid->bytes);
+      dd.id_is_binary = pid->binary;
+    }
     dd.epoch = link.epoch();
     dd.auto_ack = options.auto_ack;
     arrived.push_back(std::move(dd));
@@ -317,6 +328,7 @@ struct Consumer::Impl {
     }
     try {
       send_settlements();
+      if (drain_wait.count() > 0) drained = link.cancel_and_wait(queue, shared->wake, drain_wait);
     } catch (...) {
     }
     // BYE: the proxy requeues what is still unacked, now rather than after 3 x hb.
@@ -359,10 +371,20 @@ Consumer& Consumer::operator=(Consumer&& other) noexcept {
 }
 
 Consumer::~Consumer() {
-  if (!impl_) return;
+  if (!impl_ || !impl_->io.joinable()) return;
   impl_->closing.store(true);
   impl_->shared->wake.notify();
   impl_->io.join();
+}
+
+bool Consumer::close(std::chrono::milliseconds timeout) {
+  if (!impl_) return false;
+  if (!impl_->io.joinable()) return impl_->drained.load();
+  impl_->drain_wait = std::max(timeout, std::chrono::milliseconds(1));  // read by the I/O thread after `closing`
+  impl_->closing.store(true);
+  impl_->shared->wake.notify();
+  impl_->io.join();
+  return impl_->drained.load();
 }
 
 std::optional<RawDelivery> Consumer::receive_raw(std::chrono::milliseconds timeout) {

@@ -6,6 +6,7 @@
 #include "zmq_util.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -174,6 +175,10 @@ struct Lock::Impl {
   detail::ProxyLink link;
   std::shared_ptr<detail::LockShared> shared = std::make_shared<detail::LockShared>();
   std::thread io;
+  // close(timeout): how long the I/O thread waits for the proxy to apply the
+  // last release (0 = no wait, the destructor's way), and whether it did.
+  Millis drain_wait{0};  // written under shared->mu before `closing`
+  std::atomic<bool> drained{false};
 
   // Owned by the I/O thread: where this connection stands.
   bool declaring = false;          // DECLARE sent, no answer yet
@@ -454,6 +459,10 @@ struct Lock::Impl {
     } catch (...) {
       // closed below: acquire() then throws ClosedError
     }
+    try {
+      if (drain_wait.count() > 0) drained = link.cancel_and_wait(queue(), shared->wake, drain_wait, cancels_pending);
+    } catch (...) {
+    }
     // BYE: the proxy requeues a held token now rather than after 3 x hb.
     link.close(true, std::min(options.socket.linger, Millis(1000)));
     {
@@ -484,13 +493,26 @@ Lock& Lock::operator=(Lock&& other) noexcept {
 }
 
 Lock::~Lock() {
-  if (!impl_) return;
+  if (!impl_ || !impl_->io.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(impl_->shared->mu);
     impl_->shared->closing = true;
   }
   impl_->shared->wake.notify();
   impl_->io.join();
+}
+
+bool Lock::close(std::chrono::milliseconds timeout) {
+  if (!impl_) return false;
+  if (!impl_->io.joinable()) return impl_->drained.load();
+  {
+    std::lock_guard<std::mutex> lock(impl_->shared->mu);
+    impl_->drain_wait = std::max(timeout, Millis(1));  // read by the I/O thread once it sees `closing`
+    impl_->shared->closing = true;
+  }
+  impl_->shared->wake.notify();
+  impl_->io.join();
+  return impl_->drained.load();
 }
 
 std::optional<LockGuard> Lock::acquire(std::chrono::milliseconds timeout) {

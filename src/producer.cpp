@@ -472,6 +472,11 @@ struct Producer::Impl {
       const auto now = Clock::now();
       if (code == cqp1::kQueueFull && options.full_wait.count() > 0) {
         hold(*it, std::move(reason), now);
+      } else if (code == cqp1::kQueueFull && n > 1) {
+        // A refused batch stores nothing, yet its first messages may fit:
+        // without waiting (full_wait 0) each is tried alone, and only a
+        // message refused on its own fails.
+        lane.batch_cap = 1;
       } else {
         finish_front(lane, n, [&](std::size_t, const Entry& e) {
           Confirm c;
@@ -620,11 +625,11 @@ Producer::~Producer() {
   impl_->io.join();
 }
 
-bool Producer::submit_message(std::string_view queue, zmq::message_t body,
-                              const PublishOptions& options, ConfirmCallback on_confirm, bool block) {
+bool Producer::submit_message(std::string_view queue, zmq::message_t body, const PublishOptions& options,
+                              ConfirmCallback on_confirm, std::optional<std::chrono::milliseconds> wait) {
   Entry e = impl_->make_entry(queue, std::move(body), options);
   e.on_confirm = std::move(on_confirm);
-  return impl_->submit(std::move(e), block ? Clock::time_point::max() : Clock::now());
+  return impl_->submit(std::move(e), wait ? detail::deadline_after(*wait) : Clock::time_point::max());
 }
 
 std::uint64_t Producer::publish_message(std::string_view queue, zmq::message_t body,
@@ -661,13 +666,19 @@ std::uint64_t Producer::publish_raw(std::string_view queue, std::string_view bod
 void Producer::publish_raw_async(std::string_view queue, std::string_view body,
                                  const PublishOptions& options, ConfirmCallback on_confirm) {
   (void)submit_message(queue, zmq::message_t(body.data(), body.size()), options,
-                       std::move(on_confirm), true);
+                       std::move(on_confirm), std::nullopt);
+}
+
+bool Producer::publish_raw_async(std::string_view queue, std::string_view body, const PublishOptions& options,
+                                 ConfirmCallback on_confirm, std::chrono::milliseconds timeout) {
+  return submit_message(queue, zmq::message_t(body.data(), body.size()), options,
+                        std::move(on_confirm), timeout);
 }
 
 bool Producer::try_publish_raw_async(std::string_view queue, std::string_view body,
                                      const PublishOptions& options, ConfirmCallback on_confirm) {
   return submit_message(queue, zmq::message_t(body.data(), body.size()), options,
-                        std::move(on_confirm), false);
+                        std::move(on_confirm), std::chrono::milliseconds(0));
 }
 
 bool Producer::flush(std::chrono::milliseconds timeout) {

@@ -160,6 +160,27 @@ bool ProxyLink::receive(Incoming& in, msgpack::zone& zone, cqp1::HeaderView* hea
   }
 }
 
+bool ProxyLink::cancel_and_wait(std::string_view queue, EventfdWakeup& wake, std::chrono::milliseconds patience,
+                                int earlier_cancels) {
+  if (!welcomed_) return false;  // no session, nothing to apply
+  msgpack::sbuffer header;
+  cqp1::MapWriter w(header, 1);
+  cqp1::pack_string(w.key("q"), queue);
+  send("CANCEL", header);
+  const auto deadline = deadline_after(patience);
+  msgpack::zone zone;
+  Incoming in;
+  cqp1::HeaderView h = cqp1::HeaderView::parse("\x80", 1, zone);
+  while (Clock::now() < deadline) {
+    while (receive(in, zone, &h)) {
+      if (in.command == cqp1::Command::CANCELLED && earlier_cancels-- <= 0) return true;
+      if (in.command == cqp1::Command::ERROR && h.find("d") == nullptr && h.find("tag") == nullptr) return true;
+    }
+    wait(wake, deadline);
+  }
+  return false;
+}
+
 // docs/PROTOCOL.md §3.12: one `boot` per proxy process. Another one on the
 // same socket means ZeroMQ reconnected it to a restarted proxy.
 void ProxyLink::note_boot(const cqp1::HeaderView& header) {

@@ -96,6 +96,18 @@ class ProxyLink {
   // Returns: true when the wakeup fd fired (it is drained). Throws: ClosedError.
   bool wait(EventfdWakeup& wake, Clock::time_point until);
 
+  // The closing handshake of an owner that consumes `queue`: CANCELs it and
+  // waits (at most `patience`) for the answer. The proxy handles one session's
+  // messages in order, so once it answers, every ACK/NACK sent before has
+  // been applied; CANCEL itself requeues what is still unacked. Messages
+  // received meanwhile are dropped (the owner is closing).
+  // `earlier_cancels`: CANCELs the owner sent before and whose answers have
+  // not come yet; they come first and are skipped.
+  // Returns: true when the proxy answered in time (CANCELLED, or an ERROR
+  // about the CANCEL). Throws: ClosedError.
+  bool cancel_and_wait(std::string_view queue, EventfdWakeup& wake, std::chrono::milliseconds patience,
+                       int earlier_cancels = 0);
+
   bool welcomed() const noexcept { return welcomed_; }
   std::uint64_t epoch() const noexcept { return epoch_; }
   std::chrono::milliseconds heartbeat() const noexcept { return hb_; }

@@ -250,6 +250,34 @@ TEST(Admin, SilentEndpointIsATimeoutErrorAndTheAdminStaysUsable) {
   EXPECT_THROW(admin.purge("q"), courier::TimeoutError);
 }
 
+// A peer that answers something other than CQP1 is no courier-proxy: said at
+// once, not after the timeout.
+TEST(Admin, APeerThatIsNotAProxyIsAProtocolErrorAtOnce) {
+  zmq::socket_t web(RawCqp::context(), zmq::socket_type::router);
+  web.set(zmq::sockopt::linger, 0);
+  web.bind("tcp://127.0.0.1:*");
+  std::thread answer([&] {
+    zmq::pollitem_t item{web.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, 5s) == 0) return;
+    zmq::message_t rid;
+    (void)web.recv(rid);
+    web.send(rid, zmq::send_flags::sndmore);
+    web.send(zmq::str_buffer("HTTP/1.1 400 Bad Request"));
+  });
+  courier::AdminOptions o = admin_for(web.get(zmq::sockopt::last_endpoint));
+  o.timeout = 10s;
+  courier::Admin admin(o);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    (void)admin.stats();
+    ADD_FAILURE() << "garbage is not a STATS answer";
+  } catch (const courier::ProtocolError& e) {
+    EXPECT_NE(std::string(e.what()).find("not CQP1"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  answer.join();
+}
+
 TEST(Admin, KeepsWorkingAcrossAProxyRestart) {
   ProxyProcess proxy;
   courier::Admin admin(admin_for(proxy.endpoint()));

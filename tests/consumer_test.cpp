@@ -141,6 +141,37 @@ TEST(Consumer, ClosedConsumerHandsItsUnackedDeliveriesBackAtOnce) {
   EXPECT_EQ(d->attempt(), 2u);
 }
 
+// close(timeout) returns only once the proxy has applied the last acks, so a
+// third party (here a raw STATS on another connection) sees them at once.
+TEST(Consumer, CloseReturnsOnceTheProxyAppliedTheAcks) {
+  ProxyProcess proxy(10000);  // long heartbeat: nothing but the handshake settles in time
+  auto producer = make_producer(proxy.endpoint());
+  for (int i = 0; i < 50; ++i) producer.publish_async("drain", i);
+  ASSERT_TRUE(producer.flush(5000ms));
+  courier::Consumer consumer("drain", consumer_options(proxy.endpoint(), 64));
+  for (int i = 0; i < 50; ++i) {
+    auto d = consumer.receive<int>(5000ms);
+    ASSERT_TRUE(d) << "message " << i;
+    EXPECT_TRUE(d->ack());
+  }
+  EXPECT_TRUE(consumer.close(5000ms));
+  RawCqp raw(proxy.endpoint());
+  auto s = raw.stats("drain");  // no waiting: it must already be so
+  EXPECT_EQ(s["acked"], 50u);
+  EXPECT_EQ(s["inflight"], 0u);
+  EXPECT_EQ(s["consumers"], 0u);
+  EXPECT_THROW(consumer.receive<int>(10ms), courier::ClosedError);
+  EXPECT_TRUE(consumer.close(10ms)) << "a second close reports the first one's outcome";
+}
+
+TEST(Consumer, CloseWithoutAProxyReturnsFalseAtOnce) {
+  auto o = consumer_options("tcp://127.0.0.1:" + std::to_string(courier::test::free_tcp_port()));
+  courier::Consumer consumer("nobody", o);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(consumer.close(5000ms)) << "no session: nothing to wait for";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
 TEST(Consumer, AutoAckNeedsNoAckAndKeepsCreditFlowing) {
   ProxyProcess proxy;
   auto producer = make_producer(proxy.endpoint());

@@ -413,6 +413,22 @@ TEST(Lock, AGuardOutlivingItsLockReportsClosedAndTheTokenIsFree) {
   EXPECT_TRUE(other.acquire(2000ms));  // BYE gave it back at once
 }
 
+// close(timeout) returns once the proxy has taken the token back, so another
+// client sees it free at once.
+TEST(Lock, CloseReturnsOnceTheReleaseIsApplied) {
+  ProxyProcess proxy(10000);
+  courier::Lock lock("handshake", lock_for(proxy.endpoint()));
+  auto g = lock.acquire(5000ms);
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(g->release());
+  EXPECT_TRUE(lock.close(5000ms));
+  RawCqp raw(proxy.endpoint());
+  auto s = raw.stats("handshake");  // no waiting
+  EXPECT_EQ(s["depth"], 1u) << "the token is free";
+  EXPECT_EQ(s["inflight"], 0u);
+  EXPECT_THROW(lock.acquire(10ms), courier::ClosedError);
+}
+
 // ---- speed ----------------------------------------------------------------------
 
 // Two processes hand the lock back and forth (each acquire right after the

@@ -291,6 +291,46 @@ TEST(Producer, TryPublishAsyncReturnsFalseWhenTheWindowIsFull) {
   EXPECT_EQ(closed.load(), 4);
 }
 
+TEST(Producer, TimedPublishAsyncGivesUpWhenTheWindowStaysFull) {
+  auto o = options_for("tcp://127.0.0.1:" + std::to_string(courier::test::free_tcp_port()));
+  o.window = 2;
+  o.close_timeout = 0ms;
+  courier::Producer producer(o);
+  EXPECT_TRUE(producer.publish_async("q", 1, {}, {}, 100ms));
+  EXPECT_TRUE(producer.publish_raw_async("q", courier::test::packb(2), {}, {}, 100ms));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(producer.publish_async("q", 3, {}, {}, 150ms)) << "nobody confirms: no room";
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 150ms);
+  EXPECT_LT(waited, 2s);
+  EXPECT_EQ(producer.unconfirmed(), 2u) << "the refused one was not queued";
+}
+
+// full_wait 0 fails a message at its first 429, but a refused BATCH stores
+// nothing although its first messages may fit: they are tried one by one,
+// and only those refused on their own fail.
+TEST(Producer, FullWaitZeroStoresWhatFitsOfARefusedBatch) {
+  ProxyProcess proxy;
+  declare_max_length(proxy.endpoint(), "tight", 3);
+  auto o = options_for(proxy.endpoint());
+  o.full_wait = 0ms;
+  courier::Producer producer(o);
+  std::mutex mu;
+  std::vector<int> stored, refused;
+  for (int i = 0; i < 6; ++i) {
+    producer.publish_async("tight", i, {}, [&, i](const courier::Confirm& c) {
+      std::lock_guard<std::mutex> lock(mu);
+      (c.ok() ? stored : refused).push_back(i);
+    });
+  }
+  ASSERT_TRUE(producer.flush(5000ms));
+  EXPECT_EQ(stored, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(refused, (std::vector<int>{3, 4, 5}));
+  EXPECT_GE(producer.batches_sent(), 1u) << "the test is about batches: some went as one";
+  RawCqp raw(proxy.endpoint());
+  EXPECT_EQ(raw.stats("tight")["depth"], 3u);
+}
+
 TEST(Producer, BadQueueNameOrIdIsAConfigError) {
   courier::Producer producer(options_for("tcp://127.0.0.1:" + std::to_string(courier::test::free_tcp_port())));
   EXPECT_THROW(producer.publish_async("bad name!", 1), courier::ConfigError);

@@ -1,21 +1,27 @@
 // tools/proxy_commands.cpp — `courier publish`, `consume`, `purge` and
-// `declare`: the proxy protocol CQP1 (PROTOCOL.md §3) through ProxySession.
+// `declare` (PROTOCOL.md §4.2) on the library's Producer, Consumer and Admin:
+// the CLI speaks CQP1 through the same client code as every C++ program.
 #include "cli_common.hpp"
 #include "json_msgpack.hpp"
-#include "proxy_session.hpp"
+#include "proxy_options.hpp"
+#include "protocol/cqp1.hpp"
+
+#include <courier/admin.hpp>
+#include <courier/consumer.hpp>
+#include <courier/producer.hpp>
 
 #include <iostream>
-#include <map>
 #include <memory>
-#include <unistd.h>
-
-#include <thread>
+#include <mutex>
 
 namespace courier::cli {
 
 namespace {
 
-constexpr std::size_t kPublishWindow = 256;  // PUTs awaiting their CONFIRM at once
+using Millis = std::chrono::milliseconds;
+
+// How long a wait lasts before the command looks at its deadlines again.
+constexpr Millis kSlice{50};
 
 struct PublishArgs {
   std::string queue;
@@ -25,7 +31,7 @@ struct PublishArgs {
   std::optional<uint64_t> delay;
   std::optional<uint64_t> ttl;
   double timeout = 10;
-  double full_wait = 30;  // seconds a PUT refused with 429 is retried
+  double full_wait = 30;  // seconds a value refused with 429 is retried
 };
 
 struct ConsumeArgs {
@@ -47,8 +53,12 @@ struct AdminArgs {  // purge and declare
   std::optional<std::string> dead_letter;
 };
 
-std::string client_name(const char* command) {
-  return std::string("courier-cli ") + command + " pid " + std::to_string(::getpid());
+Millis seconds_ms(double seconds) { return Millis(seconds_to_ms(seconds)); }
+
+// The exit-2 failure for a proxy that never answered HELLO.
+CliFailure no_proxy(const std::string& endpoint, double seconds) {
+  return CliFailure(kTimeout, "no answer from courier-proxy at " + endpoint + " within " + seconds_text(seconds) +
+                                  " s: is it running? (--proxy EP or $COURIER_PROXY_ENDPOINT)");
 }
 
 // The producer id of the n-th value (1-based): ID, then ID-2, ID-3, ...
@@ -58,9 +68,17 @@ std::string nth_id(const std::string& id, std::size_t n) {
 
 // --- publish -----------------------------------------------------------------
 
-// PUTs every value (up to kPublishWindow unconfirmed at once) and waits for
-// each CONFIRM. Any ERROR -> exit 3 after the rest are settled; --timeout S
-// with no answer at all -> exit 2.
+// What the confirm callbacks (on the Producer's I/O thread) tell the command.
+struct PublishOutcomes {
+  std::mutex mu;
+  int status = kOk;
+  uint64_t settled = 0;  // confirmed or failed: progress, for --timeout
+};
+
+// Publishes every value through a Producer, which keeps order, batches, waits
+// for room on 429 (--full-wait) and resends after a reconnect (same ids, so
+// nothing is stored twice). Each refusal is reported with the value it
+// concerns; --timeout S without any progress -> exit 2.
 int run_publish(const PublishArgs& a) {
   check_queue_name(a.queue);
   if (a.id && (a.id->empty() || a.id->size() > cqp1::kMaxProducerId - 8))
@@ -75,99 +93,68 @@ int run_publish(const PublishArgs& a) {
     }
   }
 
-  zmq::context_t context(1);
-  ProxySession session(context, a.proxy);
-  const int timeout_ms = seconds_to_ms(a.timeout);
-  session.hello(client_name("publish"), timeout_ms);
-  int status = kOk;
-  ProxyReply reply;
-  msgpack::sbuffer header;
+  ProducerOptions options;
+  options.endpoint = a.proxy;
+  options.client_name = client_name("publish");
+  options.full_wait = seconds_ms(a.full_wait);
+  options.close_timeout = Millis(0);  // everything is settled (or given up) before it closes
+  Producer producer(options);
+  if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(a.proxy, a.timeout);
 
-  struct Pending {
-    std::string where;  // "argument 2" / "stdin line 7", for messages
-    std::string body;   // kept for a resend after ERROR 429
-    uint64_t n;         // the value's position: its --id suffix
-    std::optional<Clock::time_point> refused_at;  // first 429
-  };
-  std::map<uint64_t, Pending> pending;  // by tag
-  uint64_t next_tag = 1, next_n = 1;
-  // Queue full (429): a refused value waits in `refused`, in value order,
-  // and is sent again with capped exponential backoff until --full-wait
-  // passes. Nothing new is sent while one waits, and from the first 429 on
-  // values go one at a time, so none overtakes a refused one (values already
-  // in flight when the first 429 came may have).
-  std::map<uint64_t, Pending> refused;  // by n
-  std::size_t window = kPublishWindow;
-  std::chrono::milliseconds backoff{10};
-  const auto full_wait = std::chrono::duration<double>(a.full_wait);
-
-  auto send_put = [&](Pending p) {
-    const uint64_t tag = next_tag++;
-    const uint32_t keys = 2 + (a.id ? 1 : 0) + (a.delay ? 1 : 0) + (a.ttl ? 1 : 0);
-    cqp1::MapWriter w(header, keys);
-    cqp1::pack_string(w.key("q"), a.queue);
-    w.key("tag").pack(tag);
-    if (a.id) cqp1::pack_string(w.key("id"), nth_id(*a.id, p.n));
-    if (a.delay) w.key("delay").pack(*a.delay);
-    if (a.ttl) w.key("ttl").pack(*a.ttl);
-    session.send("PUT", header, &p.body);
-    pending.emplace(tag, std::move(p));
+  auto outcomes = std::make_shared<PublishOutcomes>();
+  const Millis timeout = seconds_ms(a.timeout);
+  uint64_t last_progress = 0;
+  auto progress_at = Clock::now();
+  // Exit 2 when nothing was confirmed, refused or retried for --timeout.
+  auto check_progress = [&] {
+    uint64_t now_progress = producer.full_retries();
+    {
+      std::lock_guard<std::mutex> lock(outcomes->mu);
+      now_progress += outcomes->settled;
+    }
+    const auto now = Clock::now();
+    if (now_progress != last_progress || producer.unconfirmed() == 0) {
+      last_progress = now_progress;
+      progress_at = now;
+    } else if (now - progress_at >= timeout) {
+      throw CliFailure(kTimeout, "no CONFIRM for " + std::to_string(producer.unconfirmed()) +
+                                     " message(s) within " + seconds_text(a.timeout) + " s: is courier-proxy at " +
+                                     a.proxy + " still running?");
+    }
   };
 
-  // Waits for one CONFIRM or ERROR and settles its tag.
-  auto settle_one = [&] {
-    for (;;) {
-      if (!session.recv(reply, timeout_ms))
-        throw session.no_answer("no CONFIRM for " + std::to_string(pending.size()) + " message(s)", timeout_ms);
-      if (reply.command != cqp1::Command::CONFIRM && reply.command != cqp1::Command::ERROR) continue;
-      const auto tag = reply.header->uint("tag");
-      auto it = tag ? pending.find(*tag) : pending.end();
-      if (reply.command == cqp1::Command::ERROR) {
-        if (it == pending.end()) throw session.refused(reply, "a PUT to " + a.queue);
-        Pending p = std::move(it->second);
-        pending.erase(it);
-        const bool full = reply.header->uint("code") == uint64_t{cqp1::kQueueFull};
-        if (full && !p.refused_at) p.refused_at = Clock::now();
-        if (full && Clock::now() - *p.refused_at < full_wait) {
-          window = 1;
-          refused.emplace(p.n, std::move(p));
-          return;
-        }
-        std::cerr << "courier publish: " << session.refused(reply, p.where + " (PUT to " + a.queue + ")").what()
-                  << (full ? " (still full after --full-wait " + seconds_text(a.full_wait) + " s)" : std::string())
-                  << "\n";
-        status = kRemote;
+  std::size_t n = 0;
+  auto put = [&](const std::string& body, const std::string& where) {
+    PublishOptions o;
+    ++n;
+    if (a.id) o.id = nth_id(*a.id, n);
+    if (a.delay) o.delay = Millis(*a.delay);
+    if (a.ttl) o.ttl = Millis(*a.ttl);
+    auto on_confirm = [outcomes, where, queue = a.queue, full_wait = a.full_wait](const Confirm& c) {
+      std::lock_guard<std::mutex> lock(outcomes->mu);
+      ++outcomes->settled;
+      if (c.ok()) {
+        if (c.dup)
+          std::cerr << "courier publish: " << where << ": id already stored (dup), kept once at seq " << c.seq
+                    << "\n";
         return;
       }
-      if (it == pending.end()) continue;  // not ours (cannot happen on our own DEALER)
-      if (reply.header->boolean("dup").value_or(false))
-        std::cerr << "courier publish: " << it->second.where << ": id already stored (dup), kept once at seq "
-                  << reply.header->uint("seq").value_or(0) << "\n";
-      pending.erase(it);
-      backoff = std::chrono::milliseconds(10);  // room again
-      return;
-    }
-  };
-
-  // Settles everything in flight, then sends the refused values again, the
-  // first first, one at a time, until each is stored or gives up.
-  auto settle_all = [&] {
-    while (!pending.empty() || !refused.empty()) {
-      if (!pending.empty()) {
-        settle_one();
-        continue;
+      outcomes->status = kRemote;
+      std::cerr << "courier publish: " << where << " (PUT to " << queue << "): ";
+      try {
+        std::rethrow_exception(c.error);
+      } catch (const RemoteError& e) {
+        std::cerr << "courier-proxy refused it: " << e.status() << " " << error_meaning(e.status()) << " ("
+                  << e.reason() << ")"
+                  << (e.status() == 429 && full_wait > 0 ? " (still full after --full-wait " +
+                                                               seconds_text(full_wait) + " s)"
+                                                         : std::string())
+                  << "\n";
+      } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
       }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-      send_put(std::move(refused.begin()->second));
-      refused.erase(refused.begin());
-    }
-  };
-
-  auto put = [&](const std::string& body, const std::string& where) {
-    if (!refused.empty()) settle_all();
-    while (pending.size() >= window) settle_one();
-    send_put(Pending{where, body, next_n++, std::nullopt});
+    };
+    while (!producer.publish_raw_async(a.queue, body, o, on_confirm, kSlice)) check_progress();
   };
 
   if (!bodies.empty()) {
@@ -180,149 +167,114 @@ int run_publish(const PublishArgs& a) {
       } catch (const ConversionError& e) {
         // Reported and skipped; the other lines still go.
         std::cerr << "courier publish: " << where << " is " << e.what() << "; not sent\n";
-        status = kRemote;
+        std::lock_guard<std::mutex> lock(outcomes->mu);
+        outcomes->status = kRemote;
         return;
       }
       put(body, where);
     });
   }
-  settle_all();
-  session.send_empty("BYE");
-  return status;
+  while (!producer.flush(kSlice)) check_progress();
+  std::lock_guard<std::mutex> lock(outcomes->mu);
+  return outcomes->status;
 }
 
 // --- consume -----------------------------------------------------------------
 
-// The DELIVER's producer id as JSON (str, {"$bin"} or null).
-json id_json(const ProxyReply& r) {
-  const msgpack::object* o = r.header->find("id");
-  return o ? from_msgpack(*o) : json(nullptr);
+// The producer id as JSON: str, {"$bin": base64} or null.
+json id_json(const RawDelivery& d) {
+  if (d.id().empty()) return json(nullptr);
+  if (d.id_is_binary()) return json{{"$bin", base64_encode(d.id().data(), d.id().size())}};
+  return json(d.id());
 }
 
-// CONSUMEs with a credit window and prints each body as one JSON line, then
-// ACKs it (at least once: a crash between print and ACK redelivers). With
-// --no-ack the proxy forgets each message as it sends it, so the credit never
-// exceeds what --count still wants: an extra delivery would be lost.
-// Sends PING whenever it has been quiet for a heartbeat, and exits 2 when the
-// proxy stays silent for 3 heartbeats.
+// Prints each delivery as one JSON line, then ACKs it (at least once: a crash
+// between print and ACK redelivers). --count N is the Consumer's limit, so
+// the proxy never takes message N+1 off the queue (also with --no-ack).
 int run_consume(const ConsumeArgs& a) {
   check_queue_name(a.queue);
   if (a.ack && a.no_ack) throw CliFailure(kUsage, "--ack and --no-ack contradict each other: give one");
   const auto deadline = deadline_in(a.timeout);
-  zmq::context_t context(1);
-  ProxySession session(context, a.proxy);
-  const int handshake_ms = a.timeout ? std::min(seconds_to_ms(*a.timeout), 10000) : 10000;
-  const uint64_t hb = std::max<uint64_t>(10, session.hello(client_name("consume"), handshake_ms));
+  ConsumerOptions options;
+  options.endpoint = a.proxy;
+  options.client_name = client_name("consume");
+  options.prefetch = static_cast<uint32_t>(a.count ? std::min(a.credit, *a.count) : a.credit);
+  options.auto_ack = a.no_ack;
+  options.limit = a.count;
+  Consumer consumer(a.queue, options);
+  const double handshake = a.timeout ? std::min(*a.timeout, 10.0) : 10.0;
+  if (!consumer.wait_consuming(seconds_ms(handshake))) throw no_proxy(a.proxy, handshake);
 
-  uint64_t credit = a.credit;
-  if (a.count) credit = std::min(credit, *a.count);
-  msgpack::sbuffer header;
-  {
-    // `limit` (§3.7): the proxy takes no message past the N-th off the queue.
-    cqp1::MapWriter w(header, a.count ? 4 : 3);
-    cqp1::pack_string(w.key("q"), a.queue);
-    w.key("credit").pack(credit);
-    w.key("auto_ack").pack(a.no_ack);
-    if (a.count) w.key("limit").pack(*a.count);
-  }
-  ProxyReply reply;
-  session.call("CONSUME", header, cqp1::Command::CONSUMING, reply, handshake_ms);
-
-  uint64_t received = 0, granted = credit;
+  uint64_t received = 0, reconnects = 0;
   int status = kOk;
   while (!a.count || received < *a.count) {
     if (deadline && Clock::now() >= *deadline) {
-      session.bye_and_drain(1000);
       throw CliFailure(kTimeout, "timed out after " + seconds_text(*a.timeout) + " s with " +
                                      std::to_string(received) +
                                      (a.count ? " of " + std::to_string(*a.count) : std::string()) +
                                      " message(s) from queue " + a.queue);
     }
-    if (session.ms_since_recv() > static_cast<int64_t>(3 * hb))
-      throw session.no_answer("no PONG for " + std::to_string(3 * hb) + " ms", static_cast<int>(3 * hb));
-    if (session.ms_since_send() >= static_cast<int64_t>(hb)) session.send_empty("PING");
-    const int wait = ms_left(deadline, static_cast<int>(std::max<int64_t>(1, hb - session.ms_since_send())));
-    if (!session.recv(reply, wait)) continue;
-    if (reply.command == cqp1::Command::ERROR) throw session.refused(reply, "consuming " + a.queue);
-    if (reply.command != cqp1::Command::DELIVER) continue;  // PONG, ...
-    if (reply.header->find("n"))
-      throw CliFailure(kRemote, "courier-proxy sent a batch DELIVER although this consumer asked for none");
-    const uint64_t d = reply.header->need_uint("d");
+    if (consumer.reconnects() != reconnects) {
+      reconnects = consumer.reconnects();
+      std::cerr << "courier consume: lost courier-proxy at " << a.proxy
+                << "; reconnected (unacked messages come again)\n";
+    }
+    std::optional<RawDelivery> d = consumer.receive_raw(Millis(ms_left(deadline, kSlice.count())));
+    if (!d) continue;
     ++received;
-    const zmq::message_t* body = reply.body();
-    bool printed = false;
     try {
-      if (!body) throw ConversionError("DELIVER without a body frame");
-      json value = decode_frame(body->data(), body->size());
+      json value = decode_frame(d->bytes().data(), d->bytes().size());
       if (a.envelope) {
-        value = json{{"body", std::move(value)}, {"q", a.queue}, {"d", d},
-                     {"seq", reply.header->uint("seq").value_or(0)},
-                     {"attempt", reply.header->uint("attempt").value_or(0)},
-                     {"ts", reply.header->uint("ts").value_or(0)}, {"id", id_json(reply)}};
+        value = json{{"body", std::move(value)}, {"q", a.queue}, {"d", d->delivery_id()}, {"seq", d->seq()},
+                     {"attempt", d->attempt()},
+                     {"ts", std::chrono::duration_cast<Millis>(d->timestamp().time_since_epoch()).count()},
+                     {"id", id_json(*d)}};
       }
       print_line(to_line(value));
-      printed = true;
+      (void)d->ack();
     } catch (const ConversionError& e) {
       status = kRemote;
-      std::cerr << "courier consume: delivery " << d << " (seq " << reply.header->uint("seq").value_or(0)
+      std::cerr << "courier consume: delivery " << d->delivery_id() << " (seq " << d->seq()
                 << ") is not one msgpack object: " << e.what()
                 << (a.no_ack ? "" : "; NACKed without requeue (dead-lettered if the queue has a dead_letter)")
                 << "\n";
-    }
-    if (!a.no_ack) {
-      cqp1::MapWriter w(header, printed ? 1 : 2);
-      w.key("d").pack_array(1);
-      w.packer().pack(d);
-      if (!printed) w.key("requeue").pack(false);
-      session.send(printed ? "ACK" : "NACK", header);
-    } else if (!a.count || granted < *a.count) {
-      cqp1::MapWriter w(header, 2);
-      cqp1::pack_string(w.key("q"), a.queue);
-      w.key("n").pack(1);
-      session.send("CREDIT", header);
-      ++granted;
+      (void)d->nack(false);
     }
   }
-  // BYE right behind the last ACK: the proxy then has no turn in which to use
-  // the credit that ACK gives back (see docs/CLI.md, "consume"). Then wait
-  // until the proxy has applied both before disconnecting.
-  session.bye_and_drain(static_cast<int>(std::min<uint64_t>(2000, 3 * hb)));
+  // Waits (≤ 2 s) until the proxy has applied the last ACKs, so whoever runs
+  // next (a `courier stats`, another consumer) sees them.
+  (void)consumer.close(Millis(2000));
   return status;
 }
 
 // --- purge / declare -----------------------------------------------------------
 
+Admin admin_for(const AdminArgs& a, const char* command) {
+  AdminOptions options;
+  options.endpoint = a.proxy;
+  options.client_name = client_name(command);
+  options.timeout = seconds_ms(a.timeout);
+  return Admin(options);
+}
+
 int run_purge(const AdminArgs& a) {
   check_queue_name(a.queue);
-  zmq::context_t context(1);
-  ProxySession session(context, a.proxy);
-  msgpack::sbuffer header;
-  cqp1::MapWriter w(header, 1);
-  cqp1::pack_string(w.key("q"), a.queue);
-  ProxyReply reply;
-  session.call("PURGE", header, cqp1::Command::PURGED, reply, seconds_to_ms(a.timeout));
-  print_line(to_line(reply.header_json()));
+  const uint64_t removed = admin_for(a, "purge").purge(a.queue);
+  print_line(to_line(json{{"q", a.queue}, {"removed", removed}}));
   return kOk;
 }
 
 int run_declare(const AdminArgs& a) {
   check_queue_name(a.queue);
   if (a.dead_letter) check_queue_name(*a.dead_letter);
-  zmq::context_t context(1);
-  ProxySession session(context, a.proxy);
-  msgpack::sbuffer header;
-  const uint32_t keys = 1 + (a.max_length ? 1 : 0) + (a.dead_letter ? 1 : 0) + (a.max_attempts ? 1 : 0) +
-                        (a.ttl ? 1 : 0) + (a.ack_timeout ? 1 : 0);
-  cqp1::MapWriter w(header, keys);
-  cqp1::pack_string(w.key("q"), a.queue);
-  if (a.max_length) w.key("max_length").pack(*a.max_length);
-  if (a.dead_letter) cqp1::pack_string(w.key("dead_letter"), *a.dead_letter);
-  if (a.max_attempts) w.key("max_attempts").pack(*a.max_attempts);
-  if (a.ttl) w.key("ttl").pack(*a.ttl);
-  if (a.ack_timeout) w.key("ack_timeout").pack(*a.ack_timeout);
-  ProxyReply reply;
-  session.call("DECLARE", header, cqp1::Command::DECLARED, reply, seconds_to_ms(a.timeout));
-  print_line(to_line(reply.header_json()));
+  QueueOptions o;
+  o.max_length = a.max_length;
+  o.max_attempts = a.max_attempts;
+  o.dead_letter = a.dead_letter;
+  if (a.ttl) o.ttl = Millis(*a.ttl);
+  if (a.ack_timeout) o.ack_timeout = Millis(*a.ack_timeout);
+  const uint64_t depth = admin_for(a, "declare").declare(a.queue, o);
+  print_line(to_line(json{{"q", a.queue}, {"depth", depth}}));
   return kOk;
 }
 

@@ -7,29 +7,7 @@
 
 namespace courier::cli {
 
-std::string default_proxy() { return default_proxy_endpoint(); }
 
-void add_proxy_option(CLI::App* cmd, std::string& proxy) {
-  cmd->add_option("--proxy", proxy, "courier-proxy endpoint (default: $COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555)")
-      ->capture_default_str();
-}
-
-namespace {
-
-std::string code_meaning(uint64_t code) {
-  switch (code) {
-    case cqp1::kBadRequest: return "malformed request";
-    case cqp1::kNotFound: return "unknown queue option or delivery id";
-    case cqp1::kConflict: return "the queue's kind forbids it (a token queue takes no PUT or PURGE)";
-    case cqp1::kTooLarge: return "message larger than the proxy's --max-message";
-    case cqp1::kQueueFull: return "queue full (max_length reached): consume or purge it, then retry";
-    case cqp1::kUnavailable: return "journal cannot take writes (disk or --max-journal-size full)";
-    case cqp1::kInternal: return "internal proxy error";
-    default: return "error";
-  }
-}
-
-}  // namespace
 
 json ProxyReply::header_json() const {
   if (!header) return json::object();
@@ -142,7 +120,7 @@ CliFailure ProxySession::refused(const ProxyReply& error, const std::string& wha
   } catch (const cqp1::BadRequest&) {
   }
   return CliFailure(kRemote, "courier-proxy refused " + what + ": " + std::to_string(code) + " " +
-                                 code_meaning(code) + (reason.empty() ? "" : " (" + reason + ")"));
+                                 error_meaning(static_cast<int>(code)) + (reason.empty() ? "" : " (" + reason + ")"));
 }
 
 CliFailure ProxySession::no_answer(const std::string& what, int waited_ms) {
@@ -161,11 +139,5 @@ int64_t ProxySession::ms_since_recv() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_recv_).count();
 }
 
-void check_queue_name(const std::string& queue) {
-  if (!cqp1::valid_queue_name(queue))
-    throw CliFailure(kUsage, "'" + queue.substr(0, 60) +
-                                 "' is not a queue name: use 1-200 characters of A-Z a-z 0-9 . _ : -, "
-                                 "e.g. orders.eu-1");
-}
 
 }  // namespace courier::cli

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "cli_common.hpp"
+#include "proxy_options.hpp"
 #include "json_msgpack.hpp"
 #include "protocol/cqp1.hpp"
 
@@ -23,11 +24,6 @@
 
 namespace courier::cli {
 
-// The --proxy default: $COURIER_PROXY_ENDPOINT when set and not empty (as
-// the library's default_proxy_endpoint()), else the proxy's default --listen.
-std::string default_proxy();
-// Adds --proxy EP, defaulting to default_proxy(), to a subcommand.
-void add_proxy_option(CLI::App* cmd, std::string& proxy);
 
 // One message from the proxy. Valid until the next recv() into it.
 struct ProxyReply {
@@ -93,7 +89,5 @@ class ProxySession {
   Clock::time_point last_recv_;
 };
 
-// Exits 1 unless `queue` is a valid CQP1 queue name.
-void check_queue_name(const std::string& queue);
 
 }  // namespace courier::cli

@@ -1,10 +1,13 @@
 // tools/stats_table.cpp — `courier stats`: the proxy's STATS (PROTOCOL.md
 // §3.1) as a table an operator reads at a glance, or as JSON for scripts.
 // Rates are msgs/s from the put/delivered counters' change between two
-// refreshes (so a single snapshot shows "-").
+// refreshes (so a single snapshot shows "-"). The figures come from the
+// library's Admin, as any program would read them.
 #include "cli_common.hpp"
 #include "json_msgpack.hpp"
-#include "proxy_session.hpp"
+#include "proxy_options.hpp"
+
+#include <courier/admin.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -28,15 +31,6 @@ struct StatsArgs {
   double timeout = 5;
 };
 
-struct Sample {
-  uint64_t put = 0, delivered = 0, uptime_ms = 0;
-};
-
-uint64_t field(const json& q, const char* key) {
-  const auto it = q.find(key);
-  return it != q.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
-}
-
 std::string uptime_text(uint64_t ms) {
   uint64_t s = ms / 1000;
   char buf[64];
@@ -55,29 +49,37 @@ std::string rate_text(std::optional<double> r) {
   return buf;
 }
 
-// Renders one STATS answer; `previous` holds the last sample per queue and is
-// updated, so the next call can show rates.
-std::string render_table(const json& stats, std::map<std::string, Sample>& previous) {
+// The STATS answer as JSON, field for field (PROTOCOL.md §3.2).
+json stats_json(const ProxyStats& stats) {
+  json queues = json::object();
+  for (const auto& [name, q] : stats.queues) {
+    json j{{"depth", q.depth},         {"inflight", q.inflight},       {"consumers", q.consumers},
+           {"delayed", q.delayed},     {"put", q.put},                 {"delivered", q.delivered},
+           {"acked", q.acked},         {"redelivered", q.redelivered}, {"dead_lettered", q.dead_lettered},
+           {"dropped", q.dropped},     {"expired", q.expired}};
+    if (q.tokens) j["tokens"] = *q.tokens;
+    queues[name] = std::move(j);
+  }
+  return json{{"queues", std::move(queues)}, {"uptime_ms", stats.uptime_ms}, {"clients", stats.clients}};
+}
+
+// Renders one STATS answer; the rates compare it with `previous` (none on the
+// first refresh).
+std::string render_table(const ProxyStats& stats, const std::optional<ProxyStats>& previous) {
   const std::vector<std::string> head{"QUEUE", "DEPTH", "IN FLIGHT", "DELAYED", "CONSUMERS", "PUT/s",
                                       "DELIVERED/s"};
   std::vector<std::vector<std::string>> rows{head};
-  const uint64_t uptime = field(stats, "uptime_ms");
-  const json queues = stats.value("queues", json::object());
-  for (const auto& [name, q] : queues.items()) {
-    Sample now{field(q, "put"), field(q, "delivered"), uptime};
+  QueueRates rates_now;
+  if (previous) rates_now = rates(*previous, stats);
+  for (const auto& [name, q] : stats.queues) {
     std::optional<double> put_rate, out_rate;
-    if (auto it = previous.find(name); it != previous.end()) {
-      const Sample& was = it->second;
-      if (now.uptime_ms > was.uptime_ms && now.put >= was.put && now.delivered >= was.delivered) {
-        const double secs = double(now.uptime_ms - was.uptime_ms) / 1000.0;
-        put_rate = double(now.put - was.put) / secs;
-        out_rate = double(now.delivered - was.delivered) / secs;
-      }
+    // A queue new since the last refresh has no rate yet.
+    if (previous && previous->queues.count(name) != 0) {
+      put_rate = rates_now[name].put_per_s;
+      out_rate = rates_now[name].delivered_per_s;
     }
-    previous[name] = now;
-    rows.push_back({name, std::to_string(field(q, "depth")), std::to_string(field(q, "inflight")),
-                    std::to_string(field(q, "delayed")), std::to_string(field(q, "consumers")),
-                    rate_text(put_rate), rate_text(out_rate)});
+    rows.push_back({name, std::to_string(q.depth), std::to_string(q.inflight), std::to_string(q.delayed),
+                    std::to_string(q.consumers), rate_text(put_rate), rate_text(out_rate)});
   }
   std::vector<std::size_t> width(head.size(), 0);
   for (const auto& r : rows)
@@ -91,35 +93,38 @@ std::string render_table(const json& stats, std::map<std::string, Sample>& previ
     }
     out << "\n";
   }
-  out << "-- " << queues.size() << " queue(s), " << field(stats, "clients") << " client(s), proxy up "
-      << uptime_text(uptime);
+  out << "-- " << stats.queues.size() << " queue(s), " << stats.clients << " client(s), proxy up "
+      << uptime_text(stats.uptime_ms);
   return out.str();
 }
 
 int run_stats(const StatsArgs& a) {
   if (a.queue) check_queue_name(*a.queue);
-  zmq::context_t context(1);
-  ProxySession session(context, a.proxy);
-  msgpack::sbuffer header;
-  {
-    cqp1::MapWriter w(header, a.queue ? 1 : 0);
-    if (a.queue) cqp1::pack_string(w.key("q"), *a.queue);
-  }
+  AdminOptions options;
+  options.endpoint = a.proxy;
+  options.client_name = client_name("stats");
+  options.timeout = std::chrono::milliseconds(seconds_to_ms(a.timeout));
+  Admin admin(options);
   const bool clear = a.watch && !a.json_out && ::isatty(STDOUT_FILENO);
-  std::map<std::string, Sample> previous;
-  ProxyReply reply;
+  std::optional<ProxyStats> previous;
   for (uint64_t n = 1;; ++n) {
     const auto started = Clock::now();
-    session.call("STATS", header, cqp1::Command::STATS, reply, static_cast<int>(a.timeout * 1000));
-    const json stats = reply.header_json();
+    ProxyStats stats = admin.stats();
+    if (a.queue) {  // the table of one queue (uptime and clients stay the proxy's)
+      auto it = stats.queues.find(*a.queue);
+      std::map<std::string, QueueStats> only;
+      if (it != stats.queues.end()) only.insert(*it);
+      stats.queues = std::move(only);
+    }
     if (a.json_out) {
-      print_line(to_line(stats));
+      print_line(to_line(stats_json(stats)));
     } else {
       std::string table = render_table(stats, previous);
       if (clear) table = "\033[H\033[2J" + table;
       else if (a.watch && n > 1) table = "\n" + table;
       print_line(table);
     }
+    previous = std::move(stats);
     if (!a.watch || (a.count && n >= *a.count)) break;
     std::this_thread::sleep_until(started + std::chrono::milliseconds(static_cast<int64_t>(a.interval * 1000)));
   }

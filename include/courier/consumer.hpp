@@ -160,6 +160,17 @@ class COURIER_EXPORT Consumer {
   // run() starts; each stop() ends one run()). Thread-safety: any thread.
   void stop() noexcept;
 
+  // Closes with a handshake: hands every settlement made so far to the
+  // proxy, CANCELs, and waits (at most `timeout`) until the proxy answers,
+  // which it does only after applying them; then says BYE (the proxy
+  // requeues whatever is still unacked) and closes. Use it when someone
+  // else must see the acks applied once this returns (a script that
+  // consumes, exits, then reads STATS). Afterwards receive() throws
+  // ClosedError and settling returns false; a second close() does nothing.
+  // Returns: true when the proxy answered in time. Throws: nothing.
+  // Thread-safety: any thread but one inside run() or receive().
+  bool close(std::chrono::milliseconds timeout);
+
   // Returns: true once the proxy answered CONSUME on the current connection,
   // false when `timeout` passed first. Throws: RemoteError when the proxy
   // refused the CONSUME. Thread-safety: any thread.

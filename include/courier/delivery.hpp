@@ -50,6 +50,7 @@ struct DeliveryData {
   std::uint32_t attempt = 1;
   std::uint64_t ts_ms = 0;
   std::string id;           // producer id ("" when none)
+  bool id_is_binary = false;  // the id came as msgpack bin, not str
   std::uint64_t epoch = 0;  // connection it came on
   bool auto_ack = false;
 };
@@ -78,6 +79,8 @@ class COURIER_EXPORT RawDelivery {
   std::uint64_t seq() const noexcept { return data_.seq; }
   // Returns: the producer's message id, "" when it had none.
   const std::string& id() const noexcept { return data_.id; }
+  // Returns: true when the producer sent its id as msgpack bin (bytes), not str.
+  bool id_is_binary() const noexcept { return data_.id_is_binary; }
   // Returns: 1 on first delivery, n on the n-th.
   std::uint32_t attempt() const noexcept { return data_.attempt; }
   bool redelivered() const noexcept { return data_.attempt > 1; }
@@ -134,6 +137,7 @@ class Delivery {
 
   std::uint64_t seq() const noexcept { return raw_.seq(); }
   const std::string& id() const noexcept { return raw_.id(); }
+  bool id_is_binary() const noexcept { return raw_.id_is_binary(); }
   std::uint32_t attempt() const noexcept { return raw_.attempt(); }
   bool redelivered() const noexcept { return raw_.redelivered(); }
   const std::string& queue() const noexcept { return raw_.queue(); }

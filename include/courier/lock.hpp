@@ -162,6 +162,14 @@ class COURIER_EXPORT Lock {
   // thread. noexcept; bounded by the socket linger (≤ 1 s).
   ~Lock();
 
+  // Closes with a handshake: hands a pending release to the proxy and waits
+  // (at most `timeout`) until the proxy has applied it, so whoever looks
+  // next sees the token free; then says BYE. A token still held is given
+  // back (its guard reports LockLoss::closed). Afterwards acquire() throws
+  // ClosedError; a second close() does nothing. Returns: true when the proxy
+  // answered in time. Throws: nothing. Thread-safety: any thread.
+  bool close(std::chrono::milliseconds timeout);
+
   // Takes a token: DECLAREs the queue with `tokens: permits` (and the lease)
   // once per connection, CONSUMEs with credit 1 and waits for the token.
   // Returns: the guard, or nullopt when `timeout` passed first (nothing is

@@ -94,7 +94,9 @@ struct ProducerOptions {
   std::chrono::milliseconds close_timeout{5000};
   // How long a message may wait for room in a full queue (ERROR 429: the
   // queue is at its max_length) before it fails with RemoteError 429; it is
-  // retried meanwhile. 0 = fail at the first 429. See "Full queues" above.
+  // retried meanwhile. 0 = a message fails at its first 429 (a refused batch
+  // is first retried one message at a time, so those that fit are stored).
+  // See "Full queues" above.
   std::chrono::milliseconds full_wait{30000};
   // Prefix of automatic ids. Empty = 16 random hex digits, unique per Producer.
   std::string id_prefix;
@@ -172,14 +174,22 @@ class COURIER_EXPORT Producer {
   template <class T>
   void publish_async(std::string_view queue, const T& value, const PublishOptions& options = {},
                      ConfirmCallback on_confirm = {}) {
-    (void)submit_message(queue, encode(value), options, std::move(on_confirm), true);
+    (void)submit_message(queue, encode(value), options, std::move(on_confirm), std::nullopt);
+  }
+  // As publish_async, but waits at most `timeout` for room in the window.
+  // Returns: false (nothing queued) when the window stayed full that long.
+  // Throws: ConfigError, ClosedError.
+  template <class T>
+  bool publish_async(std::string_view queue, const T& value, const PublishOptions& options,
+                     ConfirmCallback on_confirm, std::chrono::milliseconds timeout) {
+    return submit_message(queue, encode(value), options, std::move(on_confirm), timeout);
   }
   // As publish_async, but never waits. Returns: false (nothing queued) when
   // the window is full. Throws: ConfigError, ClosedError.
   template <class T>
   bool try_publish_async(std::string_view queue, const T& value, const PublishOptions& options = {},
                          ConfirmCallback on_confirm = {}) {
-    return submit_message(queue, encode(value), options, std::move(on_confirm), false);
+    return submit_message(queue, encode(value), options, std::move(on_confirm), std::chrono::milliseconds(0));
   }
 
   // Raw forms: `body` is sent as is (by convention one msgpack object; the
@@ -188,6 +198,8 @@ class COURIER_EXPORT Producer {
                             const PublishOptions& options = {});
   void publish_raw_async(std::string_view queue, std::string_view body,
                          const PublishOptions& options = {}, ConfirmCallback on_confirm = {});
+  bool publish_raw_async(std::string_view queue, std::string_view body, const PublishOptions& options,
+                         ConfirmCallback on_confirm, std::chrono::milliseconds timeout);
   bool try_publish_raw_async(std::string_view queue, std::string_view body,
                              const PublishOptions& options = {}, ConfirmCallback on_confirm = {});
 
@@ -220,8 +232,9 @@ class COURIER_EXPORT Producer {
   struct Impl;
   std::uint64_t publish_message(std::string_view queue, zmq::message_t body,
                                 const PublishOptions& options, std::chrono::milliseconds timeout);
+  // Queues one message, waiting for window room at most `wait` (nullopt: as long as it takes).
   bool submit_message(std::string_view queue, zmq::message_t body, const PublishOptions& options,
-                      ConfirmCallback on_confirm, bool block);
+                      ConfirmCallback on_confirm, std::optional<std::chrono::milliseconds> wait);
   std::chrono::milliseconds default_publish_timeout() const noexcept;
   std::unique_ptr<Impl> impl_;
 };

@@ -62,6 +62,22 @@ def test_consume_prints_what_a_pyzmq_producer_put(cli, proxy, qname, zctx):
     assert json.loads(r.stdout) == {"from": "pyzmq", "b": {"$bin": "AQ=="}}
 
 
+def test_consume_envelope_keeps_the_msgpack_type_of_the_producer_id(cli, proxy, qname, zctx):
+    """A producer id sent as bin comes back as {"$bin"}, one sent as str as a string."""
+    q = qname()
+    d = socket_of(zctx, zmq.DEALER)
+    d.connect(proxy.endpoint)
+    d.send_multipart([b"CQP1", b"PUT", pack({"q": q, "tag": 1, "id": b"\xff\x00"}), pack(1)])
+    assert d.recv_multipart()[1] == b"CONFIRM"
+    d.send_multipart([b"CQP1", b"PUT", pack({"q": q, "tag": 2, "id": "text-id"}), pack(2)])
+    assert d.recv_multipart()[1] == b"CONFIRM"
+    r = cli.run("consume", q, "--proxy", proxy.endpoint, "--count", 2, "--envelope", "--timeout", 10)
+    assert r.returncode == 0, r.stderr
+    env = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [e["id"] for e in env] == [{"$bin": "/wA="}, "text-id"]
+    assert [e["body"] for e in env] == [1, 2]
+
+
 def test_consume_acks_each_message(cli, proxy, qname):
     q = qname()
     assert cli.run("publish", q, "1", "2", "3", "--proxy", proxy.endpoint).returncode == 0
