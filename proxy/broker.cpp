@@ -124,7 +124,8 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   try {
     const cqp1::HeaderView h = cqp1::HeaderView::parse(frames[3].data(), frames[3].size(), zone_);
     if (cmd == cqp1::Command::PUT) {
-      if (const msgpack::object* t = h.find("tag"); t && t->type == msgpack::type::POSITIVE_INTEGER) {
+      const msgpack::object* t = h.find(cqp1::key::tag);
+      if (t && t->type == msgpack::type::POSITIVE_INTEGER) {
         tag = t->via.u64;
       }
     } else if (frames.size() != 4) {

@@ -22,15 +22,15 @@ constexpr uint64_t kMaxTokens = 65536;  // §3.6
 void Broker::reply_error(const std::string& peer, int code, std::string_view reason,
                          std::optional<uint64_t> tag) {
   MapWriter w(header_, tag ? 3 : 2);
-  w.key("code").pack(code);
-  cqp1::pack_string(w.key("reason"), reason);
-  if (tag) w.key("tag").pack(*tag);
+  w.key(cqp1::key::code).pack(code);
+  cqp1::pack_string(w.key(cqp1::key::reason), reason);
+  if (tag) w.key(cqp1::key::tag).pack(*tag);
   outbox_.begin(peer, "ERROR", header_);
 }
 
 void Broker::reply_simple(Session& s, std::string_view command, std::string_view q) {
   MapWriter w(header_, 1);
-  cqp1::pack_string(w.key("q"), q);
+  cqp1::pack_string(w.key(cqp1::key::q), q);
   outbox_.begin(s.peer, command, header_);
 }
 
@@ -59,23 +59,23 @@ void Broker::dispatch(Session& s, Command cmd, const HeaderView& h, std::vector<
 
 void Broker::on_hello(Session& s, const HeaderView& h) {
   // "v" is required by §3.1; a client that omits it is taken to mean 1.
-  const uint64_t v = h.uint("v").value_or(cqp1::kVersion);
+  const uint64_t v = h.uint(cqp1::key::v).value_or(cqp1::kVersion);
   if (v != cqp1::kVersion) {
     throw BadRequest("protocol version " + std::to_string(v) + " is not supported; this proxy speaks v 1");
   }
-  if (auto name = h.str("name")) s.name = std::string(*name);
+  if (auto name = h.str(cqp1::key::name)) s.name = std::string(*name);
   s.said_hello = true;
   MapWriter w(header_, 4);
-  w.key("v").pack(cqp1::kVersion);
-  w.key("hb").pack(config_.heartbeat_ms);
-  cqp1::pack_string(w.key("proxy"), "courier-proxy " COURIER_VERSION);
-  cqp1::pack_string(w.key("boot"), boot_);
+  w.key(cqp1::key::v).pack(cqp1::kVersion);
+  w.key(cqp1::key::hb).pack(config_.heartbeat_ms);
+  cqp1::pack_string(w.key(cqp1::key::proxy), "courier-proxy " COURIER_VERSION);
+  cqp1::pack_string(w.key(cqp1::key::boot), boot_);
   outbox_.begin(s.peer, "WELCOME", header_);
 }
 
 void Broker::reply_pong(Session& s) {
   MapWriter w(header_, 1);
-  cqp1::pack_string(w.key("boot"), boot_);
+  cqp1::pack_string(w.key(cqp1::key::boot), boot_);
   outbox_.begin(s.peer, "PONG", header_);
 }
 
@@ -101,11 +101,11 @@ uint64_t Broker::store(Queue& q, const MessageMeta& meta, std::string_view body)
 }
 
 void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>& frames) {
-  const uint64_t tag = h.need_uint("tag");
+  const uint64_t tag = h.need_uint(cqp1::key::tag);
   const std::string_view name = h.need_queue();
-  const std::optional<uint64_t> n = h.uint("n");
-  const uint64_t delay = h.uint("delay").value_or(0);
-  const std::optional<uint64_t> ttl = h.uint("ttl");
+  const std::optional<uint64_t> n = h.uint(cqp1::key::n);
+  const uint64_t delay = h.uint(cqp1::key::delay).value_or(0);
+  const std::optional<uint64_t> ttl = h.uint(cqp1::key::ttl);
   const std::size_t bodies = frames.size() - 4;
 
   // Producer ids, one slot per body.
@@ -115,7 +115,7 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
       throw BadRequest("carries exactly one body frame, got " + std::to_string(bodies) +
                        " (for several, use the batch form with 'n')");
     }
-    ids.push_back(h.producer_id("id"));
+    ids.push_back(h.producer_id(cqp1::key::id));
   } else {
     if (*n < 1 || *n > cqp1::kMaxBatch) throw BadRequest("'n' must be 1..4096");
     if (bodies != *n) {
@@ -123,7 +123,7 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
                        std::to_string(bodies) + " body frame(s)");
     }
     ids.resize(*n);
-    if (const msgpack::object_array* arr = h.array("ids")) {
+    if (const msgpack::object_array* arr = h.array(cqp1::key::ids)) {
       if (arr->size != *n) throw BadRequest("'ids' must have n entries");
       for (uint32_t i = 0; i < arr->size; ++i) ids[i] = cqp1::as_producer_id(arr->ptr[i], "'ids' entry");
     }
@@ -208,15 +208,15 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
   // The CONFIRM waits in the outbox until the turn's commit (see Loop::turn).
   if (!n) {
     MapWriter w(header_, dup[0] ? 3 : 2);
-    w.key("tag").pack(tag);
-    w.key("seq").pack(seqs[0]);
-    if (dup[0]) w.key("dup").pack(true);
+    w.key(cqp1::key::tag).pack(tag);
+    w.key(cqp1::key::seq).pack(seqs[0]);
+    if (dup[0]) w.key(cqp1::key::dup).pack(true);
   } else {
     MapWriter w(header_, 4);
-    w.key("tag").pack(tag);
-    w.key("n").pack(*n);
-    w.key("seq").pack(seqs);
-    auto& p = w.key("dup");
+    w.key(cqp1::key::tag).pack(tag);
+    w.key(cqp1::key::n).pack(*n);
+    w.key(cqp1::key::seq).pack(seqs);
+    auto& p = w.key(cqp1::key::dup);
     p.pack_array(static_cast<uint32_t>(bodies));
     for (bool d : dup) p.pack(d);
   }
@@ -227,11 +227,11 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
 
 void Broker::on_consume(Session& s, const HeaderView& h) {
   const std::string_view name = h.need_queue();
-  const uint64_t credit = h.need_uint("credit");
+  const uint64_t credit = h.need_uint(cqp1::key::credit);
   if (credit < 1) throw BadRequest("'credit' must be at least 1");
-  const bool auto_ack = h.boolean("auto_ack").value_or(false);
-  const uint64_t batch = std::min<uint64_t>(h.uint("batch").value_or(1), cqp1::kMaxBatch);
-  const std::optional<uint64_t> limit = h.uint("limit");
+  const bool auto_ack = h.boolean(cqp1::key::auto_ack).value_or(false);
+  const uint64_t batch = std::min<uint64_t>(h.uint(cqp1::key::batch).value_or(1), cqp1::kMaxBatch);
+  const std::optional<uint64_t> limit = h.uint(cqp1::key::limit);
   if (limit && *limit < 1) throw BadRequest("'limit' must be at least 1");
   if (Queue* tq = queues_.find(name); tq && tq->rec.options.tokens && auto_ack) {
     throw BadRequest("'auto_ack' cannot be true on token queue " + std::string(name) +
@@ -259,7 +259,7 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
 
 template <class F>
 void Broker::for_each_delivery(Session& s, const HeaderView& h, std::string_view command, F&& f) {
-  const msgpack::object_array* d = h.array("d");
+  const msgpack::object_array* d = h.array(cqp1::key::d);
   if (d == nullptr) throw BadRequest("missing 'd' (a list of delivery ids)");
   std::vector<uint64_t> ids;
   ids.reserve(d->size);
@@ -278,11 +278,11 @@ void Broker::for_each_delivery(Session& s, const HeaderView& h, std::string_view
     std::string list;
     for (uint64_t id : unknown) list += (list.empty() ? "" : ", ") + std::to_string(id);
     MapWriter w(header_, 3);
-    w.key("code").pack(static_cast<int>(cqp1::kNotFound));
-    cqp1::pack_string(w.key("reason"),
+    w.key(cqp1::key::code).pack(static_cast<int>(cqp1::kNotFound));
+    cqp1::pack_string(w.key(cqp1::key::reason),
                       std::string(command) + ": unknown delivery id(s) " + list +
                           " (already acked, requeued, or not delivered to this client)");
-    w.key("d").pack(unknown);
+    w.key(cqp1::key::d).pack(unknown);
     outbox_.begin(s.peer, "ERROR", header_);
   }
 }
@@ -292,7 +292,7 @@ void Broker::on_ack(Session& s, const HeaderView& h) {
 }
 
 void Broker::on_nack(Session& s, const HeaderView& h) {
-  const bool requeue_it = h.boolean("requeue").value_or(true);
+  const bool requeue_it = h.boolean(cqp1::key::requeue).value_or(true);
   std::vector<uint64_t> kept;  // dead-letter moves that found no journal room
   for_each_delivery(s, h, "NACK", [&](uint64_t id) {
     if (requeue_it || deliveries_.at(id).consumer->queue->rec.options.tokens) {
@@ -312,11 +312,12 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
   });
   if (!kept.empty()) {
     MapWriter w(header_, 3);
-    w.key("code").pack(static_cast<int>(cqp1::kUnavailable));
-    cqp1::pack_string(w.key("reason"), "NACK: the dead-letter move of " + std::to_string(kept.size()) +
-                                           " delivery(ies) waits for journal room (" +
-                                           journal_.no_room_reason() + "); they were requeued instead");
-    w.key("d").pack(kept);
+    w.key(cqp1::key::code).pack(static_cast<int>(cqp1::kUnavailable));
+    cqp1::pack_string(w.key(cqp1::key::reason),
+                      "NACK: the dead-letter move of " + std::to_string(kept.size()) +
+                          " delivery(ies) waits for journal room (" + journal_.no_room_reason() +
+                          "); they were requeued instead");
+    w.key(cqp1::key::d).pack(kept);
     outbox_.begin(s.peer, "ERROR", header_);
   }
 }
@@ -330,7 +331,7 @@ void Broker::on_touch(Session& s, const HeaderView& h) {
 
 void Broker::on_credit(Session& s, const HeaderView& h) {
   const std::string_view name = h.need_queue();
-  const uint64_t n = h.need_uint("n");
+  const uint64_t n = h.need_uint(cqp1::key::n);
   Queue* q = queues_.find(name);
   auto it = q ? s.consumers.find(q->rec.id) : s.consumers.end();
   if (it == s.consumers.end()) {
@@ -363,13 +364,13 @@ void Broker::on_cancel(Session& s, const HeaderView& h) {
 void Broker::on_declare(Session& s, const HeaderView& h) {
   const std::string_view name = h.need_queue();
   QueueOptions o;
-  o.max_length = h.uint("max_length");
-  o.max_attempts = h.uint("max_attempts");
-  o.ttl = h.uint("ttl");
-  o.ack_timeout = h.uint("ack_timeout");
-  o.tokens = h.uint("tokens");
+  o.max_length = h.uint(cqp1::key::max_length);
+  o.max_attempts = h.uint(cqp1::key::max_attempts);
+  o.ttl = h.uint(cqp1::key::ttl);
+  o.ack_timeout = h.uint(cqp1::key::ack_timeout);
+  o.tokens = h.uint(cqp1::key::tokens);
   if (o.tokens && (*o.tokens < 1 || *o.tokens > kMaxTokens)) throw BadRequest("'tokens' must be 1..65536");
-  if (auto dl = h.str("dead_letter")) {
+  if (auto dl = h.str(cqp1::key::dead_letter)) {
     if (!cqp1::valid_queue_name(*dl)) throw BadRequest("'dead_letter' must be a queue name of 1-200 bytes of [A-Za-z0-9._:-]");
     if (*dl == name) throw BadRequest("'dead_letter' cannot be the queue itself");
     if (const Queue* target = queues_.find(*dl); target && target->rec.options.tokens) {
@@ -392,7 +393,9 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   }
   // Unlike everywhere else, an unknown key is refused: a mistyped policy must
   // not pass silently. Checked after the types, since 400 wins over 404.
-  static constexpr std::string_view kKnown[] = {"q", "max_length", "dead_letter", "max_attempts", "ttl", "ack_timeout", "tokens"};
+  static constexpr std::string_view kKnown[] = {
+      cqp1::key::q,   cqp1::key::max_length,  cqp1::key::dead_letter, cqp1::key::max_attempts,
+      cqp1::key::ttl, cqp1::key::ack_timeout, cqp1::key::tokens};
   for (uint32_t i = 0; i < h.map().size; ++i) {
     const auto& k = h.map().ptr[i].key.via.str;
     const std::string_view key(k.ptr, k.size);
@@ -437,14 +440,14 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   if (o.dead_letter) cur.dead_letter = o.dead_letter;
   mark_dirty(q);
   MapWriter w(header_, 2);
-  cqp1::pack_string(w.key("q"), name);
-  w.key("depth").pack(q.depth());
+  cqp1::pack_string(w.key(cqp1::key::q), name);
+  w.key(cqp1::key::depth).pack(q.depth());
   outbox_.begin(s.peer, "DECLARED", header_);
 }
 
 void Broker::on_stats(Session& s, const HeaderView& h) {
   std::vector<Queue*> shown;
-  if (h.find("q") != nullptr) {
+  if (h.find(cqp1::key::q) != nullptr) {
     if (Queue* q = queues_.find(h.need_queue())) shown.push_back(q);
   } else {
     queues_.for_each([&](Queue& q) { shown.push_back(&q); });
@@ -455,32 +458,32 @@ void Broker::on_stats(Session& s, const HeaderView& h) {
   header_.clear();
   msgpack::packer<msgpack::sbuffer> pk(header_);
   pk.pack_map(3);
-  cqp1::pack_string(pk, "queues");
+  cqp1::pack_string(pk, cqp1::key::queues);
   pk.pack_map(static_cast<uint32_t>(shown.size()));
   for (Queue* q : shown) {
     cqp1::pack_string(pk, q->rec.name);
     const auto& tokens = q->rec.options.tokens;
     pk.pack_map(tokens ? 12 : 11);
     if (tokens) {
-      cqp1::pack_string(pk, "tokens");
+      cqp1::pack_string(pk, cqp1::key::tokens);
       pk.pack(*tokens);
     }
     const QueueCounters& c = q->counters;
     const std::pair<std::string_view, uint64_t> fields[] = {
-        {"depth", q->depth()},         {"inflight", q->inflight.size()},
-        {"consumers", q->consumers.size()}, {"delayed", q->rec.delayed},
-        {"put", c.put},                {"delivered", c.delivered},
-        {"acked", c.acked},            {"redelivered", c.redelivered},
-        {"dead_lettered", c.dead_lettered}, {"dropped", c.dropped},
-        {"expired", c.expired}};
+        {cqp1::key::depth, q->depth()},         {cqp1::key::inflight, q->inflight.size()},
+        {cqp1::key::consumers, q->consumers.size()}, {cqp1::key::delayed, q->rec.delayed},
+        {cqp1::key::put, c.put},                {cqp1::key::delivered, c.delivered},
+        {cqp1::key::acked, c.acked},            {cqp1::key::redelivered, c.redelivered},
+        {cqp1::key::dead_lettered, c.dead_lettered}, {cqp1::key::dropped, c.dropped},
+        {cqp1::key::expired, c.expired}};
     for (const auto& [k, v] : fields) {
       cqp1::pack_string(pk, k);
       pk.pack(v);
     }
   }
-  cqp1::pack_string(pk, "uptime_ms");
+  cqp1::pack_string(pk, cqp1::key::uptime_ms);
   pk.pack(clock_.steady_ms - started_steady_ms_);
-  cqp1::pack_string(pk, "clients");
+  cqp1::pack_string(pk, cqp1::key::clients);
   pk.pack(clients);
   outbox_.begin(s.peer, "STATS", header_);
 }
@@ -542,8 +545,8 @@ void Broker::on_purge(Session& s, const HeaderView& h) {
     }
   }
   MapWriter w(header_, 2);
-  cqp1::pack_string(w.key("q"), name);
-  w.key("removed").pack(removed);
+  cqp1::pack_string(w.key(cqp1::key::q), name);
+  w.key(cqp1::key::removed).pack(removed);
   outbox_.begin(s.peer, "PURGED", header_);
 }
 

@@ -207,29 +207,29 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
     if (batch.size() == 1) {
       const Outgoing& o = batch[0];
       cqp1::MapWriter w(header_, o.has_id ? 6 : 5);
-      cqp1::pack_string(w.key("q"), q.rec.name);
-      w.key("d").pack(ids[0]);
-      w.key("seq").pack(o.seq);
-      if (o.has_id) pack_id(w.key("id"), o);
-      w.key("attempt").pack(o.attempt);
-      w.key("ts").pack(o.ts_ms);
+      cqp1::pack_string(w.key(cqp1::key::q), q.rec.name);
+      w.key(cqp1::key::d).pack(ids[0]);
+      w.key(cqp1::key::seq).pack(o.seq);
+      if (o.has_id) pack_id(w.key(cqp1::key::id), o);
+      w.key(cqp1::key::attempt).pack(o.attempt);
+      w.key(cqp1::key::ts).pack(o.ts_ms);
     } else {
       const auto k = static_cast<uint32_t>(batch.size());
       cqp1::MapWriter w(header_, 7);
-      cqp1::pack_string(w.key("q"), q.rec.name);
-      w.key("n").pack(k);
-      w.key("d").pack(ids);
+      cqp1::pack_string(w.key(cqp1::key::q), q.rec.name);
+      w.key(cqp1::key::n).pack(k);
+      w.key(cqp1::key::d).pack(ids);
       auto& p = w.packer();
-      cqp1::pack_string(p, "seq");
+      cqp1::pack_string(p, cqp1::key::seq);
       p.pack_array(k);
       for (const auto& o : batch) p.pack(o.seq);
-      cqp1::pack_string(p, "attempt");
+      cqp1::pack_string(p, cqp1::key::attempt);
       p.pack_array(k);
       for (const auto& o : batch) p.pack(o.attempt);
-      cqp1::pack_string(p, "ts");
+      cqp1::pack_string(p, cqp1::key::ts);
       p.pack_array(k);
       for (const auto& o : batch) p.pack(o.ts_ms);
-      cqp1::pack_string(p, "id");
+      cqp1::pack_string(p, cqp1::key::id);
       p.pack_array(k);
       for (const auto& o : batch) pack_id(p, o);
     }

@@ -2,6 +2,8 @@
 
 #include "eventfd_wakeup.hpp"
 #include "protocol/cqp1.hpp"
+#include "protocol/replies.hpp"
+#include "protocol/requests.hpp"
 #include "proxy_link.hpp"
 #include "zmq_util.hpp"
 
@@ -27,30 +29,6 @@ std::uint64_t non_negative_ms(const std::optional<Millis>& d, const char* option
     throw ConfigError(std::string("QueueOptions::") + option + " must be >= 0 ms (0 = none)");
   }
   return static_cast<std::uint64_t>(d->count());
-}
-
-// The figures of one queue from its STATS entry. Unknown keys are ignored
-// (forward compatibility), a known key of the wrong type is a BadRequest.
-QueueStats parse_queue(const msgpack::object& entry) {
-  if (entry.type != msgpack::type::MAP) throw cqp1::BadRequest("a STATS queue entry is not a map");
-  QueueStats s;
-  const std::pair<std::string_view, std::uint64_t*> fields[] = {
-      {"depth", &s.depth}, {"inflight", &s.inflight}, {"consumers", &s.consumers},
-      {"delayed", &s.delayed}, {"put", &s.put}, {"delivered", &s.delivered},
-      {"acked", &s.acked}, {"redelivered", &s.redelivered}, {"dead_lettered", &s.dead_lettered},
-      {"dropped", &s.dropped}, {"expired", &s.expired}};
-  for (const auto& kv : entry.via.map) {
-    if (kv.key.type != msgpack::type::STR) continue;
-    const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
-    if (key == "tokens") {
-      s.tokens = cqp1::as_uint(kv.val, "'tokens'");
-      continue;
-    }
-    for (const auto& [name, field] : fields) {
-      if (key == name) *field = cqp1::as_uint(kv.val, name);
-    }
-  }
-  return s;
 }
 
 }  // namespace
@@ -128,16 +106,18 @@ struct Admin::Impl {
       while (link.receive(in, zone, &h)) {
         last_answer = Clock::now();
         try {
-          if (in.command == answer && (queue.empty() || h.str("q").value_or(queue) == queue)) {
+          if (in.command == answer && (queue.empty() || cqp1::read_queue(h).value_or(queue) == queue)) {
             read(h);
             return;
           }
           // Untagged and without delivery ids: the answer to this request.
-          if (in.command == cqp1::Command::ERROR && !h.find("tag") && !h.find("d")) {
-            throw RemoteError(static_cast<int>(h.uint("code").value_or(500)),
-                              std::string(h.str("reason").value_or("(no reason given)")) + " (" +
-                                  std::string(command) + (queue.empty() ? "" : " ") + std::string(queue) +
-                                  " at " + link.endpoint() + ")");
+          if (in.command == cqp1::Command::ERROR) {
+            const auto e = cqp1::ErrorReply::read(h);
+            if (e.answers_request()) {
+              throw RemoteError(e.code, std::string(e.reason) + " (" + std::string(command) +
+                                            (queue.empty() ? "" : " ") + std::string(queue) + " at " +
+                                            link.endpoint() + ")");
+            }
           }
         } catch (const cqp1::BadRequest& e) {
           connected = false;
@@ -183,37 +163,21 @@ Admin::~Admin() = default;
 
 ProxyStats Admin::stats() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  cqp1::MapWriter w(impl_->header, 0);
+  cqp1::encode(impl_->header, cqp1::QueueOnly{});
   ProxyStats out;
-  impl_->call("STATS", cqp1::Command::STATS, {}, [&](const cqp1::HeaderView& h) {
-    if (const msgpack::object* queues = h.find("queues")) {
-      if (queues->type != msgpack::type::MAP) throw cqp1::BadRequest("'queues' is not a map");
-      for (const auto& kv : queues->via.map) {
-        if (kv.key.type != msgpack::type::STR) throw cqp1::BadRequest("a queue name is not a str");
-        out.queues.emplace(std::string(kv.key.via.str.ptr, kv.key.via.str.size), parse_queue(kv.val));
-      }
-    }
-    out.uptime_ms = h.uint("uptime_ms").value_or(0);
-    out.clients = h.uint("clients").value_or(0);
-  });
+  impl_->call("STATS", cqp1::Command::STATS, {}, [&](const cqp1::HeaderView& h) { out = cqp1::read_stats(h); });
   return out;
 }
 
 std::optional<QueueStats> Admin::stats(std::string_view queue) {
   check_queue(queue, "Admin::stats");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  cqp1::MapWriter w(impl_->header, 1);
-  cqp1::pack_string(w.key("q"), queue);
+  cqp1::encode(impl_->header, cqp1::QueueOnly{queue});
   std::optional<QueueStats> out;
   // STATS answers carry no "q": matched by command (one call at a time).
   impl_->call("STATS", cqp1::Command::STATS, {}, [&](const cqp1::HeaderView& h) {
-    const msgpack::object* queues = h.find("queues");
-    if (queues == nullptr || queues->type != msgpack::type::MAP) return;
-    for (const auto& kv : queues->via.map) {
-      if (kv.key.type == msgpack::type::STR && std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == queue) {
-        out = parse_queue(kv.val);
-      }
-    }
+    ProxyStats all = cqp1::read_stats(h);
+    if (auto it = all.queues.find(std::string(queue)); it != all.queues.end()) out = it->second;
   });
   return out;
 }
@@ -228,38 +192,35 @@ std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
   if (o.ttl) ttl = non_negative_ms(o.ttl, "ttl");
   if (o.ack_timeout) ack_timeout = non_negative_ms(o.ack_timeout, "ack_timeout");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  const uint32_t n = 1 + (o.max_length ? 1 : 0) + (o.max_attempts ? 1 : 0) + (ttl ? 1 : 0) +
-                     (ack_timeout ? 1 : 0) + (o.dead_letter ? 1 : 0) + (o.tokens ? 1 : 0);
-  cqp1::MapWriter w(impl_->header, n);
-  cqp1::pack_string(w.key("q"), queue);
-  if (o.max_length) w.key("max_length").pack(*o.max_length);
-  if (o.max_attempts) w.key("max_attempts").pack(*o.max_attempts);
-  if (ttl) w.key("ttl").pack(*ttl);
-  if (ack_timeout) w.key("ack_timeout").pack(*ack_timeout);
-  if (o.dead_letter) cqp1::pack_string(w.key("dead_letter"), *o.dead_letter);
-  if (o.tokens) w.key("tokens").pack(static_cast<std::uint64_t>(*o.tokens));
+  cqp1::Declare m;
+  m.queue = queue;
+  m.max_length = o.max_length;
+  m.max_attempts = o.max_attempts;
+  m.ttl = ttl;
+  m.ack_timeout = ack_timeout;
+  if (o.dead_letter) m.dead_letter = *o.dead_letter;
+  if (o.tokens) m.tokens = *o.tokens;
+  cqp1::encode(impl_->header, m);
   std::uint64_t depth = 0;
   impl_->call("DECLARE", cqp1::Command::DECLARED, queue,
-                 [&](const cqp1::HeaderView& h) { depth = h.uint("depth").value_or(0); });
+              [&](const cqp1::HeaderView& h) { depth = cqp1::read_depth(h); });
   return depth;
 }
 
 std::uint64_t Admin::purge(std::string_view queue) {
   check_queue(queue, "Admin::purge");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  cqp1::MapWriter w(impl_->header, 1);
-  cqp1::pack_string(w.key("q"), queue);
+  cqp1::encode(impl_->header, cqp1::QueueOnly{queue});
   std::uint64_t removed = 0;
   impl_->call("PURGE", cqp1::Command::PURGED, queue,
-                 [&](const cqp1::HeaderView& h) { removed = h.uint("removed").value_or(0); });
+              [&](const cqp1::HeaderView& h) { removed = cqp1::read_removed(h); });
   return removed;
 }
 
 void Admin::remove(std::string_view queue) {
   check_queue(queue, "Admin::remove");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  cqp1::MapWriter w(impl_->header, 1);
-  cqp1::pack_string(w.key("q"), queue);
+  cqp1::encode(impl_->header, cqp1::QueueOnly{queue});
   impl_->call("DELETE", cqp1::Command::DELETED, queue, [](const cqp1::HeaderView&) {});
 }
 

@@ -148,19 +148,20 @@ struct Consumer::Impl {
   void send_consume(std::uint64_t credit, std::optional<std::uint64_t> limit) {
     const std::uint64_t batch =
         std::min<std::uint64_t>(options.batch == 0 ? options.prefetch : options.batch, cqp1::kMaxBatch);
-    cqp1::MapWriter w(header, 2 + (options.auto_ack ? 1 : 0) + (batch >= 2 ? 1 : 0) + (limit ? 1 : 0));
-    cqp1::pack_string(w.key("q"), queue);
-    w.key("credit").pack(std::max<std::uint64_t>(credit, 1));
-    if (options.auto_ack) w.key("auto_ack").pack(true);
-    if (batch >= 2) w.key("batch").pack(batch);
-    if (limit) w.key("limit").pack(*limit);
+    cqp1::Consume m;
+    m.queue = queue;
+    m.credit = std::max<std::uint64_t>(credit, 1);
+    m.auto_ack = options.auto_ack;
+    m.batch = batch;
+    m.limit = limit;
+    cqp1::encode(header, m);
     link.send("CONSUME", header);
   }
 
   void send_ids(std::string_view command, const std::vector<std::uint64_t>& ids, int extra) {
-    cqp1::MapWriter w(header, extra >= 0 ? 2 : 1);
-    w.key("d").pack(ids);
-    if (extra >= 0) w.key("requeue").pack(extra == 1);
+    cqp1::Settle m{&ids, std::nullopt};
+    if (extra >= 0) m.requeue = extra == 1;
+    cqp1::encode(header, m);
     link.send(command, header);
   }
 
@@ -181,63 +182,32 @@ struct Consumer::Impl {
     if (!pending[detail::kTouch].empty()) send_ids("TOUCH", pending[detail::kTouch], -1);
     for (auto& p : pending) p.clear();
     if (credits > 0) {
-      cqp1::MapWriter w(header, 2);
-      cqp1::pack_string(w.key("q"), queue);
-      w.key("n").pack(credits);
+      cqp1::encode(header, cqp1::Credit{queue, credits});
       link.send("CREDIT", header);
       credits = 0;
     }
   }
 
-  static std::uint64_t at(const msgpack::object_array* a, std::size_t i, const char* what) {
-    if (a == nullptr || i >= a->size) throw cqp1::BadRequest(std::string("DELIVER lacks ") + what);
-    return cqp1::as_uint(a->ptr[i], what);
-  }
-
   void on_deliver(const cqp1::HeaderView& h) {
-    const std::string q(h.str("q").value_or(queue));
-    if (auto n = h.uint("n")) {
-      const auto* d = h.array("d");
-      const auto* seq = h.array("seq");
-      const auto* attempt = h.array("attempt");
-      const auto* ts = h.array("ts");
-      const auto* ids = h.array("id");
-      const std::size_t k = std::min<std::size_t>(*n, in.body_count());
-      for (std::size_t i = 0; i < k; ++i) {
-        detail::DeliveryData dd;
-        dd.queue = q;
-        dd.body = std::move(in.body(i));
-        dd.delivery_id = at(d, i, "'d'");
-        dd.seq = at(seq, i, "'seq'");
-        dd.attempt = static_cast<std::uint32_t>(attempt ? at(attempt, i, "'attempt'") : 1);
-        dd.ts_ms = ts ? at(ts, i, "'ts'") : 0;
-        if (ids && i < ids->size) {
-          if (auto pid = cqp1::as_producer_id(ids->ptr[i], "'id' entry")) {
-            dd.id = std::string(pid->bytes);
-            dd.id_is_binary = pid->binary;
-          }
-        }
-        dd.epoch = link.epoch();
-        dd.auto_ack = options.auto_ack;
-        arrived.push_back(std::move(dd));
+    const auto deliver = cqp1::DeliverReply::read(h, in.body_count());
+    const std::string q(deliver.queue().value_or(queue));
+    for (std::size_t i = 0; i < deliver.size(); ++i) {
+      const cqp1::Delivered m = deliver.at(i);
+      detail::DeliveryData dd;
+      dd.queue = q;
+      dd.body = std::move(in.body(i));
+      dd.delivery_id = m.d;
+      dd.seq = m.seq;
+      dd.attempt = static_cast<std::uint32_t>(m.attempt);
+      dd.ts_ms = m.ts_ms;
+      if (m.id) {
+        dd.id = std::string(m.id->bytes);
+        dd.id_is_binary = m.id->binary;
       }
-      return;
+      dd.epoch = link.epoch();
+      dd.auto_ack = options.auto_ack;
+      arrived.push_back(std::move(dd));
     }
-    if (in.body_count() < 1) return;
-    detail::DeliveryData dd;
-    dd.queue = q;
-    dd.body = std::move(in.body(0));
-    dd.delivery_id = h.need_uint("d");
-    dd.seq = h.uint("seq").value_or(0);
-    dd.attempt = static_cast<std::uint32_t>(h.uint("attempt").value_or(1));
-    dd.ts_ms = h.uint("ts").value_or(0);
-    if (auto pid = h.producer_id("id")) {
-      dd.id = std::string(pid->bytes);
-      dd.id_is_binary = pid->binary;
-    }
-    dd.epoch = link.epoch();
-    dd.auto_ack = options.auto_ack;
-    arrived.push_back(std::move(dd));
   }
 
   void receive_all() {
@@ -250,15 +220,16 @@ struct Consumer::Impl {
         switch (in.command) {
           case cqp1::Command::DELIVER: on_deliver(h); break;
           case cqp1::Command::CONSUMING: consuming = true; break;
-          case cqp1::Command::ERROR:
-            if (h.find("d") != nullptr) {
+          case cqp1::Command::ERROR: {
+            const auto e = cqp1::ErrorReply::read(h);
+            if (e.ids != nullptr) {
               ++shared->stale;  // acks for deliveries the proxy already requeued
             } else {
-              error = std::make_exception_ptr(RemoteError(
-                  static_cast<int>(h.uint("code").value_or(500)),
-                  std::string(h.str("reason").value_or("(no reason)")) + " (consuming " + queue + ")"));
+              error = std::make_exception_ptr(
+                  RemoteError(e.code, std::string(e.reason) + " (consuming " + queue + ")"));
             }
             break;
+          }
           default: break;  // WELCOME, PONG: liveness and boot, seen by the link
         }
       } catch (const cqp1::BadRequest&) {

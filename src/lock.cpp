@@ -220,8 +220,7 @@ struct Lock::Impl {
   // ---- I/O thread -------------------------------------------------------------
 
   void send_ids(std::string_view command, const std::vector<std::uint64_t>& d) {
-    cqp1::MapWriter w(header, 1);
-    w.key("d").pack(d);
+    cqp1::encode(header, cqp1::Settle{&d, std::nullopt});
     link.send(command, header);
   }
 
@@ -254,28 +253,28 @@ struct Lock::Impl {
     send_settlements("TOUCH", touches);
     if (closing) return false;
     if (want && !declared && !declaring) {
-      const uint32_t n = 2 + (options.lease ? 1 : 0);
-      cqp1::MapWriter w(header, n);
-      cqp1::pack_string(w.key("q"), queue());
-      w.key("tokens").pack(static_cast<std::uint64_t>(options.permits));
-      if (options.lease) w.key("ack_timeout").pack(static_cast<std::uint64_t>(options.lease->count()));
+      cqp1::Declare m;
+      m.queue = queue();
+      m.tokens = options.permits;
+      if (options.lease) m.ack_timeout = static_cast<std::uint64_t>(options.lease->count());
+      cqp1::encode(header, m);
       link.send("DECLARE", header);
       declaring = true;
     } else if (want && declared && !consuming) {
       // limit 1: this CONSUME can never hand us a second token, even after the
       // lease requeues the first one. (CANCEL after the DELIVER would not do:
       // it requeues the unacked token, i.e. releases the lock.)
-      cqp1::MapWriter w(header, 3);
-      cqp1::pack_string(w.key("q"), queue());
-      w.key("credit").pack(1);
-      w.key("limit").pack(1);
+      cqp1::Consume m;
+      m.queue = queue();
+      m.credit = 1;
+      m.limit = 1;
+      cqp1::encode(header, m);
       link.send("CONSUME", header);
       consuming = true;
     } else if (!want && consuming) {
       // The acquire() gave up. A DELIVER already on its way is requeued by
       // the proxy when it reads this CANCEL (it is unacked then).
-      cqp1::MapWriter w(header, 1);
-      cqp1::pack_string(w.key("q"), queue());
+      cqp1::encode(header, cqp1::QueueOnly{queue()});
       link.send("CANCEL", header);
       consuming = false;
       ++cancels_pending;
@@ -284,8 +283,10 @@ struct Lock::Impl {
   }
 
   void on_deliver(const cqp1::HeaderView& h) {
-    if (h.find("n") != nullptr) throw cqp1::BadRequest("a batch DELIVER to a credit-1 consumer");
-    const std::uint64_t d = h.need_uint("d");
+    const auto deliver = cqp1::DeliverReply::read(h, in.body_count());
+    if (deliver.batch()) throw cqp1::BadRequest("a batch DELIVER to a credit-1 consumer");
+    const cqp1::Delivered token = deliver.at(0);
+    const std::uint64_t d = token.d;
     if (cancels_pending > 0 || !consuming) {
       nack(d);  // meant for a consumer given up on: never a hold
       return;
@@ -298,7 +299,7 @@ struct Lock::Impl {
         auto hold = std::make_shared<detail::Hold>();
         hold->delivery = d;
         hold->epoch = link.epoch();
-        hold->fence = h.uint("attempt").value_or(0);
+        hold->fence = token.attempt;
         hold->boot = boot;
         hold->deadline = shared->lease_deadline(Clock::now());
         shared->current = hold;
@@ -330,7 +331,8 @@ struct Lock::Impl {
   }
 
   void on_error(const cqp1::HeaderView& h) {
-    if (const msgpack::object_array* d = h.array("d")) {
+    const auto e = cqp1::ErrorReply::read(h);
+    if (const msgpack::object_array* d = e.ids) {
       // The proxy no longer knows these deliveries: a TOUCH or ACK came after
       // the lease had requeued the token.
       std::lock_guard<std::mutex> lock(shared->mu);
@@ -351,8 +353,8 @@ struct Lock::Impl {
     } else {
       return;
     }
-    const int code = static_cast<int>(h.uint("code").value_or(500));
-    std::string reason(h.str("reason").value_or("(no reason given)"));
+    const int code = e.code;
+    std::string reason(e.reason);
     reason += std::string(" (") + what + " " + queue() + " at " + link.endpoint() + ")";
     if (code == cqp1::kConflict) {
       reason += ": is it an ordinary queue with messages, or declared with another number of permits?";
@@ -367,7 +369,7 @@ struct Lock::Impl {
 
   // A different boot: the proxy restarted and forgot this session.
   bool boot_changed(const cqp1::HeaderView& h) {
-    const auto b = h.str("boot");
+    const auto b = cqp1::read_boot(h);
     if (!b) return false;
     if (boot.empty()) {
       boot = std::string(*b);

@@ -236,20 +236,8 @@ struct Producer::Impl {
     const std::uint64_t tag = next_tag++;
     const std::uint64_t delay = delay_now(first);
     const bool batch = k > 1;
-    const uint32_t keys = 3 + (delay ? 1 : 0) + (first.ttl ? 1 : 0) + (batch ? 1 : 0);
-    cqp1::MapWriter w(header, keys);
-    cqp1::pack_string(w.key("q"), first.queue);
-    w.key("tag").pack(tag);
-    if (batch) {
-      w.key("n").pack(static_cast<std::uint64_t>(k));
-      auto& p = w.key("ids");
-      p.pack_array(static_cast<uint32_t>(k));
-      for (std::size_t i = 0; i < k; ++i) cqp1::pack_string(p, es[i].id);
-    } else {
-      cqp1::pack_string(w.key("id"), first.id);
-    }
-    if (delay) w.key("delay").pack(delay);
-    if (first.ttl) w.key("ttl").pack(*first.ttl);
+    cqp1::encode(header, cqp1::Put{first.queue, tag, delay, first.ttl}, k,
+                 [&](std::size_t i) -> std::string_view { return es[i].id; });
     body_ptrs.clear();
     for (std::size_t i = 0; i < k; ++i) body_ptrs.push_back(&es[i].body);
     link.send("PUT", header, body_ptrs.data(), body_ptrs.size());
@@ -364,7 +352,8 @@ struct Producer::Impl {
   }
 
   void on_confirm(const cqp1::HeaderView& h) {
-    const auto it = answered(h.need_uint("tag"));
+    const auto confirm = cqp1::ConfirmReply::read(h);
+    const auto it = answered(confirm.tag());
     if (!it) return;
     Lane& lane = (*it)->second;
     const std::size_t n = lane.in_flight;
@@ -376,22 +365,11 @@ struct Producer::Impl {
     }
     lane.backoff = Millis(0);
     lane.batch_cap = std::min<std::size_t>(lane.batch_cap * 2, cqp1::kMaxBatch);
-    const bool batch = h.find("n") != nullptr;
-    const msgpack::object_array* seqs = batch ? h.array("seq") : nullptr;
-    const msgpack::object_array* dups = batch ? h.array("dup") : nullptr;
-    auto at = [](const msgpack::object_array* a, std::size_t i, msgpack::type::object_type t) {
-      return a != nullptr && i < a->size && a->ptr[i].type == t ? &a->ptr[i] : nullptr;
-    };
     n_confirmed += n;  // before flush() can see the window empty
     finish_front(lane, n, [&](std::size_t i, const Entry&) {
       Confirm c;
-      if (batch) {
-        if (auto s = at(seqs, i, msgpack::type::POSITIVE_INTEGER)) c.seq = s->via.u64;
-        if (auto d = at(dups, i, msgpack::type::BOOLEAN)) c.dup = d->via.boolean;
-      } else {
-        c.seq = h.uint("seq").value_or(0);
-        c.dup = h.boolean("dup").value_or(false);
-      }
+      c.seq = confirm.seq(i);
+      c.dup = confirm.dup(i);
       if (c.dup) ++n_dup;
       return c;
     });
@@ -461,9 +439,10 @@ struct Producer::Impl {
   // Producer waits for (it sends only PUTs besides HELLO/PING/BYE; declaring
   // is Admin's): ignored, and a batch it might concern times out and is resent.
   void on_error(const cqp1::HeaderView& h) {
-    const int code = static_cast<int>(h.uint("code").value_or(500));
-    std::string reason(h.str("reason").value_or("(no reason given)"));
-    if (auto tag = h.uint("tag")) {
+    const auto e = cqp1::ErrorReply::read(h);
+    const int code = e.code;
+    std::string reason(e.reason);
+    if (auto tag = e.tag) {
       const auto it = answered(*tag);
       if (!it) return;
       Lane& lane = (*it)->second;

@@ -80,9 +80,7 @@ void ProxyLink::open() {
   last_send_ = last_recv_ = last_ping_ = now;
 
   msgpack::sbuffer hello;
-  cqp1::MapWriter w(hello, config_.name.empty() ? 1 : 2);
-  w.key("v").pack(cqp1::kVersion);
-  if (!config_.name.empty()) cqp1::pack_string(w.key("name"), config_.name);
+  cqp1::encode(hello, cqp1::Hello{config_.name});
   send("HELLO", hello);
 }
 
@@ -147,8 +145,9 @@ bool ProxyLink::receive(Incoming& in, msgpack::zone& zone, cqp1::HeaderView* hea
       *header = cqp1::HeaderView::parse(in.frames[2].data(), in.frames[2].size(), zone,
                                          cqp1::HeaderView::From::proxy);
       if (in.command == cqp1::Command::WELCOME) {
-        if (auto hb = header->uint("hb"); hb && *hb > 0) hb_ = std::chrono::milliseconds(*hb);
-        if (auto p = header->str("proxy")) proxy_version_ = std::string(*p);
+        const auto welcome = cqp1::Welcome::read(*header);
+        if (welcome.hb && *welcome.hb > 0) hb_ = std::chrono::milliseconds(*welcome.hb);
+        if (welcome.proxy) proxy_version_ = std::string(*welcome.proxy);
         welcomed_ = true;
       }
       if (in.command == cqp1::Command::WELCOME || in.command == cqp1::Command::PONG) note_boot(*header);
@@ -164,8 +163,7 @@ bool ProxyLink::cancel_and_wait(std::string_view queue, EventfdWakeup& wake, std
                                 int earlier_cancels) {
   if (!welcomed_) return false;  // no session, nothing to apply
   msgpack::sbuffer header;
-  cqp1::MapWriter w(header, 1);
-  cqp1::pack_string(w.key("q"), queue);
+  cqp1::encode(header, cqp1::QueueOnly{queue});
   send("CANCEL", header);
   const auto deadline = deadline_after(patience);
   msgpack::zone zone;
@@ -174,7 +172,7 @@ bool ProxyLink::cancel_and_wait(std::string_view queue, EventfdWakeup& wake, std
   while (Clock::now() < deadline) {
     while (receive(in, zone, &h)) {
       if (in.command == cqp1::Command::CANCELLED && earlier_cancels-- <= 0) return true;
-      if (in.command == cqp1::Command::ERROR && h.find("d") == nullptr && h.find("tag") == nullptr) return true;
+      if (in.command == cqp1::Command::ERROR && cqp1::ErrorReply::read(h).answers_request()) return true;
     }
     wait(wake, deadline);
   }
@@ -184,7 +182,7 @@ bool ProxyLink::cancel_and_wait(std::string_view queue, EventfdWakeup& wake, std
 // docs/PROTOCOL.md §3.12: one `boot` per proxy process. Another one on the
 // same socket means ZeroMQ reconnected it to a restarted proxy.
 void ProxyLink::note_boot(const cqp1::HeaderView& header) {
-  const auto boot = header.str("boot");
+  const auto boot = cqp1::read_boot(header);
   if (!boot || boot->empty()) return;  // a proxy from before §3.12: the monitor still helps
   if (boot_.empty()) {
     boot_ = std::string(*boot);

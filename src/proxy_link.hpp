@@ -15,6 +15,8 @@
 
 #include "eventfd_wakeup.hpp"
 #include "protocol/cqp1.hpp"
+#include "protocol/replies.hpp"
+#include "protocol/requests.hpp"
 #include "zmq_util.hpp"
 
 #include <courier/context.hpp>

@@ -2,8 +2,8 @@
 courier_add_gtest(codec_test codec_test.cpp)
 courier_add_gtest(pipeline_test pipeline_test.cpp)
 courier_add_gtest(request_test request_test.cpp)
-# The CQP1 unit on its own (a private header of src/).
-courier_add_gtest(cqp1_test cqp1_test.cpp)
+# The CQP1 unit and its typed client messages on their own (private headers of src/).
+courier_add_gtest(cqp1_test cqp1_test.cpp cqp1_messages_test.cpp)
 target_include_directories(cqp1_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
 # Compile errors that teach: encoding a type msgpack cannot pack must fail to

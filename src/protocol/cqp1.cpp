@@ -230,7 +230,7 @@ std::string_view HeaderView::need_str(std::string_view key) const {
 }
 
 std::string_view HeaderView::need_queue() const {
-  const msgpack::object* o = find("q");
+  const msgpack::object* o = find(key::q);
   if (o == nullptr) throw BadRequest("missing 'q' (the queue name)");
   if (o->type != msgpack::type::STR) throw BadRequest("'q' must be a string");
   std::string_view q(o->via.str.ptr, o->via.str.size);

@@ -1,7 +1,10 @@
 // protocol/cqp1.hpp — the CQP1 wire protocol (PROTOCOL.md §3), in one place.
 //
-// Both courier-proxy and the client library (Producer/Consumer) build and
-// parse CQP1 frames through this unit, so there is exactly one parser.
+// Both courier-proxy and the client library (Producer/Consumer/Admin/Lock)
+// build and parse CQP1 frames through this unit, so there is exactly one
+// parser. Header keys are spelled once, in keys.hpp. The client side's typed
+// messages sit on top: requests.hpp (what a client sends) and replies.hpp
+// (what it reads); the CLI is a client of the library, not of this unit.
 //
 // Every CQP1 message is ["CQP1"][COMMAND][header map][body]*.
 // - Reading: HeaderView parses frame 3 into a msgpack object that lives in a
@@ -14,6 +17,8 @@
 // Thread-safety: none needed; all functions are reentrant, objects are owned
 // by one thread.
 #pragma once
+
+#include "protocol/keys.hpp"  // the header keys, spelled once
 
 #include <msgpack.hpp>
 
