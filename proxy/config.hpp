@@ -1,6 +1,8 @@
 // proxy/config.hpp — courier-proxy's settings (PROTOCOL.md §4.1).
 #pragma once
 
+#include <courier/security.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -15,6 +17,9 @@ struct ProxyConfig {
   uint64_t dedup_window_ms = 120000;
   bool sync = true;
   std::string log_level = "info";
+  // CurveZMQ (PROTOCOL.md §5): server = true with the secret key from
+  // --curve-secret, allow_dir from --curve-allow. Off by default.
+  CurveOptions curve;
 };
 
 }  // namespace courier::proxy

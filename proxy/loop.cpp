@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <courier/errors.hpp>
+#include <courier/options.hpp>
 #include <spdlog/spdlog.h>
 
 namespace courier::proxy {
@@ -32,6 +33,18 @@ Loop::Loop(const ProxyConfig& config)
   // (Capped first: a --max-message near 2^64 must not wrap the sum.)
   router_.set(zmq::sockopt::maxmsgsize,
               static_cast<int64_t>(std::min<uint64_t>(config_.max_message, 1ull << 40) + (64ull << 20)));
+  if (config_.curve.enabled()) {
+    // The library's CURVE setup (security.hpp): the socket options, and the
+    // ZAP handler checking --curve-allow before any command is read.
+    SocketOptions curve_only;
+    curve_only.curve = config_.curve;
+    curve_only.send_hwm = 0;
+    curve_only.receive_hwm = 0;
+    curve_only.linger = std::chrono::milliseconds(2000);
+    curve_only.max_message_size =
+        static_cast<int64_t>(std::min<uint64_t>(config_.max_message, 1ull << 40) + (64ull << 20));
+    apply_options(router_, curve_only, library_context_);
+  }
   try {
     router_.bind(config_.listen);
   } catch (const zmq::error_t& e) {

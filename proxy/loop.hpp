@@ -6,6 +6,8 @@
 // the turn: group commit), and only then send the replies.
 #pragma once
 
+#include <courier/context.hpp>
+
 #include "broker.hpp"
 #include "config.hpp"
 #include "journal.hpp"
@@ -34,6 +36,9 @@ class Loop {
 
   ProxyConfig config_;
   zmq::context_t context_{1};
+  // The library's handle on context_ (it runs the CURVE allow-list's ZAP
+  // handler); declared after it, so it goes first.
+  Context library_context_ = Context::borrow(context_);
   zmq::socket_t router_;
   Journal journal_;
   Outbox outbox_;

@@ -4,6 +4,7 @@
 #include "size_option.hpp"
 
 #include <courier/errors.hpp>
+#include <courier/security.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", config.listen,
                  "ROUTER endpoint clients connect to (tcp://HOST:PORT or ipc://PATH). Bind to 127.0.0.1 "
-                 "unless other hosts must reach it: CQP1 has no authentication yet.");
+                 "unless other hosts must reach it, and then use --curve-secret and --curve-allow.");
   app.add_option("--data", config.data_dir,
                  "Journal directory, created if missing. One proxy per directory. Put it on the disk "
                  "whose fsync you trust.");
@@ -90,6 +91,15 @@ int main(int argc, char** argv) {
   app.add_flag("--no-sync", no_sync,
                "Confirm after the journal write but without fsync: several times faster, survives a "
                "crash of the proxy process but NOT power loss or a kernel crash. If unsure, leave it off.");
+  std::string curve_secret, curve_allow;
+  app.add_option("--curve-secret", curve_secret,
+                 "Serve CurveZMQ (PROTOCOL.md §5) with this secret certificate (NAME.key_secret from "
+                 "`courier keygen` or zmq.auth): traffic is encrypted and plain clients can no longer connect.")
+      ->check(CLI::ExistingFile);
+  app.add_option("--curve-allow", curve_allow,
+                 "With --curve-secret: only clients whose public certificate (*.key) is in DIR may connect. "
+                 "Files added or removed apply to new connections within a second, without a restart.")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--log-level", config.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -100,6 +110,25 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 1;
   }
   config.sync = !no_sync;
+  if (!curve_allow.empty() && curve_secret.empty()) {
+    std::cerr << "--curve-allow needs --curve-secret: the allow-list checks CURVE clients\n";
+    return 1;
+  }
+  if (!curve_secret.empty()) {
+    try {
+      config.curve.keys = courier::load_certificate(curve_secret);
+    } catch (const courier::Error& e) {
+      std::cerr << "--curve-secret: " << e.what() << "\n";
+      return 1;
+    }
+    if (config.curve.keys.secret_key.empty()) {
+      std::cerr << "--curve-secret: " << curve_secret
+                << " holds no secret-key: give the NAME.key_secret file, not NAME.key\n";
+      return 1;
+    }
+    config.curve.server = true;
+    config.curve.allow_dir = curve_allow;
+  }
   if (config.max_journal_size < (1ull << 20)) {
     std::cerr << "--max-journal-size: at least 1M is needed, got " << config.max_journal_size << " bytes\n";
     return 1;
@@ -109,15 +138,22 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
 
+  courier::set_curve_refusal_log([](const std::string& dir, const std::string& key, const std::string& address) {
+    spdlog::warn("refused a CURVE client from {} with key {}: not in the allow-list {}", address, key, dir);
+  });
+
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
     courier::proxy::Loop loop(config);
-    spdlog::info("courier-proxy {} ready on {} (data {}, heartbeat {} ms, {})", COURIER_VERSION,
+    spdlog::info("courier-proxy {} ready on {} (data {}, heartbeat {} ms, {}, {})", COURIER_VERSION,
                  loop.endpoint(), config.data_dir, config.heartbeat_ms,
-                 config.sync ? "fsync per turn" : "NO fsync");
+                 config.sync ? "fsync per turn" : "NO fsync",
+                 !config.curve.server         ? "plain text: no CURVE"
+                 : config.curve.allow_dir.empty() ? "CURVE, any client with the server key"
+                                                  : "CURVE, clients in " + config.curve.allow_dir);
     loop.run(g_stop);
     spdlog::info("stopped cleanly");
     return 0;

@@ -1,10 +1,14 @@
 #include <courier/context.hpp>
 #include <courier/errors.hpp>
 
+#include "context_access.hpp"
+#include "zap_handler.hpp"
+
 #include <zmq.hpp>
 
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <string>
 
 namespace courier {
@@ -13,7 +17,17 @@ struct Context::State {
   std::unique_ptr<zmq::context_t> owned;  // null when borrowed
   zmq::context_t* ctx = nullptr;
   std::atomic<bool> shut_down{false};
+  // Declared after `owned`, so destroyed before it: the handler's socket
+  // must be closed before the context can terminate.
+  std::mutex zap_mu;
+  std::unique_ptr<detail::ZapHandler> zap;  // guarded by zap_mu
 };
+
+void detail::ContextAccess::start_zap_handler(const Context& context) {
+  Context::State& s = *context.state_;
+  std::lock_guard<std::mutex> lock(s.zap_mu);
+  if (!s.zap) s.zap = std::make_unique<detail::ZapHandler>(*s.ctx);
+}
 
 Context::Context(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
 

@@ -22,7 +22,7 @@ zmq::socket_t make_socket(const Context& context, int type) {
 
 PipeSocket::PipeSocket(int type, const SocketOptions& options, Context context)
     : context_(std::move(context)), socket_(make_socket(context_, type)) {
-  apply_options(socket_, options);
+  apply_options(socket_, options, context_);
 }
 
 void PipeSocket::bind(const std::string& endpoint) { bind_or_throw(socket_.handle(), endpoint); }

@@ -57,7 +57,7 @@ void ProxyLink::open() {
   // credit), and a DEALER at its HWM would block the I/O thread.
   o.send_hwm = 0;
   o.receive_hwm = 0;
-  apply_options(s, o);
+  apply_options(s, o, config_.context);
   ++epoch_;
   // Watch the connection: a dropped TCP connection means a new proxy session.
   // inproc names are released asynchronously (by ZeroMQ's reaper), so each

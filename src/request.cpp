@@ -229,7 +229,7 @@ struct Server::Impl {
     } catch (const zmq::error_t& e) {
       detail::throw_zmq_error(e.num(), "creating the server's ROUTER socket");
     }
-    apply_options(socket, options.socket);
+    apply_options(socket, options.socket, context);
     const int one = 1;
     zmq_setsockopt(socket.handle(), ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(socket.handle(), ZMQ_SNDTIMEO, &kReplySendTimeoutMs, sizeof kReplySendTimeoutMs);
@@ -570,7 +570,7 @@ struct Client::Impl {
     } catch (const zmq::error_t& e) {
       detail::throw_zmq_error(e.num(), "creating the client's DEALER socket");
     }
-    apply_options(socket, options.socket);
+    apply_options(socket, options.socket, context);
     // The socket is handed to the I/O thread here; thread start is the full
     // memory barrier ZeroMQ asks for when a socket changes threads.
     io = std::thread([this] { thread_main(); });

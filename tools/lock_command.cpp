@@ -8,6 +8,7 @@
 // grows (§3.6 "Fencing"), so a resource that refuses a writer whose fence is
 // lower than one it has seen is safe even from a holder that lost the lock.
 #include "cli_common.hpp"
+#include "curve_options.hpp"
 #include "proxy_options.hpp"
 
 #include <courier/lock.hpp>
@@ -31,6 +32,7 @@ namespace {
 struct LockArgs {
   std::string queue;
   std::string proxy = default_proxy();
+  CurveArgs curve;
   std::optional<double> timeout;  // none: wait for ever
   std::vector<std::string> command;
 };
@@ -71,6 +73,7 @@ int run_lock(const LockArgs& a) {
   if (a.command.empty()) throw CliFailure(kUsage, "no COMMAND: courier lock QUEUE -- COMMAND [ARG...]");
   LockOptions options;
   options.endpoint = a.proxy;
+  options.socket.curve = curve_options(a.curve, false);
   options.client_name = client_name("lock");
   Lock lock(a.queue, options);
 
@@ -81,7 +84,7 @@ int run_lock(const LockArgs& a) {
     if (!guard) {
       throw CliFailure(kTimeout, "lock " + a.queue + " not acquired within " + seconds_text(*a.timeout) +
                                      " s: another holder has it (or courier-proxy at " + a.proxy +
-                                     " does not answer)");
+                                     " does not answer" + curve_hint(a.curve) + ")");
     }
   } else {
     guard = lock.acquire();
@@ -126,6 +129,7 @@ void add_lock_command(CLI::App& app, Action& action) {
   lock->add_option("queue", args->queue, "lock (queue) name: 1-200 of A-Z a-z 0-9 . _ : -")->required();
   lock->add_option("command", args->command, "the command and its arguments, after --")->required();
   add_proxy_option(lock, args->proxy);
+  add_curve_client_options(lock, args->curve);
   lock->add_option("--timeout", args->timeout, "give up (exit 2) when the lock is not ours within S seconds")
       ->check(positive_seconds());
   lock->footer("Examples:\n  courier lock nightly-report -- ./make-report.sh\n"

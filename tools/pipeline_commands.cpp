@@ -2,6 +2,7 @@
 // pipeline of PROTOCOL.md §1 (one message = one frame = one msgpack object),
 // on libcourier's RawPush / RawPull.
 #include "cli_common.hpp"
+#include "curve_options.hpp"
 #include "json_msgpack.hpp"
 
 #include <courier/context.hpp>
@@ -23,12 +24,14 @@ struct PushArgs {
   bool bind = false;
   bool raw = false;
   double timeout = 10;
+  CurveArgs curve;
 };
 
 struct PullArgs {
   std::string endpoint;
   bool bind = false;
   bool raw = false;
+  CurveArgs curve;
   std::optional<uint64_t> count;
   std::optional<double> timeout;
 };
@@ -67,6 +70,7 @@ int run_push(const PushArgs& a) {
   PushOptions options{{}, Context()};
   options.socket.immediate = true;
   options.socket.linger = to_ms(a.timeout);
+  options.socket.curve = curve_options(a.curve, a.bind);
   RawPush push(options);
   if (a.bind) push.bind(a.endpoint); else push.connect(a.endpoint);
 
@@ -78,7 +82,8 @@ int run_push(const PushArgs& a) {
       throw CliFailure(kTimeout, "no peer took " + where + " within " + seconds_text(a.timeout) +
                                      " s on " + a.endpoint + " (" + std::to_string(sent) +
                                      " sent); is a receiver running, e.g. `courier pull " + a.endpoint +
-                                     (a.bind ? "`" : " --bind`") + "? (--timeout S to wait longer)");
+                                     (a.bind ? "`" : " --bind`") + "? (--timeout S to wait longer)" +
+                                     (a.bind ? std::string() : curve_hint(a.curve)));
     }
     ++sent;
   };
@@ -107,6 +112,7 @@ int run_push(const PushArgs& a) {
 int run_pull(const PullArgs& a) {
   PullOptions options{{}, Context()};
   options.socket.linger = std::chrono::milliseconds(0);
+  options.socket.curve = curve_options(a.curve, a.bind);
   RawPull pull(options);
   if (a.bind) pull.bind(a.endpoint); else pull.connect(a.endpoint);
 
@@ -167,6 +173,8 @@ void add_pipeline_commands(CLI::App& app, Action& action) {
                "  courier push tcp://127.0.0.1:6000 '{\"n\": 1}' '\"text\"' 42\n"
                "  courier pull tcp://127.0.0.1:7000 --bind | courier push tcp://127.0.0.1:6000");
   push->add_flag("--bind", push_args->bind, "bind ENDPOINT instead of connecting to it");
+  add_curve_client_options(push, push_args->curve);
+  add_curve_server_options(push, push_args->curve);
   push->add_flag("--raw", push_args->raw, "send each value's text as bytes, not as JSON -> msgpack");
   push->add_option("--timeout", push_args->timeout,
                    "seconds to wait for a peer to take each message (exit 2 after that)")
@@ -186,6 +194,8 @@ void add_pipeline_commands(CLI::App& app, Action& action) {
       ->required();
   pull->footer("Examples:\n  courier pull tcp://127.0.0.1:6000 --bind --count 3 --timeout 10");
   pull->add_flag("--bind", pull_args->bind, "bind ENDPOINT instead of connecting to it");
+  add_curve_client_options(pull, pull_args->curve);
+  add_curve_server_options(pull, pull_args->curve);
   pull->add_option("--count,-n", pull_args->count, "exit 0 after N messages")
       ->transform(whole_number("messages", 1));
   pull->add_option("--timeout", pull_args->timeout, "exit 2 when S seconds pass before --count is reached")

@@ -3,6 +3,7 @@
 // the CLI speaks CQP1 through the same client code as every C++ program.
 #include "cli_common.hpp"
 #include "json_msgpack.hpp"
+#include "curve_options.hpp"
 #include "proxy_options.hpp"
 #include "protocol/cqp1.hpp"
 
@@ -27,6 +28,7 @@ struct PublishArgs {
   std::string queue;
   std::vector<std::string> values;
   std::string proxy = default_proxy();
+  CurveArgs curve;
   std::optional<std::string> id;
   std::optional<uint64_t> delay;
   std::optional<uint64_t> ttl;
@@ -37,6 +39,7 @@ struct PublishArgs {
 struct ConsumeArgs {
   std::string queue;
   std::string proxy = default_proxy();
+  CurveArgs curve;
   std::optional<uint64_t> count;
   std::optional<double> timeout;
   bool no_ack = false;
@@ -48,6 +51,7 @@ struct ConsumeArgs {
 struct AdminArgs {  // purge and declare
   std::string queue;
   std::string proxy = default_proxy();
+  CurveArgs curve;
   double timeout = 5;
   std::optional<uint64_t> max_length, max_attempts, ttl, ack_timeout;
   std::optional<std::string> dead_letter;
@@ -56,9 +60,19 @@ struct AdminArgs {  // purge and declare
 Millis seconds_ms(double seconds) { return Millis(seconds_to_ms(seconds)); }
 
 // The exit-2 failure for a proxy that never answered HELLO.
-CliFailure no_proxy(const std::string& endpoint, double seconds) {
+CliFailure no_proxy(const std::string& endpoint, double seconds, const CurveArgs& curve) {
   return CliFailure(kTimeout, "no answer from courier-proxy at " + endpoint + " within " + seconds_text(seconds) +
-                                  " s: is it running? (--proxy EP or $COURIER_PROXY_ENDPOINT)");
+                                  " s: is it running? (--proxy EP or $COURIER_PROXY_ENDPOINT)" + curve_hint(curve));
+}
+
+// Runs an Admin call; a timeout names what CURVE may have to do with it.
+template <class F>
+auto with_curve_hint(const CurveArgs& curve, F call) {
+  try {
+    return call();
+  } catch (const TimeoutError& e) {
+    throw CliFailure(kTimeout, e.what() + curve_hint(curve));
+  }
 }
 
 // The producer id of the n-th value (1-based): ID, then ID-2, ID-3, ...
@@ -95,11 +109,12 @@ int run_publish(const PublishArgs& a) {
 
   ProducerOptions options;
   options.endpoint = a.proxy;
+  options.socket.curve = curve_options(a.curve, false);
   options.client_name = client_name("publish");
   options.full_wait = seconds_ms(a.full_wait);
   options.close_timeout = Millis(0);  // everything is settled (or given up) before it closes
   Producer producer(options);
-  if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(a.proxy, a.timeout);
+  if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(a.proxy, a.timeout, a.curve);
 
   auto outcomes = std::make_shared<PublishOutcomes>();
   const Millis timeout = seconds_ms(a.timeout);
@@ -197,13 +212,14 @@ int run_consume(const ConsumeArgs& a) {
   const auto deadline = deadline_in(a.timeout);
   ConsumerOptions options;
   options.endpoint = a.proxy;
+  options.socket.curve = curve_options(a.curve, false);
   options.client_name = client_name("consume");
   options.prefetch = static_cast<uint32_t>(a.count ? std::min(a.credit, *a.count) : a.credit);
   options.auto_ack = a.no_ack;
   options.limit = a.count;
   Consumer consumer(a.queue, options);
   const double handshake = a.timeout ? std::min(*a.timeout, 10.0) : 10.0;
-  if (!consumer.wait_consuming(seconds_ms(handshake))) throw no_proxy(a.proxy, handshake);
+  if (!consumer.wait_consuming(seconds_ms(handshake))) throw no_proxy(a.proxy, handshake, a.curve);
 
   uint64_t received = 0, reconnects = 0;
   int status = kOk;
@@ -252,6 +268,7 @@ int run_consume(const ConsumeArgs& a) {
 Admin admin_for(const AdminArgs& a, const char* command) {
   AdminOptions options;
   options.endpoint = a.proxy;
+  options.socket.curve = curve_options(a.curve, false);
   options.client_name = client_name(command);
   options.timeout = seconds_ms(a.timeout);
   return Admin(options);
@@ -259,7 +276,7 @@ Admin admin_for(const AdminArgs& a, const char* command) {
 
 int run_purge(const AdminArgs& a) {
   check_queue_name(a.queue);
-  const uint64_t removed = admin_for(a, "purge").purge(a.queue);
+  const uint64_t removed = with_curve_hint(a.curve, [&] { return admin_for(a, "purge").purge(a.queue); });
   print_line(to_line(json{{"q", a.queue}, {"removed", removed}}));
   return kOk;
 }
@@ -273,7 +290,7 @@ int run_declare(const AdminArgs& a) {
   o.dead_letter = a.dead_letter;
   if (a.ttl) o.ttl = Millis(*a.ttl);
   if (a.ack_timeout) o.ack_timeout = Millis(*a.ack_timeout);
-  const uint64_t depth = admin_for(a, "declare").declare(a.queue, o);
+  const uint64_t depth = with_curve_hint(a.curve, [&] { return admin_for(a, "declare").declare(a.queue, o); });
   print_line(to_line(json{{"q", a.queue}, {"depth", depth}}));
   return kOk;
 }
@@ -292,6 +309,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
                   "  courier publish orders --id order-1 '{\"id\": 1}'   # dedup: a resend is stored once\n"
                   "  cat orders.jsonl | courier publish orders --proxy tcp://10.0.0.5:5555");
   add_proxy_option(publish, pub->proxy);
+  add_curve_client_options(publish, pub->curve);
   publish->add_option("--id", pub->id,
                       "producer message id for dedup; with several values they get ID, ID-2, ID-3, ...");
   publish->add_option("--delay", pub->delay, "deliver no sooner than MS milliseconds from now")
@@ -321,6 +339,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   consume->footer("Examples:\n  courier consume orders --count 10 --timeout 5\n"
                   "  courier consume orders | jq .item        # runs until interrupted");
   add_proxy_option(consume, con->proxy);
+  add_curve_client_options(consume, con->curve);
   consume->add_option("--count,-n", con->count, "exit 0 after N messages")
       ->transform(whole_number("messages", 1));
   consume->add_option("--timeout", con->timeout, "exit 2 when S seconds pass before --count is reached")
@@ -339,6 +358,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       "purge", "Remove the ready messages of a queue; prints {\"q\": ..., \"removed\": N}.");
   purge->add_option("queue", pur->queue, "queue name")->required();
   add_proxy_option(purge, pur->proxy);
+  add_curve_client_options(purge, pur->curve);
   purge->add_option("--timeout", pur->timeout, "seconds to wait for the answer")
       ->check(positive_seconds())
       ->capture_default_str();
@@ -349,6 +369,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       "declare", "Create a queue and/or set its options; prints {\"q\": ..., \"depth\": N}.");
   declare->add_option("queue", dec->queue, "queue name")->required();
   add_proxy_option(declare, dec->proxy);
+  add_curve_client_options(declare, dec->curve);
   declare->add_option("--max-length", dec->max_length, "most messages waiting; PUTs past it get 429")
       ->transform(whole_number("messages"));
   declare->add_option("--dead-letter", dec->dead_letter, "queue that receives expired/rejected messages");

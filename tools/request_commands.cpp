@@ -2,6 +2,7 @@
 // request/reply (PROTOCOL.md §2) on libcourier's Client (a DEALER with the
 // empty delimiter) and Server (a ROUTER, so REQ and DEALER clients both work).
 #include "cli_common.hpp"
+#include "curve_options.hpp"
 #include "json_msgpack.hpp"
 
 #include <courier/context.hpp>
@@ -20,6 +21,7 @@ struct RequestArgs {
   std::string endpoint;
   std::string value;
   double timeout = 10;
+  CurveArgs curve;
 };
 
 struct ServeArgs {
@@ -28,6 +30,7 @@ struct ServeArgs {
   bool quiet = false;
   std::optional<uint64_t> count;
   std::optional<double> timeout;
+  CurveArgs curve;
 };
 
 // Sends one request and prints the reply body. ok:false -> exit 3 with the
@@ -44,6 +47,7 @@ int run_request(const RequestArgs& a) {
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(a.timeout * 1000)));
   ClientOptions options{{}, Context()};
   options.socket.linger = std::chrono::milliseconds(0);  // nothing worth flushing once we have the answer
+  options.socket.curve = curve_options(a.curve, false);
   Client client(options);
   client.connect(a.endpoint);
   std::string reply;
@@ -54,7 +58,7 @@ int run_request(const RequestArgs& a) {
   } catch (const TimeoutError&) {
     throw CliFailure(kTimeout, "no reply from " + a.endpoint + " within " + seconds_text(a.timeout) +
                                    " s; is a server running there (e.g. `courier serve " + a.endpoint +
-                                   " --echo`)? --timeout S waits longer");
+                                   " --echo`)? --timeout S waits longer" + curve_hint(a.curve));
   }
   try {
     print_line(to_line(decode_frame(reply.data(), reply.size())));
@@ -68,6 +72,7 @@ int run_request(const RequestArgs& a) {
 // request as a JSON line (unless --quiet). Exits 0 after --count requests.
 int run_serve(const ServeArgs& a) {
   ServerOptions options{{}, Context()};
+  options.socket.curve = curve_options(a.curve, true);
   Server server(options);
   server.bind(a.endpoint);
   server.handle_raw([&a](std::string_view body) {
@@ -102,6 +107,7 @@ void add_request_commands(CLI::App& app, Action& action) {
   request->add_option("endpoint", req->endpoint, "the server's endpoint, e.g. tcp://127.0.0.1:6000")
       ->required();
   request->add_option("json", req->value, "the request body as JSON, e.g. '{\"op\": \"ping\"}'")->required();
+  add_curve_client_options(request, req->curve);
   request->add_option("--timeout", req->timeout, "seconds to wait for the reply (exit 2 after that)")
       ->check(positive_seconds())
       ->capture_default_str();
@@ -116,6 +122,7 @@ void add_request_commands(CLI::App& app, Action& action) {
       ->required();
   serve->add_option("--count,-n", srv->count, "exit 0 after answering N requests")
       ->transform(whole_number("requests", 1));
+  add_curve_server_options(serve, srv->curve);
   serve->add_option("--timeout", srv->timeout, "exit 2 when S seconds pass before --count is reached")
       ->check(positive_seconds());
   serve->add_flag("--quiet,-q", srv->quiet, "do not print the requests");

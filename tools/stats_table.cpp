@@ -5,6 +5,7 @@
 // library's Admin, as any program would read them.
 #include "cli_common.hpp"
 #include "json_msgpack.hpp"
+#include "curve_options.hpp"
 #include "proxy_options.hpp"
 
 #include <courier/admin.hpp>
@@ -24,6 +25,7 @@ namespace {
 struct StatsArgs {
   std::optional<std::string> queue;
   std::string proxy = default_proxy();
+  CurveArgs curve;
   bool json_out = false;
   bool watch = false;
   double interval = 1;
@@ -102,6 +104,7 @@ int run_stats(const StatsArgs& a) {
   if (a.queue) check_queue_name(*a.queue);
   AdminOptions options;
   options.endpoint = a.proxy;
+  options.socket.curve = curve_options(a.curve, false);
   options.client_name = client_name("stats");
   options.timeout = std::chrono::milliseconds(seconds_to_ms(a.timeout));
   Admin admin(options);
@@ -109,7 +112,12 @@ int run_stats(const StatsArgs& a) {
   std::optional<ProxyStats> previous;
   for (uint64_t n = 1;; ++n) {
     const auto started = Clock::now();
-    ProxyStats stats = admin.stats();
+    ProxyStats stats;
+    try {
+      stats = admin.stats();
+    } catch (const TimeoutError& e) {
+      throw CliFailure(kTimeout, e.what() + curve_hint(a.curve));
+    }
     if (a.queue) {  // the table of one queue (uptime and clients stay the proxy's)
       auto it = stats.queues.find(*a.queue);
       std::map<std::string, QueueStats> only;
@@ -141,6 +149,7 @@ void add_stats_command(CLI::App& app, Action& action) {
                "JSON object.");
   stats->add_option("queue", args->queue, "only this queue");
   add_proxy_option(stats, args->proxy);
+  add_curve_client_options(stats, args->curve);
   stats->add_flag("--json", args->json_out, "print the STATS header as one JSON object (a line per refresh)");
   stats->add_flag("--watch,-w", args->watch, "refresh every --interval until interrupted");
   stats->add_option("--interval", args->interval, "seconds between refreshes with --watch")

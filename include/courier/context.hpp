@@ -33,6 +33,10 @@ class context_t;
 
 namespace courier {
 
+namespace detail {
+struct ContextAccess;  // the library's own per-context services (src/context_access.hpp)
+}
+
 class COURIER_EXPORT Context {
  public:
   // A new ZeroMQ context with `io_threads` I/O threads, owned by this handle
@@ -73,6 +77,7 @@ class COURIER_EXPORT Context {
   friend bool operator!=(const Context& a, const Context& b) noexcept { return !(a == b); }
 
  private:
+  friend struct detail::ContextAccess;
   struct State;
   explicit Context(std::shared_ptr<State> state) noexcept;
   std::shared_ptr<State> state_;

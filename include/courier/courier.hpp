@@ -15,3 +15,4 @@
 #include <courier/pipeline.hpp>
 #include <courier/producer.hpp>
 #include <courier/request.hpp>
+#include <courier/security.hpp>

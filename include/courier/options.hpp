@@ -27,7 +27,9 @@
 // - Errors: ConfigError naming the option and the accepted range.
 #pragma once
 
+#include <courier/context.hpp>
 #include <courier/export.hpp>
+#include <courier/security.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -66,6 +68,9 @@ struct SocketOptions {
   // Largest inbound message accepted (ZMQ_MAXMSGSIZE), in bytes; a peer that
   // sends more is disconnected. -1 = no limit.
   std::int64_t max_message_size = -1;
+  // CurveZMQ encryption and authentication (security.hpp, PROTOCOL.md §5).
+  // Off by default.
+  CurveOptions curve;
 };
 
 // Returns: $COURIER_PROXY_ENDPOINT when set and not empty, else
@@ -74,9 +79,13 @@ struct SocketOptions {
 // Throws: nothing but std::bad_alloc. Thread-safety: any thread.
 COURIER_EXPORT std::string default_proxy_endpoint();
 
-// Applies `options` to `socket`.
+// Applies `options` to `socket`, which was made from `context` (a CURVE
+// allow-list starts that context's ZAP handler, security.hpp).
 // Returns: nothing. Throws: ConfigError naming the bad option and its range.
 // Thread-safety: only from the thread that owns `socket`.
+COURIER_EXPORT void apply_options(zmq::socket_ref socket, const SocketOptions& options, const Context& context);
+// The same for a socket of any context, without a CURVE allow-list
+// (ConfigError when options.curve.allow_dir is set: give the context).
 COURIER_EXPORT void apply_options(zmq::socket_ref socket, const SocketOptions& options);
 
 }  // namespace courier
