@@ -143,6 +143,12 @@ class Proxy:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def check(self):
+        """`courier-proxy --check` of this proxy's --data (it must be stopped): (status, output)."""
+        r = subprocess.run([self.binary, "--check", self.data_dir], capture_output=True, text=True,
+                           timeout=60)
+        return r.returncode, r.stdout + r.stderr
+
     def stop(self, sig=signal.SIGTERM, grace=5.0):
         """Signal by PID; SIGKILL after `grace`. Returns (returncode, seconds, killed)."""
         if self.proc is None or self.proc.poll() is not None:
