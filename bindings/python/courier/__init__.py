@@ -1,7 +1,11 @@
 """courier: typed messaging over ZeroMQ with msgpack, from Python.
 
-So far the package holds the value converter; the messaging API of the C++
-library (Push/Pull, Client/Server, Producer/Consumer, Admin, Lock) follows.
+The C++ library's API one to one: Push/Pull (pipelines), Client/Server
+(request/reply), Producer/Consumer/Delivery (durable queues on
+courier-proxy), Admin and Lock. Every resource works with ``with``; timeouts
+are float seconds (None waits forever); blocking calls release the GIL and
+raise KeyboardInterrupt within ~50 ms of Ctrl-C; every error is a
+courier.Error.
 
 Values map to msgpack as msgpack.packb/unpackb do with their defaults:
 None, bool, int (-2**63 .. 2**64-1), float (always float64), str, bytes
@@ -9,6 +13,37 @@ None, bool, int (-2**63 .. 2**64-1), float (always float64), str, bytes
 dict (keys of any of these types; an array used as a key unpacks as a tuple).
 """
 
-from ._native import packb, unpackb
+import atexit as _atexit
 
-__all__ = ["packb", "unpackb"]
+from . import _native
+from ._native import (
+    Context,
+    Pull,
+    Push,
+    SocketOptions,
+    default_proxy_endpoint,
+    packb,
+    unpackb,
+)
+from .errors import (
+    ClosedError,
+    ConfigError,
+    DecodeError,
+    Error,
+    JournalError,
+    LockLostError,
+    ProtocolError,
+    RemoteError,
+    TimeoutError,
+)
+
+__all__ = [
+    "packb", "unpackb", "SocketOptions", "Context", "default_proxy_endpoint",
+    "Push", "Pull",
+    "Error", "DecodeError", "ProtocolError", "TimeoutError", "RemoteError", "JournalError",
+    "ConfigError", "ClosedError", "LockLostError",
+]
+
+# Close what is still open before the interpreter tears down (bounded by
+# each object's linger / close_timeout), so exit never hangs.
+_atexit.register(_native._close_all)
