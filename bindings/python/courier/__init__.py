@@ -16,10 +16,14 @@ dict (keys of any of these types; an array used as a key unpacks as a tuple).
 import atexit as _atexit
 
 from . import _native
+from . import _completions
 from ._native import (
+    Client,
     Context,
     Pull,
     Push,
+    Request,
+    Server,
     SocketOptions,
     default_proxy_endpoint,
     packb,
@@ -39,11 +43,14 @@ from .errors import (
 
 __all__ = [
     "packb", "unpackb", "SocketOptions", "Context", "default_proxy_endpoint",
-    "Push", "Pull",
+    "Push", "Pull", "Client", "Server", "Request",
     "Error", "DecodeError", "ProtocolError", "TimeoutError", "RemoteError", "JournalError",
     "ConfigError", "ClosedError", "LockLostError",
 ]
 
 # Close what is still open before the interpreter tears down (bounded by
 # each object's linger / close_timeout), so exit never hangs.
+# atexit runs hooks last-registered first: close the objects (which fails
+# what they still have in flight), then let the completion thread finish.
+_atexit.register(_completions.stop)
 _atexit.register(_native._close_all)

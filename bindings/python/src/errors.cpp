@@ -3,6 +3,8 @@
 #include <courier/errors.hpp>
 #include <courier/lock.hpp>
 
+#include <nanobind/stl/string.h>
+
 #include <string>
 
 namespace nb = nanobind;

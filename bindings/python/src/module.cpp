@@ -21,5 +21,7 @@ NB_MODULE(_native, m) {
   courier::python::register_errors(m);
   courier::python::bind_options(m);
   courier::python::bind_pipeline(m);
+  courier::python::bind_completions(m);
+  courier::python::bind_request(m);
   m.def("_close_all", &courier::python::close_all, "Close every live courier object (atexit hook).");
 }
