@@ -18,14 +18,25 @@ import atexit as _atexit
 from . import _native
 from . import _completions
 from ._native import (
+    Admin,
     Client,
+    Consumer,
     Context,
+    Delivery,
+    Lock,
+    LockGuard,
+    Processing,
+    Producer,
+    ProxyStats,
+    QueueRate,
+    QueueStats,
     Pull,
     Push,
     Request,
     Server,
     SocketOptions,
     default_proxy_endpoint,
+    rates,
     packb,
     unpackb,
 )
@@ -44,6 +55,8 @@ from .errors import (
 __all__ = [
     "packb", "unpackb", "SocketOptions", "Context", "default_proxy_endpoint",
     "Push", "Pull", "Client", "Server", "Request",
+    "Producer", "Consumer", "Delivery", "Processing", "Admin", "QueueStats", "ProxyStats", "QueueRate", "rates",
+    "Lock", "LockGuard",
     "Error", "DecodeError", "ProtocolError", "TimeoutError", "RemoteError", "JournalError",
     "ConfigError", "ClosedError", "LockLostError",
 ]

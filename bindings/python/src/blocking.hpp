@@ -50,11 +50,11 @@ class Deadline {
   }
   bool forever() const noexcept { return forever_; }
   // The next slice in ms: kSliceMs, or less near the deadline; 0 once passed.
-  int slice_ms() const noexcept {
-    if (forever_) return kSliceMs;
+  int slice_ms(int max_slice = kSliceMs) const noexcept {
+    if (forever_) return max_slice;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(at_ - Clock::now()).count();
     if (left <= 0) return 0;
-    return static_cast<int>(std::min<long long>(left, kSliceMs));
+    return static_cast<int>(std::min<long long>(left, max_slice));
   }
   bool passed() const noexcept { return !forever_ && Clock::now() >= at_; }
 
@@ -74,11 +74,12 @@ inline void check_signals() {
 // least once, with slice 0 when the deadline has already passed, so a zero
 // timeout is a "try". `closed`, when given, is checked between slices:
 // close() from another thread ends the wait with ClosedError(`what`).
+// `max_slice` > kSliceMs only where a slice costs network traffic (Lock).
 template <class Step>
 bool wait(const Deadline& deadline, Step&& step, const std::atomic<bool>* closed = nullptr,
-          const char* what = "object") {
+          const char* what = "object", int max_slice = kSliceMs) {
   for (;;) {
-    const int slice = deadline.slice_ms();
+    const int slice = deadline.slice_ms(max_slice);
     bool done;
     {
       nanobind::gil_scoped_release unlocked;

@@ -23,5 +23,9 @@ NB_MODULE(_native, m) {
   courier::python::bind_pipeline(m);
   courier::python::bind_completions(m);
   courier::python::bind_request(m);
+  courier::python::bind_producer(m);
+  courier::python::bind_consumer(m);
+  courier::python::bind_admin(m);
+  courier::python::bind_lock(m);
   m.def("_close_all", &courier::python::close_all, "Close every live courier object (atexit hook).");
 }
