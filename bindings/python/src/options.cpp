@@ -59,8 +59,7 @@ void bind_options(nb::module_& m) {
                       "A ZeroMQ context shared by sockets; shutdown() wakes every blocked call with ClosedError.")
       .def(nb::init<int>(), nb::arg("io_threads") = 1)
       .def("shutdown", &Context::shutdown, "Make every call on this context's sockets raise ClosedError.")
-      .def_prop_ro("is_shut_down", &Context::is_shut_down)
-      .def_static("global_context", &Context::global, "The process-wide default context.");
+      .def_prop_ro("is_shut_down", &Context::is_shut_down);
 
   m.def("default_proxy_endpoint", &default_proxy_endpoint,
         "$COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555.");

@@ -217,13 +217,13 @@ class PyServer : public Owner<Server> {
     stop_.store(false);
   }
 
-  std::optional<PyRequest> iter_next() {
+  PyRequest iter_next() {
     std::optional<PyRequest> r = next(std::nullopt, true);
     if (!r) {
       stop_.store(false);
       throw nb::stop_iteration();
     }
-    return r;
+    return std::move(*r);
   }
 
   void stop() {
