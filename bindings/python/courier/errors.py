@@ -3,8 +3,8 @@
 Every class derives from courier.Error and carries ``code``, the stable number
 of the C++ ErrorCode (also usable in logs). Where a builtin means the same
 thing the class derives from it too, so generic handlers keep working:
-courier.TimeoutError is a builtins.TimeoutError and courier.ConfigError a
-ValueError.
+courier.TimeoutError is a builtins.TimeoutError, courier.ConfigError and
+courier.DecodeError are ValueErrors.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ class Error(Exception):
     code: int = 0
 
 
-class DecodeError(Error):
-    """A frame did not decode to what the receiver expected."""
+class DecodeError(Error, ValueError):
+    """A frame did not decode to what the receiver expected (not one msgpack
+    object); the frame is consumed, the next receive gets the next one."""
 
     code = 1
 

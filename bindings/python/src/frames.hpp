@@ -4,6 +4,8 @@
 
 #include <nanobind/nanobind.h>
 
+#include <courier/errors.hpp>
+
 #include <zmq.hpp>
 
 #include <string>
@@ -32,11 +34,15 @@ inline std::string pack_string(nanobind::handle value) {
   return out;
 }
 
-// The value the msgpack bytes hold; ValueError for malformed bytes. GIL held.
+// The value a received message holds. Bytes that are not one msgpack object
+// raise courier.DecodeError (also a ValueError) with the converter's text,
+// which names the offset and what it found. GIL held.
 inline nanobind::object unpack_bytes(const void* data, std::size_t size) {
   PyObject* o = unpack_value(static_cast<const char*>(data), size);
-  if (!o) throw nanobind::python_error();
-  return nanobind::steal(o);
+  if (o) return nanobind::steal(o);
+  if (!PyErr_ExceptionMatches(PyExc_ValueError)) throw nanobind::python_error();  // MemoryError
+  nanobind::python_error e;  // takes the pending ValueError
+  throw DecodeError("one msgpack object", nanobind::str(e.value()).c_str());
 }
 
 inline nanobind::bytes to_bytes(const void* data, std::size_t size) {

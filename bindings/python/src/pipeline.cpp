@@ -169,9 +169,9 @@ void bind_pipeline(nb::module_& m) {
       .def("bind", &PyPush::bind, nb::arg("endpoint"))
       .def("connect", &PyPush::connect, nb::arg("endpoint"))
       .def_prop_ro("last_endpoint", &PyPush::last_endpoint)
-      .def("send", &PyPush::send, nb::arg("value"), nb::arg("timeout") = nb::none(),
+      .def("send", &PyPush::send, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value; False when timeout (seconds) passed first. Waits for room (HWM) or a peer.")
-      .def("try_send", &PyPush::try_send, nb::arg("value"), "Send value if it can go now; False otherwise.")
+      .def("try_send", &PyPush::try_send, nb::arg("value").none(), "Send value if it can go now; False otherwise.")
       .def("send_raw", &PyPush::send_raw, nb::arg("data"), nb::arg("timeout") = nb::none(),
            "Send bytes as they are (they should hold one msgpack object).")
       .def("send_many", &PyPush::send_many, nb::arg("values"), nb::arg("timeout") = nb::none(),
@@ -190,7 +190,7 @@ void bind_pipeline(nb::module_& m) {
       .def_prop_ro("last_endpoint", &PyPull::last_endpoint)
       .def("receive", &PyPull::receive, nb::arg("timeout") = nb::none(),
            "The next value; raises courier.TimeoutError when timeout (seconds) passes first.")
-      .def("try_receive", &PyPull::try_receive, nb::arg("default") = nb::none(),
+      .def("try_receive", &PyPull::try_receive, nb::arg("default").none() = nb::none(),
            "The next value if one is waiting, else default.")
       .def("receive_raw", &PyPull::receive_raw, nb::arg("timeout") = nb::none(),
            "The next message's bytes; raises courier.TimeoutError on timeout.")

@@ -212,21 +212,21 @@ void bind_producer(nb::module_& m) {
            nb::arg("publish_timeout") = 30.0, nb::arg("confirm_timeout") = 10.0, nb::arg("heartbeat") = 1.0,
            nb::arg("close_timeout") = 5.0, nb::arg("full_wait") = 30.0, nb::arg("id_prefix") = "",
            nb::arg("socket") = nb::none(), nb::arg("context") = nb::none())
-      .def("publish", &PyProducer::publish, nb::arg("queue"), nb::arg("value"), nb::kw_only(),
-           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at") = nb::none(),
+      .def("publish", &PyProducer::publish, nb::arg("queue"), nb::arg("value").none(), nb::kw_only(),
+           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(),
            "Publish value and wait for its confirm (timeout None = the Producer's publish_timeout); "
            "returns its seq.")
       .def("publish_raw", &PyProducer::publish_raw, nb::arg("queue"), nb::arg("data"), nb::kw_only(),
-           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at") = nb::none(),
+           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(), "publish() of bytes as they are.")
-      .def("publish_async", &PyProducer::publish_async, nb::arg("queue"), nb::arg("value"), nb::kw_only(),
-           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at") = nb::none(),
+      .def("publish_async", &PyProducer::publish_async, nb::arg("queue"), nb::arg("value").none(), nb::kw_only(),
+           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(),
            "Queue value (waiting while the window is full, at most timeout); returns a "
            "concurrent.futures.Future of its seq.")
       .def("publish_raw_async", &PyProducer::publish_raw_async, nb::arg("queue"), nb::arg("data"), nb::kw_only(),
-           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at") = nb::none(),
+           nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(), "publish_async() of bytes as they are.")
       .def("flush", &PyProducer::flush, nb::arg("timeout") = nb::none(),
            "Wait until everything published is confirmed or failed; False on timeout.")

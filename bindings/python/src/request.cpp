@@ -257,11 +257,11 @@ void bind_request(nb::module_& m) {
       .def("bind", &PyClient::bind, nb::arg("endpoint"))
       .def("connect", &PyClient::connect, nb::arg("endpoint"))
       .def_prop_ro("last_endpoint", &PyClient::last_endpoint)
-      .def("request", &PyClient::request, nb::arg("value"), nb::arg("timeout") = nb::none(),
+      .def("request", &PyClient::request, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value and return the reply; raises TimeoutError, RemoteError (ok:false), ClosedError.")
       .def("request_raw", &PyClient::request_raw, nb::arg("data"), nb::arg("timeout") = nb::none(),
            "request() with msgpack bytes in and out.")
-      .def("request_async", &PyClient::request_async, nb::arg("value"), nb::arg("timeout") = nb::none(),
+      .def("request_async", &PyClient::request_async, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value; returns a concurrent.futures.Future of the reply.")
       .def_prop_ro("in_flight", &PyClient::in_flight)
       .def_prop_ro("late_replies", &PyClient::late_replies)
@@ -277,7 +277,7 @@ void bind_request(nb::module_& m) {
       .def_prop_ro("raw", &PyRequest::raw, "The request body's msgpack bytes.")
       .def_prop_ro("id", &PyRequest::id)
       .def_prop_ro("answered", &PyRequest::answered)
-      .def("reply", &PyRequest::reply, nb::arg("value"), "Answer ok:true with value; False if already answered.")
+      .def("reply", &PyRequest::reply, nb::arg("value").none(), "Answer ok:true with value; False if already answered.")
       .def("reply_raw", &PyRequest::reply_raw, nb::arg("data"), "reply() with msgpack bytes.")
       .def("fail", &PyRequest::fail, nb::arg("error"), "Answer ok:false with the text error.");
 
