@@ -158,3 +158,9 @@ def run_child(code, timeout=30, env=None):
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                           env=full_env, cwd="/")
+
+
+@pytest.fixture
+def dead_endpoint():
+    """A tcp endpoint nothing listens on."""
+    return "tcp://127.0.0.1:%d" % free_port()
