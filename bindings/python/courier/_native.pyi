@@ -379,8 +379,8 @@ class Delivery:
     def seq(self) -> int: ...
 
     @property
-    def id(self) -> str:
-        """The producer's message id ('' when none)."""
+    def id(self) -> str | bytes:
+        """The producer's message id ('' when none; bytes when not UTF-8)."""
 
     @property
     def attempt(self) -> int:

@@ -31,7 +31,15 @@ class PyDelivery {
   }
   nb::bytes raw() const { return nb::bytes(d_->bytes().data(), d_->bytes().size()); }
   std::uint64_t seq() const { return d_->seq(); }
-  std::string id() const { return d_->id(); }
+  // str when the producer's id is UTF-8 (always for courier producers),
+  // else bytes: CQP1 allows a binary id (§3.1).
+  nb::object id() const {
+    const std::string& id = d_->id();
+    PyObject* s = PyUnicode_DecodeUTF8(id.data(), static_cast<Py_ssize_t>(id.size()), nullptr);
+    if (s) return nb::steal(s);
+    PyErr_Clear();
+    return nb::bytes(id.data(), id.size());
+  }
   std::uint32_t attempt() const { return d_->attempt(); }
   bool redelivered() const { return d_->redelivered(); }
   std::string queue() const { return d_->queue(); }
@@ -147,7 +155,8 @@ void bind_consumer(nb::module_& m) {
       .def_prop_ro("body", &PyDelivery::body, "The message value (decoded on first access).")
       .def_prop_ro("raw", &PyDelivery::raw, "The body's bytes.")
       .def_prop_ro("seq", &PyDelivery::seq)
-      .def_prop_ro("id", &PyDelivery::id, "The producer's message id ('' when none).")
+      .def_prop_ro("id", &PyDelivery::id, nb::sig("def id(self) -> str | bytes"),
+                   "The producer's message id ('' when none; bytes when not UTF-8).")
       .def_prop_ro("attempt", &PyDelivery::attempt, "1 on the first delivery, n on the n-th.")
       .def_prop_ro("redelivered", &PyDelivery::redelivered)
       .def_prop_ro("queue", &PyDelivery::queue)

@@ -65,10 +65,18 @@ class PyClient : public Owner<Client> {
     std::string body = pack_string(value);
     const auto t = request_timeout(timeout);
     nb::object future = new_future();
-    PyObject* f = future.inc_ref().ptr();  // owned by the completion queue from here
-    c->request_raw(std::move(body), t,
-                   [f](std::string rep) { post(f, Outcome{Outcome::Kind::reply, std::move(rep), 0, false, nullptr}); },
-                   [f](std::exception_ptr e) { post(f, Outcome{Outcome::Kind::reply, {}, 0, false, e}); });
+    // One reference for the completion queue, taken before the hand-over:
+    // the GIL is held throughout, so the completion thread cannot release
+    // it before this call returns.
+    PyObject* f = future.inc_ref().ptr();
+    try {
+      c->request_raw(std::move(body), t,
+                     [f](std::string rep) { post(f, Outcome{Outcome::Kind::reply, std::move(rep), 0, false, nullptr}); },
+                     [f](std::exception_ptr e) { post(f, Outcome{Outcome::Kind::reply, {}, 0, false, e}); });
+    } catch (...) {
+      future.dec_ref();  // never handed over
+      throw;
+    }
     return future;
   }
   std::size_t in_flight() { return get()->in_flight(); }
