@@ -5,6 +5,9 @@
 #include <nanobind/stl/string.h>
 
 #include <chrono>
+#include <memory>
+
+#include <unistd.h>
 
 namespace nb = nanobind;
 
@@ -13,7 +16,31 @@ namespace {
 
 double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 
+// Guarded by the GIL. The pid is the module's loader's; a child's context is
+// kept in `child` until release_default_context().
+const pid_t loader_pid = getpid();
+std::unique_ptr<Context> child;
+pid_t child_pid = 0;
+
 }  // namespace
+
+Context default_context() {
+  const pid_t pid = getpid();
+  if (pid == loader_pid) return Context::global();
+  if (!child || child_pid != pid) {
+    (void)child.release();  // a grandparent's: its threads are gone too; never terminated here
+    child = std::make_unique<Context>();
+    child_pid = pid;
+  }
+  return *child;
+}
+
+void release_default_context() {
+  if (!child || child_pid != getpid()) return;
+  std::unique_ptr<Context> last = std::move(child);
+  nb::gil_scoped_release unlocked;
+  last.reset();  // terminates it once its sockets are closed (linger-bounded)
+}
 
 void bind_options(nb::module_& m) {
   // Durations are float seconds on the Python side, milliseconds in C++.

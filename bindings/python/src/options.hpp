@@ -19,9 +19,17 @@ void bind_options(nanobind::module_& m);
 inline SocketOptions socket_or_default(const SocketOptions* socket) {
   return socket ? *socket : SocketOptions{};
 }
-// `context` or Context::global() when None.
+// The default context of this process: Context::global() in the process
+// that loaded the module; in a fork()ed child (whose copy of that context
+// lost its ZeroMQ I/O threads in the fork) a fresh one, made on first use.
+Context default_context();
+// Terminates a child's own default context (waiting at most the sockets'
+// linger to flush them), after close_all() at exit. Needs the GIL.
+void release_default_context();
+
+// `context` or default_context() when None.
 inline Context context_or_global(const Context* context) {
-  return context ? *context : Context::global();
+  return context ? *context : default_context();
 }
 // "" (the C++ "use the default endpoint") for None.
 inline std::string endpoint_or_default(const std::optional<std::string>& endpoint) {

@@ -1,5 +1,9 @@
 #include "resource.hpp"
 
+#include "options.hpp"
+
+#include <unistd.h>
+
 #include <unordered_set>
 #include <vector>
 
@@ -25,7 +29,7 @@ bool finalizing() noexcept {
 
 }  // namespace
 
-Resource::Resource(const char* kind) : kind_(kind) { live().insert(this); }
+Resource::Resource(const char* kind) : kind_(kind), pid_(getpid()) { live().insert(this); }
 
 Resource::~Resource() { live().erase(this); }
 
@@ -38,6 +42,10 @@ void Resource::close() { close_with(take()); }
 void Resource::close_with(std::shared_ptr<void> taken) noexcept {
   closed_.store(true);
   if (!taken) return;
+  if (getpid() != pid_) {
+    new std::shared_ptr<void>(std::move(taken));  // inherited across fork(): leaked on purpose
+    return;
+  }
   if (finalizing()) {
     taken.reset();  // the GIL cannot be handed back and forth any more
     return;
@@ -51,6 +59,7 @@ void close_all() {
   for (Resource* r : all) {
     if (live().count(r)) r->close();
   }
+  release_default_context();
 }
 
 }  // namespace courier::python

@@ -14,6 +14,9 @@
 //   hook in courier/__init__.py) closes them before the interpreter tears
 //   down, so exit with live objects never hangs and never leaves courier's
 //   I/O threads running into static destruction.
+// - fork(): an object inherited by a forked child is never destroyed there
+//   (its C++ I/O threads did not survive the fork; joining them would hang):
+//   the child leaks it on purpose and may make its own objects.
 // - Exclusive: a guard for objects ZeroMQ forbids using from two threads at
 //   once (Push, Pull, Server): the second thread gets ConfigError instead of
 //   a libzmq assertion.
@@ -55,6 +58,7 @@ class Resource {
  private:
   const char* kind_;
   std::atomic<bool> closed_{false};
+  int pid_;  // the process that made it
 };
 
 template <class T>

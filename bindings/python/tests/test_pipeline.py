@@ -2,6 +2,7 @@
 bad input, threads, and interop with plain pyzmq + msgpack peers."""
 
 import math
+import os
 import threading
 import time
 
@@ -241,3 +242,23 @@ def test_one_socket_used_by_two_threads_at_once_is_refused_not_a_crash():
     pull.close()
     t.join(5)
     assert not t.is_alive()
+
+
+def test_a_forked_child_uses_its_own_context_and_leaves_inherited_objects_alone():
+    with courier.Pull() as pull, courier.Client() as inherited:  # the parent used courier first
+        pull.bind("tcp://127.0.0.1:*")
+        endpoint = pull.last_endpoint
+        pid = os.fork()
+        if pid == 0:  # the child: no pytest from here on, only os._exit
+            code = 1
+            try:
+                with courier.Push() as push:
+                    push.connect(endpoint)
+                    code = 0 if push.send("from the child", timeout=5) else 2
+                courier._native._close_all()  # what atexit does; flushes the send
+            finally:
+                os._exit(code)
+        assert pull.receive(10) == "from the child"
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert inherited.in_flight == 0
