@@ -440,8 +440,17 @@ class Consumer:
     def try_receive(self) -> Delivery | None:
         """The next Delivery if one is buffered, else None."""
 
+    def run(self, callback: Callable[[Delivery], object]) -> None:
+        """
+        Call callback(delivery) on this thread for each delivery until stop(); acks after it, nacks (requeue) and re-raises when it raises.
+        """
+
     def stop(self) -> None:
-        """End a `for delivery in consumer` loop (any thread)."""
+        """End run() or a `for delivery in consumer` loop (any thread)."""
+
+    @property
+    def decode_errors(self) -> int:
+        """Bodies run() could not decode (nacked, not requeued)."""
 
     def __iter__(self) -> Self: ...
 

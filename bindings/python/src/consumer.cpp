@@ -112,6 +112,34 @@ class PyConsumer : public Owner<Consumer> {
   }
   void stop() { stop_.store(true); }
 
+  // Callback style, as the C++ run<T>(): callback(delivery) on THIS thread
+  // for each delivery until stop(). A body that does not decode is never
+  // passed: it is counted and rejected with nack(requeue=False). After the
+  // callback an unsettled delivery is acked; if it raises, nacked (requeue)
+  // and the exception leaves run().
+  void run(nb::handle callback) {
+    while (std::optional<PyDelivery> d = next(std::nullopt, true)) {
+      try {
+        (void)d->body();
+      } catch (const DecodeError&) {
+        ++decode_errors_;
+        d->nack(false);
+        continue;
+      }
+      nb::object delivery = nb::cast(std::move(*d));
+      PyDelivery& ref = nb::cast<PyDelivery&>(delivery);
+      try {
+        callback(delivery);
+      } catch (...) {
+        ref.nack(true);
+        throw;
+      }
+      ref.ack();
+    }
+    stop_.store(false);
+  }
+  std::uint64_t decode_errors() const { return decode_errors_; }
+
   bool wait_consuming(std::optional<double> timeout) {
     auto c = get();
     return wait(Deadline::after(timeout), [&](int ms) { return c->wait_consuming(std::chrono::milliseconds(ms)); },
@@ -144,6 +172,7 @@ class PyConsumer : public Owner<Consumer> {
   }
 
   std::atomic<bool> stop_{false};
+  std::uint64_t decode_errors_ = 0;  // bodies run() could not decode (GIL-guarded)
 };
 
 }  // namespace
@@ -190,7 +219,11 @@ void bind_consumer(nb::module_& m) {
       .def("receive", &PyConsumer::receive, nb::arg("timeout") = nb::none(),
            "The next Delivery; raises courier.TimeoutError when timeout passes first.")
       .def("try_receive", &PyConsumer::try_receive, "The next Delivery if one is buffered, else None.")
-      .def("stop", &PyConsumer::stop, "End a `for delivery in consumer` loop (any thread).")
+      .def("run", &PyConsumer::run, nb::arg("callback"),
+           "Call callback(delivery) on this thread for each delivery until stop(); acks after it, "
+           "nacks (requeue) and re-raises when it raises.")
+      .def("stop", &PyConsumer::stop, "End run() or a `for delivery in consumer` loop (any thread).")
+      .def_prop_ro("decode_errors", &PyConsumer::decode_errors, "Bodies run() could not decode (nacked, not requeued).")
       .def("__iter__", [](nb::handle self) { return self; })
       .def("__next__", &PyConsumer::iter_next)
       .def("wait_consuming", &PyConsumer::wait_consuming, nb::arg("timeout") = nb::none(),

@@ -228,3 +228,24 @@ def test_heartbeats_flow_while_python_code_runs_ten_heartbeats_long(start_proxy,
     with courier.Admin(proxy.endpoint) as admin:
         s = admin.stats(qname)
         assert (s.redelivered, s.acked, s.depth, s.inflight, s.delivered) == (0, 1, 0, 0, 1)
+
+
+def test_run_calls_back_on_this_thread_acks_and_rejects_undecodable_bodies(proxy, qname):
+    with courier.Producer(proxy.endpoint) as producer:
+        producer.publish(qname, "one")
+        producer.publish_raw(qname, b"\xc1")  # not msgpack
+        producer.publish(qname, "two")
+    seen = []
+    with courier.Consumer(qname, proxy.endpoint) as consumer:
+        def callback(d):
+            seen.append((d.body, threading.current_thread().name))
+            if len(seen) == 2:
+                consumer.stop()
+        consumer.run(callback)
+        assert consumer.decode_errors == 1
+        with pytest.raises(courier.TimeoutError):
+            consumer.receive(0.2)
+    assert seen == [("one", threading.current_thread().name), ("two", threading.current_thread().name)]
+    with courier.Admin(proxy.endpoint) as admin:
+        s = admin.stats(qname)
+        assert (s.acked, s.depth, s.inflight, s.dropped) == (2, 0, 0, 1)
