@@ -315,6 +315,11 @@ class Producer:
     def publish_raw_async(self, queue: str, data: Buffer, *, id: str | None = None, delay: float | None = None, deliver_at: datetime | float | None = None, ttl: float | None = None, timeout: float | None = None) -> Future[int]:
         """publish_async() of bytes as they are."""
 
+    def publish_many(self, queue: str, values: Iterable[Any], *, timeout: float | None = None) -> list[int]:
+        """
+        Publish each value (batch form, no future per message) and wait for every confirm; returns their seqs in order.
+        """
+
     def flush(self, timeout: float | None = None) -> bool:
         """
         Wait until everything published is confirmed or failed; False on timeout.
@@ -435,6 +440,11 @@ class Consumer:
     def receive(self, timeout: float | None = None) -> Delivery:
         """
         The next Delivery; raises courier.TimeoutError when timeout passes first.
+        """
+
+    def receive_many(self, max_count: int, timeout: float | None = None) -> list[Delivery]:
+        """
+        Wait for one Delivery, then take up to max_count already buffered; [] on timeout.
         """
 
     def try_receive(self) -> Delivery | None:

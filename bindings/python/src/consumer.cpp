@@ -16,6 +16,8 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <vector>
+
 namespace nb = nanobind;
 
 namespace courier::python {
@@ -95,6 +97,27 @@ class PyConsumer : public Owner<Consumer> {
     if (!d) throw TimeoutError("Consumer.receive from " + get()->queue() + ": nothing within " +
                                std::to_string(timeout.value_or(0)) + " s");
     return std::move(*d);
+  }
+  // Waits (at most `timeout`) for one delivery, then takes what else is
+  // buffered, up to `max_count`, without the GIL. [] on timeout.
+  nb::list receive_many(std::size_t max_count, std::optional<double> timeout) {
+    nb::list out;
+    if (max_count == 0) return out;
+    std::optional<PyDelivery> first = next(timeout, false);
+    if (!first) return out;
+    auto c = get();
+    std::vector<RawDelivery> more;
+    {
+      nb::gil_scoped_release unlocked;
+      while (more.size() + 1 < max_count) {
+        std::optional<RawDelivery> d = c->try_receive_raw();
+        if (!d) break;
+        more.push_back(std::move(*d));
+      }
+    }
+    out.append(nb::cast(std::move(*first)));
+    for (auto& d : more) out.append(nb::cast(PyDelivery(std::move(d))));
+    return out;
   }
   std::optional<PyDelivery> try_receive() {
     auto c = get();
@@ -218,6 +241,8 @@ void bind_consumer(nb::module_& m) {
            nb::arg("context") = nb::none())
       .def("receive", &PyConsumer::receive, nb::arg("timeout") = nb::none(),
            "The next Delivery; raises courier.TimeoutError when timeout passes first.")
+      .def("receive_many", &PyConsumer::receive_many, nb::arg("max_count"), nb::arg("timeout") = nb::none(),
+           "Wait for one Delivery, then take up to max_count already buffered; [] on timeout.")
       .def("try_receive", &PyConsumer::try_receive, "The next Delivery if one is buffered, else None.")
       .def("run", &PyConsumer::run, nb::arg("callback"),
            "Call callback(delivery) on this thread for each delivery until stop(); acks after it, "

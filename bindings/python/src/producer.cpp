@@ -20,7 +20,10 @@
 #include <nanobind/stl/string.h>
 
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace nb = nanobind;
 
@@ -62,6 +65,28 @@ Outcome confirm_outcome(const Confirm& c) {
   return o;
 }
 
+// The confirms of one publish_many() call, filled by the I/O thread.
+struct BatchConfirms {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::uint64_t> seqs;
+  std::size_t pending = 0;
+  std::exception_ptr error;  // the first failure
+  void set(std::size_t i, const Confirm& c) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (c.error && !error) error = c.error;
+      seqs[i] = c.seq;
+      --pending;
+    }
+    cv.notify_all();
+  }
+  bool wait_for(int ms) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::milliseconds(ms), [&] { return pending == 0; });
+  }
+};
+
 class PyProducer : public Owner<Producer> {
  public:
   PyProducer(std::optional<std::string> endpoint, std::string client_name, std::size_t window,
@@ -95,6 +120,57 @@ class PyProducer : public Owner<Producer> {
                                std::optional<double> timeout) {
     return submit_async(queue, buffer_bytes(data, "publish_raw_async()"),
                         publish_options(std::move(id), delay, deliver_at, ttl), Deadline::after(timeout));
+  }
+
+  // The batch form: packs every value (GIL held), hands them all over and
+  // waits for all their confirms in GIL-free slices; no Python object per
+  // message besides the returned seqs. Returns the seqs in order. Raises the
+  // first failure (the others may be stored: their ids say which).
+  nb::list publish_many(const std::string& queue, nb::handle values, std::optional<double> timeout) {
+    auto p = get();
+    nb::object seq = nb::steal(PySequence_Fast(values.ptr(), "publish_many() takes an iterable of values"));
+    if (!seq.is_valid()) throw nb::python_error();
+    const std::size_t n = static_cast<std::size_t>(PySequence_Fast_GET_SIZE(seq.ptr()));
+    PyObject** items = PySequence_Fast_ITEMS(seq.ptr());
+    std::vector<std::string> bodies;
+    bodies.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) bodies.push_back(pack_string(items[i]));
+    const Deadline deadline = Deadline::after(timeout ? timeout : std::optional<double>(publish_timeout_));
+    auto batch = std::make_shared<BatchConfirms>();
+    batch->seqs.assign(n, 0);
+    const PublishOptions options;
+    std::size_t next = 0;
+    const auto hand_over_some = [&](int ms) {
+      const auto end = Clock::now() + std::chrono::milliseconds(ms);
+      while (next < n) {
+        {
+          std::lock_guard<std::mutex> lock(batch->mu);
+          ++batch->pending;
+        }
+        const std::size_t i = next;
+        if (p->try_publish_raw_async(queue, bodies[i], options, [batch, i](const Confirm& c) { batch->set(i, c); })) {
+          ++next;
+          continue;
+        }
+        {
+          std::lock_guard<std::mutex> lock(batch->mu);
+          --batch->pending;
+        }
+        if (Clock::now() >= end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the window is full
+      }
+      return true;
+    };
+    if (!wait(deadline, hand_over_some, closed_flag(), kind()))
+      throw TimeoutError("publish_many to " + queue + ": the window stayed full until the timeout; " +
+                         std::to_string(next) + " of " + std::to_string(n) + " were queued");
+    if (!wait(deadline, [&](int ms) { return batch->wait_for(ms); }, closed_flag(), kind()))
+      throw TimeoutError("publish_many to " + queue + ": not every confirm came before the timeout; the "
+                         "messages stay in the window and are resent until confirmed");
+    if (batch->error) std::rethrow_exception(batch->error);
+    nb::list out;
+    for (std::uint64_t s : batch->seqs) out.append(s);
+    return out;
   }
 
   // Waits until every message published so far is confirmed or failed, then
@@ -228,6 +304,10 @@ void bind_producer(nb::module_& m) {
       .def("publish_raw_async", &PyProducer::publish_raw_async, nb::arg("queue"), nb::arg("data"), nb::kw_only(),
            nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(), "publish_async() of bytes as they are.")
+      .def("publish_many", &PyProducer::publish_many, nb::arg("queue"), nb::arg("values"), nb::kw_only(),
+           nb::arg("timeout") = nb::none(),
+           "Publish each value (batch form, no future per message) and wait for every confirm; "
+           "returns their seqs in order.")
       .def("flush", &PyProducer::flush, nb::arg("timeout") = nb::none(),
            "Wait until everything published is confirmed or failed; False on timeout.")
       .def("wait_connected", &PyProducer::wait_connected, nb::arg("timeout") = nb::none(),

@@ -249,3 +249,23 @@ def test_run_calls_back_on_this_thread_acks_and_rejects_undecodable_bodies(proxy
     with courier.Admin(proxy.endpoint) as admin:
         s = admin.stats(qname)
         assert (s.acked, s.depth, s.inflight, s.dropped) == (2, 0, 0, 1)
+
+
+def test_batch_forms_publish_many_and_receive_many(proxy, qname):
+    values = [{"id": i, "payload": bytes(64)} for i in range(3000)]
+    with courier.Producer(proxy.endpoint, window=256) as producer:
+        seqs = producer.publish_many(qname, values)
+        assert len(seqs) == 3000 and seqs == sorted(seqs) and len(set(seqs)) == 3000
+        assert producer.publish_many(qname, []) == []
+        with pytest.raises(TypeError):
+            producer.publish_many(qname, [1, object()])
+    got = []
+    with courier.Consumer(qname, proxy.endpoint, prefetch=500) as consumer:
+        while len(got) < 3000:
+            batch = consumer.receive_many(1000, timeout=10)
+            assert batch and len(batch) <= 1000
+            for d in batch:
+                got.append(d.body)
+                assert d.ack()
+        assert consumer.receive_many(10, timeout=0.1) == []
+    assert got == values
