@@ -650,8 +650,10 @@ class Lock:
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Take a token; raises courier.TimeoutError when timeout passes first."""
 
-    def try_acquire(self, timeout: float | None = 0.0) -> LockGuard | None:
-        """Take a token within timeout (default: no wait), else None."""
+    def try_acquire(self, timeout: float | None) -> LockGuard | None:
+        """
+        Take a token within timeout (None: as long as it takes), else None. A token is a round trip to the proxy away, so 0 never gets one.
+        """
 
     @property
     def name(self) -> str: ...

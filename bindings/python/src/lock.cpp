@@ -108,8 +108,9 @@ void bind_lock(nb::module_& m) {
            nb::arg("socket") = nb::none(), nb::arg("context") = nb::none())
       .def("acquire", &PyLock::acquire, nb::arg("timeout") = nb::none(),
            "Take a token; raises courier.TimeoutError when timeout passes first.")
-      .def("try_acquire", &PyLock::try_acquire, nb::arg("timeout") = 0.0,
-           "Take a token within timeout (default: no wait), else None.")
+      .def("try_acquire", &PyLock::try_acquire, nb::arg("timeout").none(),
+           "Take a token within timeout (None: as long as it takes), else None. A token is a round "
+           "trip to the proxy away, so 0 never gets one.")
       .def_prop_ro("name", &PyLock::name)
       .def_prop_ro("endpoint", &PyLock::endpoint)
       .def("close", [](PyLock& s) { s.close(); }, "Say BYE (a held token goes back) and close.")

@@ -21,6 +21,10 @@ namespace nb = nanobind;
 namespace courier::python {
 namespace {
 
+// A Push keeps its packing buffer between sends, up to this size: one huge
+// message does not pin its memory for the life of the socket.
+constexpr std::size_t kKeepBuffer = 1 << 20;
+
 // Sends `msg`, waiting (interruptibly) until `deadline`. Returns false on timeout.
 bool send_waiting(RawPush& push, zmq::message_t& msg, const Deadline& deadline, const Resource& self) {
   if (push.try_send(msg)) return true;
@@ -41,12 +45,14 @@ class PyPush : public Owner<RawPush> {
     Exclusive one(busy_, kind());
     auto push = get();
     zmq::message_t msg = pack_message(value, buf_);
+    buf_.trim(kKeepBuffer);
     return send_waiting(*push, msg, Deadline::after(timeout), *this);
   }
   bool try_send(nb::handle value) {
     Exclusive one(busy_, kind());
     auto push = get();
     zmq::message_t msg = pack_message(value, buf_);
+    buf_.trim(kKeepBuffer);
     return push->try_send(msg);
   }
   bool send_raw(nb::handle data, std::optional<double> timeout) {
@@ -70,6 +76,7 @@ class PyPush : public Owner<RawPush> {
     std::vector<zmq::message_t> msgs;
     msgs.reserve(static_cast<std::size_t>(n));
     for (Py_ssize_t i = 0; i < n; ++i) msgs.push_back(pack_message(items[i], buf_));
+    buf_.trim(kKeepBuffer);
     const Deadline deadline = Deadline::after(timeout);
     std::size_t sent = 0;
     {

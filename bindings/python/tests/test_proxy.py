@@ -269,3 +269,23 @@ def test_batch_forms_publish_many_and_receive_many(proxy, qname):
                 assert d.ack()
         assert consumer.receive_many(10, timeout=0.1) == []
     assert got == values
+
+
+def test_bad_options_and_names_raise_config_errors(proxy):
+    with pytest.raises(courier.ConfigError):
+        courier.Consumer("bad name!", proxy.endpoint)
+    with pytest.raises(courier.ConfigError):
+        courier.Consumer("q", proxy.endpoint, prefetch=0)
+    with pytest.raises(courier.ConfigError):
+        courier.Lock("q", proxy.endpoint, permits=0)
+    with pytest.raises(courier.ConfigError):
+        courier.Producer(proxy.endpoint, heartbeat=-1)
+    with pytest.raises(TypeError):
+        courier.Consumer("q", proxy.endpoint, prefetch=-1)
+    with courier.Producer(proxy.endpoint) as producer:
+        with pytest.raises(courier.ConfigError):
+            producer.publish("bad name!", 1)
+        with pytest.raises(courier.ConfigError):
+            producer.publish("q", 1, delay=0.1, deliver_at=time.time())
+        with pytest.raises(TypeError):
+            producer.publish("q", object())
