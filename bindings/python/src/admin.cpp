@@ -15,6 +15,10 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <initializer_list>
+#include <string>
+#include <utility>
+
 namespace nb = nanobind;
 
 namespace courier::python {
@@ -76,9 +80,8 @@ class PyAdmin : public Owner<Admin> {
   }
 };
 
-template <class T>
-std::string fields_repr(const char* name, const T& v, std::initializer_list<std::pair<const char*, std::uint64_t>> f) {
-  (void)v;
+// "Name(a=1, b=2)" for the read-only figure classes.
+std::string fields_repr(const char* name, std::initializer_list<std::pair<const char*, std::uint64_t>> f) {
   std::string s = std::string(name) + "(";
   bool first = true;
   for (auto& [k, n] : f) {
@@ -106,7 +109,7 @@ void bind_admin(nb::module_& m) {
       .def_ro("expired", &QueueStats::expired)
       .def_ro("tokens", &QueueStats::tokens)
       .def("__repr__", [](const QueueStats& q) {
-        return fields_repr("QueueStats", q, {{"depth", q.depth}, {"inflight", q.inflight}, {"consumers", q.consumers},
+        return fields_repr("QueueStats", {{"depth", q.depth}, {"inflight", q.inflight}, {"consumers", q.consumers},
                                              {"delayed", q.delayed}, {"put", q.put}, {"delivered", q.delivered},
                                              {"acked", q.acked}, {"redelivered", q.redelivered},
                                              {"dead_lettered", q.dead_lettered}, {"dropped", q.dropped},

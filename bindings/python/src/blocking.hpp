@@ -92,8 +92,8 @@ bool wait(const Deadline& deadline, Step&& step, const std::atomic<bool>* closed
   }
 }
 
-// Milliseconds from Python seconds, for C++ options. None -> `fallback`.
-// Throws ConfigError naming `what` for negative or NaN values.
+// Milliseconds from Python seconds, for C++ options (rounded to the nearest
+// ms). Throws ConfigError naming `what` for negative or NaN values.
 inline std::chrono::milliseconds to_ms(double seconds, const char* what) {
   if (std::isnan(seconds) || seconds < 0)
     throw ConfigError(std::string(what) + " must be >= 0 seconds, not " + std::to_string(seconds));
