@@ -262,3 +262,19 @@ def test_a_forked_child_uses_its_own_context_and_leaves_inherited_objects_alone(
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert inherited.in_flight == 0
+
+
+def test_misuse_raises_python_exceptions_never_crashes(pipe):
+    push, pull = pipe
+    with pytest.raises(TypeError):
+        push.send_many(5)
+    with pytest.raises(TypeError):
+        pull.receive_many(-1)
+    with pytest.raises(TypeError):
+        courier.Request()
+    with pytest.raises(TypeError):
+        courier.Delivery()
+    with pytest.raises(TypeError):
+        push.bind(None)
+    push.send("still fine")
+    assert pull.receive(5) == "still fine"
