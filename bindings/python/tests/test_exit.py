@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 LIVE_OBJECTS = """
 import sys, courier
@@ -77,3 +79,16 @@ time.sleep(0.3)
         print("\n  exit with live objects after the proxy was killed: %.2f s" % elapsed, end="")
     assert run.returncode == 0, run.stdout + run.stderr
     assert elapsed < 8
+
+
+def test_closing_a_producer_fails_what_it_could_not_deliver_with_closed_error(dead_endpoint):
+    import courier
+    producer = courier.Producer(dead_endpoint, close_timeout=0.2)
+    future = producer.publish_async("py.exit", 1)
+    t0 = time.monotonic()
+    producer.close()
+    assert time.monotonic() - t0 < 3
+    assert isinstance(future.exception(timeout=5), courier.ClosedError)
+    with pytest.raises(courier.ClosedError):
+        producer.publish("py.exit", 2)
+    producer.close()  # idempotent
