@@ -68,6 +68,7 @@ void producer(const Options& o, uint64_t count, const std::string& body) {
     // Without callbacks, a refused PUT is rethrown here.
     while (!p.flush(1s)) {
     }
+    if (std::getenv("PLOAD_DEBUG")) std::fprintf(stderr, "producer: %llu batch PUTs for %llu messages\n", (unsigned long long)p.batches_sent(), (unsigned long long)p.messages_sent());
   } catch (const std::exception& e) {
     fail("producer", e);
   }
@@ -91,6 +92,7 @@ void consumer(const Options& o, std::atomic<uint64_t>& received, uint64_t total)
       d->ack();
       received.fetch_add(1, std::memory_order_relaxed);
     }
+    if (std::getenv("PLOAD_DEBUG")) std::fprintf(stderr, "consumer: %llu ACKs\n", (unsigned long long)c.acks_sent());
     // The destructor sends the last ACK, then BYE, with a bounded linger.
   } catch (const std::exception& e) {
     fail("consumer", e);
