@@ -408,6 +408,8 @@ Consumer::~Consumer() {
 std::optional<RawDelivery> Consumer::receive_raw(std::chrono::milliseconds timeout) {
   auto& s = *impl_->shared;
   std::unique_lock<std::mutex> lock(s.mu);
+  // Something buffered: no clock read (a delivery's cost matters at 100k+/s).
+  if (!s.ready.empty()) return impl_->pop(lock);
   s.cv.wait_until(lock, detail::deadline_after(timeout), [&] { return !s.ready.empty() || s.closed; });
   if (!s.ready.empty()) return impl_->pop(lock);
   if (s.closed) impl_->throw_closed();
