@@ -11,6 +11,7 @@
 # B A, ...) so a noisy spell hits both. Workloads ($WORKLOADS):
 #   cli    courier bench proxy --count $CLI_N (100 B, window 256: the defaults)
 #   load1  proxy_load 1 producer -> 1 consumer, $N x 128 B, batch 256, window and credit 4096
+#   pub1   load1 without a consumer (publish -> confirm only)
 #   load4  the same with 4 producers -> 4 consumers
 #   lat    proxy_load --latency --rate 1000, 3000 messages (publish -> confirm)
 # Figures per run: msgs/s as the client reports it, the client's CPU per
@@ -42,6 +43,7 @@ run() {  # run LABEL BUILD WORKLOAD
   case $wl in
     cli) n=$CLI_N; cmd=("$build/tools/courier" bench proxy --proxy "$ep" --count "$n" --json --quiet) ;;
     load1) n=$N; cmd=("$build/bench/proxy_load" --endpoint "$ep" --messages "$n" --batch 256 --window 4096 --credit 4096) ;;
+    pub1) n=$N; cmd=("$build/bench/proxy_load" --endpoint "$ep" --messages "$n" --batch 256 --window 4096 --consumers 0) ;;
     load4) n=$N; cmd=("$build/bench/proxy_load" --endpoint "$ep" --messages "$n" --batch 256 --window 4096 --credit 4096
                       --producers 4 --consumers 4) ;;
     lat) n=3000; cmd=("$build/bench/proxy_load" --endpoint "$ep" --queue lat --latency --rate 1000 --messages "$n") ;;
@@ -82,6 +84,7 @@ for wl in dict.fromkeys(r["workload"] for r in runs):
     for key in ("msgs_per_s", "client_cpu_us_per_msg", "proxy_cpu_us_per_msg", "p50_us"):
         if key not in a[0]: continue
         ratios = sorted(y[key] / x[key] for x, y in zip(a, b) if x[key])
+        if not ratios: continue
         print(json.dumps({"workload": wl, "figure": key,
                           "median_A": statistics.median(r[key] for r in a),
                           "median_B": statistics.median(r[key] for r in b),
