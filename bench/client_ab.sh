@@ -10,7 +10,8 @@
 # fresh journal for every run. Runs are paired and interleaved (A B, then
 # B A, ...) so a noisy spell hits both. Workloads ($WORKLOADS):
 #   cli    courier bench proxy --count $CLI_N (100 B, window 256: the defaults)
-#   load1  proxy_load 1 producer -> 1 consumer, $N x 128 B, batch 256, window and credit 4096
+#   load1  proxy_load 1 producer -> 1 consumer, $N x 128 B, window and credit 4096
+#          (and --batch 256, which the old client uses and the new one says it ignores)
 #   pub1   load1 without a consumer (publish -> confirm only)
 #   load4  the same with 4 producers -> 4 consumers
 #   lat    proxy_load --latency --rate 1000, 3000 messages (publish -> confirm)
