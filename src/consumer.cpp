@@ -35,6 +35,13 @@ class ReadyQueue {
       items_.swap(batch);
       return;
     }
+    // A user always a little behind never empties the buffer: drop the
+    // handed-out slots once they outnumber the waiting ones (amortized O(1)),
+    // or they would pile up for as long as the stream lasts.
+    if (head_ >= size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
     for (auto& d : batch) items_.push_back(std::move(d));
     batch.clear();
   }
