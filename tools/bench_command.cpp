@@ -250,7 +250,7 @@ Result bench_request(const BenchArgs& a, uint64_t count, uint64_t window, bool p
 // the figures are what an application gets. The Producer keeps `window`
 // messages unconfirmed (it batches what waits behind the PUT on the wire);
 // the Consumer takes `window` deliveries on credit and exactly `count`
-// (CONSUME limit), so a queue given with --queue is left as it was found.
+// (CONSUME limit), so it never takes a message it does not count.
 
 // "Nothing for S s": the exit-2 failure, worded as the other proxy commands word it.
 CliFailure no_progress(const std::string& what, const std::string& proxy, double seconds) {
