@@ -419,7 +419,10 @@ def test_acked_deliveries_of_an_ack_timeout_queue_do_not_keep_memory(proxies, co
     after = rss_kb(p.pid)
     st = c.qstats(q)
     assert (st["inflight"], st["acked"]) == (0, 8 * PER), st
-    assert after - before < 4 * 1024, \
+    # The defect kept a deadline node per acked delivery (~48 bytes: ~28 MB
+    # here). The bound leaves room for the allocator's working set, which
+    # swings by several MB when the machine is loaded (5.2 MB seen in CI).
+    assert after - before < 12 * 1024, \
         ("%d deliveries acked (ack_timeout 1 h) kept %.1f MB" % (6 * PER, (after - before) / 1024.0))
     assert p.alive()
 
