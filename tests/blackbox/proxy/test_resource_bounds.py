@@ -8,7 +8,7 @@ import time
 
 import zmq
 
-from cqp import MAGIC, pack, unpack
+from cqp import MAGIC, memory_bound, pack, unpack
 from test_hostile import rss_kb
 
 SESSIONS = 2000
@@ -52,6 +52,7 @@ def settle(connect, p, q):
     return h
 
 
+@memory_bound
 def test_thousands_of_clients_that_vanish_leave_nothing_behind(proxies, connect, zctx, qname):
     p = proxies.start(heartbeat=100)
     q = qname()
@@ -83,6 +84,7 @@ def test_thousands_of_clients_that_vanish_leave_nothing_behind(proxies, connect,
     assert p.alive()
 
 
+@memory_bound
 def test_thousands_of_queues_cost_a_bounded_amount_each(proxies, connect, qname):
     p = proxies.start()
     c = connect(p)
