@@ -40,6 +40,7 @@ from ._native import (
     Client,
     Consumer,
     Context,
+    Curve,
     Delivery,
     Lock,
     LockGuard,
@@ -54,6 +55,9 @@ from ._native import (
     Server,
     SocketOptions,
     default_proxy_endpoint,
+    load_certificate,
+    new_curve_key_pair,
+    save_certificate,
     rates,
     packb,
     unpackb,
@@ -72,6 +76,7 @@ from .errors import (
 
 __all__ = [
     "packb", "unpackb", "SocketOptions", "Context", "default_proxy_endpoint",
+    "Curve", "load_certificate", "save_certificate", "new_curve_key_pair",
     "Push", "Pull", "Client", "Server", "Request",
     "Producer", "Consumer", "Delivery", "Processing", "Admin", "QueueStats", "ProxyStats", "QueueRate", "rates",
     "Lock", "LockGuard",

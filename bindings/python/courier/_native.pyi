@@ -2,6 +2,7 @@
 # module by mypy's stubtest (bindings/python/tests/test_package.py). Drafted
 # with nanobind.stubgen, then typed by hand where the binding takes or gives
 # any Python value.
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from datetime import datetime
@@ -81,13 +82,58 @@ class Context:
     def is_shut_down(self) -> bool: ...
 
 
+class Curve:
+    """
+    CurveZMQ for one socket (C++ courier::CurveOptions): pass it as curve= to any socket owner. A client sets server_key; a server sets server=True, its keys and optionally allow_dir.
+    """
+
+    def __init__(self, *, server_key: str | bytes | None = None, keys: tuple[str | bytes, str | bytes | None] | None = None, server: bool = False, allow_dir: str | os.PathLike[str] | None = None) -> None: ...
+
+    @property
+    def server_key(self) -> str | None:
+        """The server's public key (client side), or None."""
+
+    @property
+    def public_key(self) -> str | None:
+        """This socket's public key, or None (a fresh pair is made for a client)."""
+
+    @property
+    def has_secret_key(self) -> bool:
+        """Whether a secret key was given (it is never read back)."""
+
+    @property
+    def server(self) -> bool: ...
+
+    @property
+    def allow_dir(self) -> str | None:
+        """
+        The directory of allowed clients' public certificates, or None (any client).
+        """
+
+    @property
+    def enabled(self) -> bool:
+        """True when the socket uses CURVE (as server or client)."""
+
+def load_certificate(path: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """
+    (public, secret) keys of a ZeroMQ certificate file (zmq.auth, zcert, `courier keygen`); secret is None for a public certificate. Raises ConfigError naming the file.
+    """
+
+def save_certificate(keys: tuple[str | bytes, str | bytes | None], base: str | os.PathLike[str]) -> None:
+    """
+    Write BASE.key (public) and BASE.key_secret (mode 0600); never overwrites (ConfigError).
+    """
+
+def new_curve_key_pair() -> tuple[str, str]:
+    """A new (public, secret) pair of Z85 keys."""
+
 def default_proxy_endpoint() -> str:
     """$COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555."""
 
 class Push:
     """The sending end of a pipeline (PROTOCOL.md §1): one value per message."""
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -127,7 +173,7 @@ class Push:
 class Pull:
     """The receiving end of a pipeline (PROTOCOL.md §1)."""
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -173,7 +219,7 @@ class Client:
     Request/reply client (PROTOCOL.md §2); thread-safe, owns one C++ I/O thread.
     """
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -243,7 +289,7 @@ class Server:
     Request/reply server (PROTOCOL.md §2); runs handlers on the calling thread.
     """
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -297,7 +343,7 @@ class Producer:
     Publishes into courier-proxy queues; a message is published once the proxy confirms it (fsync'd). Owns one C++ I/O thread.
     """
 
-    def __init__(self, endpoint: str | None = None, *, client_name: str = '', window: int = 1024, publish_timeout: float = 30.0, confirm_timeout: float = 10.0, heartbeat: float = 1.0, close_timeout: float = 5.0, full_wait: float = 30.0, id_prefix: str = '', socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, endpoint: str | None = None, *, client_name: str = '', window: int = 1024, publish_timeout: float = 30.0, confirm_timeout: float = 10.0, heartbeat: float = 1.0, close_timeout: float = 5.0, full_wait: float = 30.0, id_prefix: str = '', socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def publish(self, queue: str, value: object, *, id: str | None = None, delay: float | None = None, deliver_at: datetime | float | None = None, ttl: float | None = None, timeout: float | None = None) -> int:
         """
@@ -435,7 +481,7 @@ class Consumer:
     Takes messages from one courier-proxy queue. Owns one C++ I/O thread (heartbeats, acks); your code runs on your thread.
     """
 
-    def __init__(self, queue: str, endpoint: str | None = None, *, client_name: str = '', prefetch: int = 100, auto_ack: bool = False, batch: int = 0, limit: int | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, queue: str, endpoint: str | None = None, *, client_name: str = '', prefetch: int = 100, auto_ack: bool = False, batch: int = 0, limit: int | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def receive(self, timeout: float | None = None) -> Delivery:
         """
@@ -574,7 +620,7 @@ def rates(earlier: ProxyStats, later: ProxyStats) -> dict[str, QueueRate]:
 class Admin:
     """Queue figures and policies on courier-proxy; starts no thread."""
 
-    def __init__(self, endpoint: str | None = None, *, client_name: str = '', timeout: float = 5.0, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, endpoint: str | None = None, *, client_name: str = '', timeout: float = 5.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     @overload
     def stats(self) -> ProxyStats:
@@ -645,7 +691,7 @@ class Lock:
     A distributed lock/semaphore on a courier-proxy token queue; owns one C++ I/O thread.
     """
 
-    def __init__(self, name: str, endpoint: str | None = None, *, client_name: str = '', permits: int = 1, lease: float | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, name: str, endpoint: str | None = None, *, client_name: str = '', permits: int = 1, lease: float | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Take a token; raises courier.TimeoutError when timeout passes first."""

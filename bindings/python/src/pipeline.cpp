@@ -32,14 +32,27 @@ bool send_waiting(RawPush& push, zmq::message_t& msg, const Deadline& deadline, 
               self.closed_flag(), self.kind());
 }
 
+// ZMQ_FD and ZMQ_EVENTS of a socket, for courier.aio (aio/pipeline.py): the
+// fd is readable when the socket's state MAY have changed; ZMQ_EVENTS says
+// what it is now (and resets the fd). One thread at a time, as any call.
+template <class Raw>
+int socket_fd(Raw& raw) { return raw.socket().get(zmq::sockopt::fd); }
+template <class Raw>
+int socket_events(Raw& raw) { return raw.socket().get(zmq::sockopt::events); }
+
 class PyPush : public Owner<RawPush> {
  public:
-  PyPush(const SocketOptions* socket, const Context* context)
-      : Owner("Push", std::make_shared<RawPush>(PushOptions{socket_or_default(socket), context_or_global(context)})) {}
+  PyPush(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : Owner("Push", std::make_shared<RawPush>(PushOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   void bind(const std::string& ep) { get()->bind(ep); }
   void connect(const std::string& ep) { get()->connect(ep); }
   std::string last_endpoint() { return get()->last_endpoint(); }
+  int fd() { return socket_fd(*get()); }
+  int events() {
+    Exclusive one(busy_, kind());
+    return socket_events(*get());
+  }
 
   bool send(nb::handle value, std::optional<double> timeout) {
     Exclusive one(busy_, kind());
@@ -99,12 +112,17 @@ class PyPush : public Owner<RawPush> {
 
 class PyPull : public Owner<RawPull> {
  public:
-  PyPull(const SocketOptions* socket, const Context* context)
-      : Owner("Pull", std::make_shared<RawPull>(PullOptions{socket_or_default(socket), context_or_global(context)})) {}
+  PyPull(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : Owner("Pull", std::make_shared<RawPull>(PullOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   void bind(const std::string& ep) { get()->bind(ep); }
   void connect(const std::string& ep) { get()->connect(ep); }
   std::string last_endpoint() { return get()->last_endpoint(); }
+  int fd() { return socket_fd(*get()); }
+  int events() {
+    Exclusive one(busy_, kind());
+    return socket_events(*get());
+  }
 
   nb::object receive(std::optional<double> timeout) {
     Exclusive one(busy_, kind());
@@ -171,11 +189,13 @@ T& enter(T& self) {
 
 void bind_pipeline(nb::module_& m) {
   nb::class_<PyPush>(m, "Push", "The sending end of a pipeline (PROTOCOL.md §1): one value per message.")
-      .def(nb::init<const SocketOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(),
+      .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("bind", &PyPush::bind, nb::arg("endpoint"))
       .def("connect", &PyPush::connect, nb::arg("endpoint"))
       .def_prop_ro("last_endpoint", &PyPush::last_endpoint)
+      .def("_fd", &PyPush::fd, "ZMQ_FD, for courier.aio.")
+      .def("_events", &PyPush::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
       .def("send", &PyPush::send, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value; False when timeout (seconds) passed first. Waits for room (HWM) or a peer.")
       .def("try_send", &PyPush::try_send, nb::arg("value").none(), "Send value if it can go now; False otherwise.")
@@ -190,11 +210,13 @@ void bind_pipeline(nb::module_& m) {
            nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
 
   nb::class_<PyPull>(m, "Pull", "The receiving end of a pipeline (PROTOCOL.md §1).")
-      .def(nb::init<const SocketOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(),
+      .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("bind", &PyPull::bind, nb::arg("endpoint"))
       .def("connect", &PyPull::connect, nb::arg("endpoint"))
       .def_prop_ro("last_endpoint", &PyPull::last_endpoint)
+      .def("_fd", &PyPull::fd, "ZMQ_FD, for courier.aio.")
+      .def("_events", &PyPull::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
       .def("receive", &PyPull::receive, nb::arg("timeout") = nb::none(),
            "The next value; raises courier.TimeoutError when timeout (seconds) passes first.")
       .def("try_receive", &PyPull::try_receive, nb::arg("default").none() = nb::none(),
