@@ -127,6 +127,18 @@ def save_certificate(keys: tuple[str | bytes, str | bytes | None], base: str | o
 def new_curve_key_pair() -> tuple[str, str]:
     """A new (public, secret) pair of Z85 keys."""
 
+class _Inbox:
+    """
+    Outcomes from C++ I/O threads for courier.aio, behind a level-triggered eventfd.
+    """
+
+    def __init__(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+    def drain(self) -> list[tuple[int, bool, Any]]:
+        """[(token, ok, result or exception)], after clearing the eventfd."""
+
 def default_proxy_endpoint() -> str:
     """$COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555."""
 
@@ -141,6 +153,12 @@ class Push:
 
     @property
     def last_endpoint(self) -> str: ...
+
+    def _fd(self) -> int:
+        """ZMQ_FD, for courier.aio."""
+
+    def _events(self) -> int:
+        """ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio."""
 
     def send(self, value: object, timeout: float | None = None) -> bool:
         """
@@ -181,6 +199,12 @@ class Pull:
 
     @property
     def last_endpoint(self) -> str: ...
+
+    def _fd(self) -> int:
+        """ZMQ_FD, for courier.aio."""
+
+    def _events(self) -> int:
+        """ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio."""
 
     def receive(self, timeout: float | None = None) -> Any:
         """
@@ -238,6 +262,9 @@ class Client:
 
     def request_async(self, value: object, timeout: float | None = None) -> Future[Any]:
         """Send value; returns a concurrent.futures.Future of the reply."""
+
+    def _request_to(self, inbox: _Inbox, token: int, value: object, timeout: float | None) -> None:
+        """For courier.aio: send; the reply goes to inbox."""
 
     @property
     def in_flight(self) -> int: ...
@@ -360,6 +387,9 @@ class Producer:
 
     def publish_raw_async(self, queue: str, data: Buffer, *, id: str | None = None, delay: float | None = None, deliver_at: datetime | float | None = None, ttl: float | None = None, timeout: float | None = None) -> Future[int]:
         """publish_async() of bytes as they are."""
+
+    def _publish_to(self, inbox: _Inbox, token: int, queue: str, value: object, id: str | None, delay: float | None, deliver_at: datetime | float | None, ttl: float | None) -> bool:
+        """For courier.aio: queue without waiting; the confirm goes to inbox."""
 
     def publish_many(self, queue: str, values: Iterable[Any], *, timeout: float | None = None) -> list[int]:
         """
@@ -503,6 +533,18 @@ class Consumer:
 
     def stop(self) -> None:
         """End run() or a `for delivery in consumer` loop (any thread)."""
+
+    def _relay_fileno(self) -> int:
+        """For courier.aio (starts the relay)."""
+
+    def _relay_clear(self) -> None:
+        """For courier.aio: reset the eventfd."""
+
+    def _relay_demand(self, waiting: int) -> None:
+        """For courier.aio: how many coroutines wait."""
+
+    def _relay_take(self) -> Delivery | None:
+        """For courier.aio: a relayed Delivery or None."""
 
     @property
     def decode_errors(self) -> int:
