@@ -129,6 +129,33 @@ def proxy_bin():
     return path
 
 
+def cli_binary():
+    env = os.environ.get("COURIER_CLI", "").strip()
+    if env:
+        return env
+    proxy = proxy_binary()
+    builds = [os.environ.get("COURIER_BUILD_DIR", ""), str(REPO / "build")]
+    if proxy:
+        builds.insert(0, str(pathlib.Path(proxy).resolve().parents[1]))  # the proxy's build tree
+    for build in builds:
+        if build:
+            candidate = pathlib.Path(build) / "tools" / "courier"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def cli_bin():
+    """The C++ `courier` command-line tool ($COURIER_CLI, or beside the proxy's build)."""
+    path = cli_binary()
+    if path is None:
+        if os.environ.get("COURIER_REQUIRE_BINARIES"):
+            pytest.fail("the courier CLI was not found (set COURIER_CLI) and COURIER_REQUIRE_BINARIES is set")
+        pytest.skip("the courier CLI was not found: set COURIER_CLI to its path")
+    return path
+
+
 @pytest.fixture
 def start_proxy(proxy_bin, tmp_path):
     """start_proxy(heartbeat_ms=None, args=(), ready_keys=None) -> Proxy; every proxy is stopped by PID
