@@ -14,6 +14,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <utility>
 #include <vector>
 
 namespace nb = nanobind;
@@ -133,7 +134,7 @@ class PyPull : public Owner<RawPull> {
   nb::object try_receive(nb::handle fallback) {
     Exclusive one(busy_, kind());
     auto pull = get();
-    if (!pull->receive_into(frame_, 0)) return nb::borrow(fallback);
+    if (!std::exchange(held_, false) && !pull->receive_into(frame_, 0)) return nb::borrow(fallback);
     return unpack_bytes(frame_.data(), frame_.size());
   }
   nb::bytes receive_raw(std::optional<double> timeout) {
@@ -143,31 +144,33 @@ class PyPull : public Owner<RawPull> {
     return to_bytes(frame_.data(), frame_.size());
   }
   // Waits (at most `timeout`) for one message, then takes what else is
-  // already queued, up to `max_count`, in one GIL-free stretch; decodes them
-  // all at the end. Returns [] when the timeout passed with nothing.
+  // already queued, up to `max_count`. Each frame is decoded as it is taken,
+  // into the one reused zmq message, with the GIL held: the socket is never
+  // waited on in that loop, and a cold vector of frames costs more than the
+  // GIL hand-over it would save. Returns [] when the timeout passed with nothing.
   nb::list receive_many(std::size_t max_count, std::optional<double> timeout) {
     Exclusive one(busy_, kind());
     auto pull = get();
     nb::list out;
-    if (max_count == 0) return out;
-    std::vector<zmq::message_t> frames;
-    if (receive_frame(*pull, Deadline::after(timeout))) {
-      frames.reserve(std::min<std::size_t>(max_count, 4096));
-      frames.push_back(std::move(frame_));
-      nb::gil_scoped_release unlocked;
-      for (;;) {
-        if (frames.size() >= max_count) break;
-        zmq::message_t m;
-        if (!pull->receive_into(m, 0)) break;
-        frames.push_back(std::move(m));
+    if (max_count == 0 || !receive_frame(*pull, Deadline::after(timeout))) return out;
+    std::size_t n = 0;
+    do {
+      nb::object value;
+      try {
+        value = unpack_bytes(frame_.data(), frame_.size());
+      } catch (const DecodeError&) {
+        if (n == 0) throw;
+        held_ = true;  // return what decoded; the next call raises for this frame
+        return out;
       }
-    }
-    for (auto& f : frames) out.append(unpack_bytes(f.data(), f.size()));
+      if (PyList_Append(out.ptr(), value.ptr()) < 0) throw nb::python_error();
+    } while (++n < max_count && pull->receive_into(frame_, 0));
     return out;
   }
 
  private:
   bool receive_frame(RawPull& pull, const Deadline& deadline) {
+    if (std::exchange(held_, false)) return true;  // frame_ holds it already
     if (pull.receive_into(frame_, 0)) return true;
     return wait(deadline, [&](int ms) { return ms > 0 && pull.receive_into(frame_, ms); }, closed_flag(), kind());
   }
@@ -177,6 +180,7 @@ class PyPull : public Owner<RawPull> {
 
   std::atomic<bool> busy_{false};
   zmq::message_t frame_;  // reused by receive()
+  bool held_ = false;     // frame_ holds a frame receive_many() took but did not return
 };
 
 template <class T>
