@@ -2,7 +2,9 @@
 
 The C++ library's API one to one: Push/Pull (pipelines), Client/Server
 (request/reply), Producer/Consumer/Delivery (durable queues on
-courier-proxy), Admin and Lock. Every resource works with ``with``; timeouts
+courier-proxy), Admin and Lock; CurveZMQ with ``curve=courier.Curve(...)``
+on any of them; courier.aio for asyncio. docs/python.md is the guide.
+Every resource works with ``with``; timeouts
 are float seconds (None waits forever); blocking calls release the GIL and
 raise KeyboardInterrupt within ~50 ms of Ctrl-C; every error is a
 courier.Error.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ..errors import ClosedError
+from ..errors import ClosedError, ConfigError
 
 
 def deadline_of(loop: asyncio.AbstractEventLoop, timeout: float | None) -> float | None:
@@ -21,7 +21,6 @@ def deadline_of(loop: asyncio.AbstractEventLoop, timeout: float | None) -> float
     if timeout is None:
         return None
     if not timeout >= 0:
-        from ..errors import ConfigError
         raise ConfigError("timeout must be >= 0 seconds or None (wait forever), not %r" % (timeout,))
     return loop.time() + timeout
 
