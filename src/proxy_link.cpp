@@ -12,14 +12,15 @@ namespace {
 
 constexpr std::string_view kMagic = cqp1::kMagic;
 
-void send_part(void* s, const void* data, std::size_t size, int flags) {
+// Returns: false when the socket could not take the frame within
+// `timeout_ms` (see ProxyLink::send).
+bool send_part(void* s, const void* data, std::size_t size, int flags, int timeout_ms) {
   zmq_msg_t m;
   zmq_msg_init_size(&m, size);
   if (size) std::memcpy(zmq_msg_data(&m), data, size);
-  // Unbounded send queue (see open()): this does not wait.
-  const bool ok = send_frame(s, &m, flags, -1);
+  const bool ok = send_frame(s, &m, flags, timeout_ms);
   zmq_msg_close(&m);
-  if (!ok) throw_zmq_error(EAGAIN, "sending to courier-proxy");
+  return ok;
 }
 
 }  // namespace
@@ -73,6 +74,7 @@ void ProxyLink::open() {
   connect_or_throw(s.handle(), config_.endpoint);
   socket_ = std::move(s);
   welcomed_ = false;
+  unsendable_ = false;
   // A fresh session: the first boot it hears is whatever process answers.
   boot_.clear();
   restarted_ = false;
@@ -96,20 +98,32 @@ void ProxyLink::close(bool say_bye, std::chrono::milliseconds linger) noexcept {
   socket_.close();
 }
 
+// The socket has no send HWM, so a send waits only when the DEALER has no
+// connection at all to queue on: libzmq ends a connecting socket's session
+// for good on some handshake failures (a CURVE refusal, a mechanism
+// mismatch). Waiting for ever there would hang the I/O thread and so the
+// owner's close(): after one heartbeat the socket is given up instead, and
+// nothing more is sent on it; no answer comes either, so keep_alive()
+// reports silence after 3 x hb and the owner reopens (and resends).
 void ProxyLink::send(std::string_view command, const msgpack::sbuffer& header,
                      const zmq::message_t* const* bodies, std::size_t body_count) {
+  if (unsendable_) return;
   void* s = socket_.handle();
-  send_part(s, kMagic.data(), kMagic.size(), ZMQ_SNDMORE);
-  send_part(s, command.data(), command.size(), ZMQ_SNDMORE);
-  send_part(s, header.data(), header.size(), body_count ? ZMQ_SNDMORE : 0);
-  for (std::size_t i = 0; i < body_count; ++i) {
+  const int patience = static_cast<int>(std::min<long long>(hb_.count(), 60000));
+  bool ok = send_part(s, kMagic.data(), kMagic.size(), ZMQ_SNDMORE, patience) &&
+            send_part(s, command.data(), command.size(), ZMQ_SNDMORE, patience) &&
+            send_part(s, header.data(), header.size(), body_count ? ZMQ_SNDMORE : 0, patience);
+  for (std::size_t i = 0; ok && i < body_count; ++i) {
     zmq_msg_t m;
     zmq_msg_init(&m);
     // A reference-counted copy for large bodies: the original stays for resends.
     zmq_msg_copy(&m, const_cast<zmq_msg_t*>(bodies[i]->handle()));
-    const bool ok = send_frame(s, &m, i + 1 < body_count ? ZMQ_SNDMORE : 0, -1);
+    ok = send_frame(s, &m, i + 1 < body_count ? ZMQ_SNDMORE : 0, patience);
     zmq_msg_close(&m);
-    if (!ok) throw_zmq_error(EAGAIN, "sending to courier-proxy");
+  }
+  if (!ok) {
+    unsendable_ = true;
+    return;
   }
   last_send_ = Clock::now();
 }

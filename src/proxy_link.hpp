@@ -68,7 +68,10 @@ class ProxyLink {
   // Sends ["CQP1"][command][header][bodies...]; the bodies are sent as
   // copies (zmq_msg_copy shares the buffer), so the caller keeps them.
   // The socket has no send high-water mark (owners bound what they queue),
-  // so this never blocks. Throws: ClosedError.
+  // so this waits only when the socket has no connection to queue on at
+  // all, and then at most one heartbeat: the socket is given up (nothing
+  // more is sent until open(); keep_alive() soon reports the silence).
+  // Throws: ClosedError.
   void send(std::string_view command, const msgpack::sbuffer& header,
             const zmq::message_t* const* bodies = nullptr, std::size_t body_count = 0);
   void send_empty(std::string_view command);
@@ -135,6 +138,7 @@ class ProxyLink {
   std::string proxy_version_;
   std::string boot_;        // of the proxy process this socket's session lives in
   bool restarted_ = false;  // boot changed on this socket: reopen
+  bool unsendable_ = false; // a send found no connection for hb: nothing goes out until open()
   Clock::time_point last_send_{}, last_recv_{}, last_ping_{};
 };
 

@@ -2,7 +2,8 @@
 shared with pyzmq's zmq.auth, a CURVE courier-proxy with an allow-list."""
 
 import os
-import uuid
+import subprocess
+import sys
 
 import pytest
 
@@ -139,17 +140,50 @@ def test_producer_and_consumer_with_allowed_keys_use_a_curve_proxy(curve_proxy, 
         assert admin.stats(qname).acked == 3
 
 
-def test_a_refused_key_times_out_and_nothing_it_sends_is_stored(curve_proxy, certs, qname):
-    with courier.Producer(curve_proxy.endpoint, curve=client_curve(certs, "stranger"), close_timeout=0.2) as p:
-        assert not p.wait_connected(1.0)
-        with pytest.raises(courier.TimeoutError):
-            p.publish(qname, "must not be stored", timeout=1.0)
-    with courier.Admin(curve_proxy.endpoint, curve=client_curve(certs, "stranger"), timeout=1.0) as admin:
-        with pytest.raises(courier.TimeoutError):
-            admin.stats()
-    with courier.Lock("lock-" + uuid.uuid4().hex[:8], curve_proxy.endpoint,
-                      curve=client_curve(certs, "stranger")) as lock:
-        assert lock.try_acquire(0.5) is None
+# Run in a child process: a refused client must also close in bounded time
+# (libzmq may end a refused socket's session for good; a send that waited
+# for it for ever once hung close()), and a hang must fail the test, not
+# stall the suite.
+REFUSED_CLIENTS = """
+import sys, time, courier
+endpoint, server_cert, stranger_cert, queue = sys.argv[1:5]
+curve = courier.Curve(server_key=courier.load_certificate(server_cert)[0],
+                      keys=courier.load_certificate(stranger_cert))
+closes = []
+def closed(obj):
+    start = time.monotonic(); obj.close(); closes.append(time.monotonic() - start)
+p = courier.Producer(endpoint, curve=curve, close_timeout=0.2)
+assert not p.wait_connected(1.0)
+try:
+    p.publish(queue, "must not be stored", timeout=1.0)
+    raise SystemExit("published through a refused key")
+except courier.TimeoutError:
+    pass
+closed(p)
+a = courier.Admin(endpoint, curve=curve, timeout=1.0)
+try:
+    a.stats()
+    raise SystemExit("stats through a refused key")
+except courier.TimeoutError:
+    pass
+closed(a)
+lock = courier.Lock("lock." + queue, endpoint, curve=curve, heartbeat=0.1)
+assert lock.try_acquire(0.5) is None
+time.sleep(0.5)  # heartbeats go out on the refused socket meanwhile
+closed(lock)
+c = courier.Consumer(queue, endpoint, curve=curve, heartbeat=0.1)
+assert not c.wait_consuming(0.5)
+closed(c)
+print("closes", " ".join("%.3f" % t for t in closes))
+"""
+
+
+def test_a_refused_key_times_out_closes_promptly_and_nothing_it_sends_is_stored(curve_proxy, certs, qname):
+    child = subprocess.run([sys.executable, "-c", REFUSED_CLIENTS, curve_proxy.endpoint, certs["server"][0],
+                            certs["stranger"][1], qname], capture_output=True, text=True, timeout=60, cwd="/")
+    assert child.returncode == 0, child.stdout + child.stderr
+    closes = [float(t) for t in child.stdout.split()[1:]]
+    assert len(closes) == 4 and max(closes) < 3.0, closes
     with courier.Admin(curve_proxy.endpoint, curve=client_curve(certs)) as admin:
         assert admin.stats(qname) is None  # no queue: not one message got in
 
