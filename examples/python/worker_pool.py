@@ -7,6 +7,10 @@ time, so a slow task never holds others back), compute, and publish their
 result to "pool.results", which the main process collects. A worker killed
 mid-task loses nothing: its unacked task goes back to the queue.
 
+The workers are started with "spawn", not "fork": a forked child of
+multiprocessing ends with os._exit(), which skips the interpreter's exit and
+so cuts short the flush of the last ack and the BYE (see docs/python.md).
+
     python worker_pool.py [WORKERS] [TASKS]
 """
 import multiprocessing
@@ -31,7 +35,8 @@ def worker(number):
 def main():
     workers = int(sys.argv[1]) if len(sys.argv) > 1 else 4
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    pool = [multiprocessing.Process(target=worker, args=(w,)) for w in range(workers)]
+    spawn = multiprocessing.get_context("spawn")
+    pool = [spawn.Process(target=worker, args=(w,)) for w in range(workers)]
     for p in pool:
         p.start()
 
