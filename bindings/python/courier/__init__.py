@@ -2,7 +2,9 @@
 
 The C++ library's API one to one: Push/Pull (pipelines), Client/Server
 (request/reply), Producer/Consumer/Delivery (durable queues on
-courier-proxy), Admin and Lock. Every resource works with ``with``; timeouts
+courier-proxy), Admin and Lock; CurveZMQ with ``curve=courier.Curve(...)``
+on any of them; courier.aio for asyncio. docs/python.md is the guide.
+Every resource works with ``with``; timeouts
 are float seconds (None waits forever); blocking calls release the GIL and
 raise KeyboardInterrupt within ~50 ms of Ctrl-C; every error is a
 courier.Error.
@@ -40,6 +42,7 @@ from ._native import (
     Client,
     Consumer,
     Context,
+    Curve,
     Delivery,
     Lock,
     LockGuard,
@@ -54,6 +57,9 @@ from ._native import (
     Server,
     SocketOptions,
     default_proxy_endpoint,
+    load_certificate,
+    new_curve_key_pair,
+    save_certificate,
     rates,
     packb,
     unpackb,
@@ -72,6 +78,7 @@ from .errors import (
 
 __all__ = [
     "packb", "unpackb", "SocketOptions", "Context", "default_proxy_endpoint",
+    "Curve", "load_certificate", "save_certificate", "new_curve_key_pair",
     "Push", "Pull", "Client", "Server", "Request",
     "Producer", "Consumer", "Delivery", "Processing", "Admin", "QueueStats", "ProxyStats", "QueueRate", "rates",
     "Lock", "LockGuard",

@@ -2,6 +2,7 @@
 # module by mypy's stubtest (bindings/python/tests/test_package.py). Drafted
 # with nanobind.stubgen, then typed by hand where the binding takes or gives
 # any Python value.
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from datetime import datetime
@@ -81,13 +82,70 @@ class Context:
     def is_shut_down(self) -> bool: ...
 
 
+class Curve:
+    """
+    CurveZMQ for one socket (C++ courier::CurveOptions): pass it as curve= to any socket owner. A client sets server_key; a server sets server=True, its keys and optionally allow_dir.
+    """
+
+    def __init__(self, *, server_key: str | bytes | None = None, keys: tuple[str | bytes, str | bytes | None] | None = None, server: bool = False, allow_dir: str | os.PathLike[str] | None = None) -> None: ...
+
+    @property
+    def server_key(self) -> str | None:
+        """The server's public key (client side), or None."""
+
+    @property
+    def public_key(self) -> str | None:
+        """This socket's public key, or None (a fresh pair is made for a client)."""
+
+    @property
+    def has_secret_key(self) -> bool:
+        """Whether a secret key was given (it is never read back)."""
+
+    @property
+    def server(self) -> bool: ...
+
+    @property
+    def allow_dir(self) -> str | None:
+        """
+        The directory of allowed clients' public certificates, or None (any client).
+        """
+
+    @property
+    def enabled(self) -> bool:
+        """True when the socket uses CURVE (as server or client)."""
+
+def load_certificate(path: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """
+    (public, secret) keys of a ZeroMQ certificate file (zmq.auth, zcert, `courier keygen`); secret is None for a public certificate. Raises ConfigError naming the file.
+    """
+
+def save_certificate(keys: tuple[str | bytes, str | bytes | None], base: str | os.PathLike[str]) -> None:
+    """
+    Write BASE.key (public) and BASE.key_secret (mode 0600); never overwrites (ConfigError).
+    """
+
+def new_curve_key_pair() -> tuple[str, str]:
+    """A new (public, secret) pair of Z85 keys."""
+
+class _Inbox:
+    """
+    Outcomes from C++ I/O threads for courier.aio, behind a level-triggered eventfd.
+    """
+
+    def __init__(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+    def drain(self) -> list[tuple[int, bool, Any]]:
+        """[(token, ok, result or exception)], after clearing the eventfd."""
+
 def default_proxy_endpoint() -> str:
     """$COURIER_PROXY_ENDPOINT, else tcp://127.0.0.1:5555."""
 
 class Push:
     """The sending end of a pipeline (PROTOCOL.md §1): one value per message."""
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -95,6 +153,12 @@ class Push:
 
     @property
     def last_endpoint(self) -> str: ...
+
+    def _fd(self) -> int:
+        """ZMQ_FD, for courier.aio."""
+
+    def _events(self) -> int:
+        """ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio."""
 
     def send(self, value: object, timeout: float | None = None) -> bool:
         """
@@ -127,7 +191,7 @@ class Push:
 class Pull:
     """The receiving end of a pipeline (PROTOCOL.md §1)."""
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -135,6 +199,12 @@ class Pull:
 
     @property
     def last_endpoint(self) -> str: ...
+
+    def _fd(self) -> int:
+        """ZMQ_FD, for courier.aio."""
+
+    def _events(self) -> int:
+        """ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio."""
 
     def receive(self, timeout: float | None = None) -> Any:
         """
@@ -173,7 +243,7 @@ class Client:
     Request/reply client (PROTOCOL.md §2); thread-safe, owns one C++ I/O thread.
     """
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -192,6 +262,9 @@ class Client:
 
     def request_async(self, value: object, timeout: float | None = None) -> Future[Any]:
         """Send value; returns a concurrent.futures.Future of the reply."""
+
+    def _request_to(self, inbox: _Inbox, token: int, value: object, timeout: float | None) -> None:
+        """For courier.aio: send; the reply goes to inbox."""
 
     @property
     def in_flight(self) -> int: ...
@@ -243,7 +316,7 @@ class Server:
     Request/reply server (PROTOCOL.md §2); runs handlers on the calling thread.
     """
 
-    def __init__(self, *, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, *, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def bind(self, endpoint: str) -> None: ...
 
@@ -297,7 +370,7 @@ class Producer:
     Publishes into courier-proxy queues; a message is published once the proxy confirms it (fsync'd). Owns one C++ I/O thread.
     """
 
-    def __init__(self, endpoint: str | None = None, *, client_name: str = '', window: int = 1024, publish_timeout: float = 30.0, confirm_timeout: float = 10.0, heartbeat: float = 1.0, close_timeout: float = 5.0, full_wait: float = 30.0, id_prefix: str = '', socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, endpoint: str | None = None, *, client_name: str = '', window: int = 1024, publish_timeout: float = 30.0, confirm_timeout: float = 10.0, heartbeat: float = 1.0, close_timeout: float = 5.0, full_wait: float = 30.0, id_prefix: str = '', socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def publish(self, queue: str, value: object, *, id: str | None = None, delay: float | None = None, deliver_at: datetime | float | None = None, ttl: float | None = None, timeout: float | None = None) -> int:
         """
@@ -314,6 +387,9 @@ class Producer:
 
     def publish_raw_async(self, queue: str, data: Buffer, *, id: str | None = None, delay: float | None = None, deliver_at: datetime | float | None = None, ttl: float | None = None, timeout: float | None = None) -> Future[int]:
         """publish_async() of bytes as they are."""
+
+    def _publish_to(self, inbox: _Inbox, token: int, queue: str, value: object, id: str | None, delay: float | None, deliver_at: datetime | float | None, ttl: float | None) -> bool:
+        """For courier.aio: queue without waiting; the confirm goes to inbox."""
 
     def publish_many(self, queue: str, values: Iterable[Any], *, timeout: float | None = None) -> list[int]:
         """
@@ -435,7 +511,7 @@ class Consumer:
     Takes messages from one courier-proxy queue. Owns one C++ I/O thread (heartbeats, acks); your code runs on your thread.
     """
 
-    def __init__(self, queue: str, endpoint: str | None = None, *, client_name: str = '', prefetch: int = 100, auto_ack: bool = False, batch: int = 0, limit: int | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, queue: str, endpoint: str | None = None, *, client_name: str = '', prefetch: int = 100, auto_ack: bool = False, batch: int = 0, limit: int | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def receive(self, timeout: float | None = None) -> Delivery:
         """
@@ -457,6 +533,18 @@ class Consumer:
 
     def stop(self) -> None:
         """End run() or a `for delivery in consumer` loop (any thread)."""
+
+    def _relay_fileno(self) -> int:
+        """For courier.aio (starts the relay)."""
+
+    def _relay_clear(self) -> None:
+        """For courier.aio: reset the eventfd."""
+
+    def _relay_demand(self, waiting: int) -> None:
+        """For courier.aio: how many coroutines wait."""
+
+    def _relay_take(self) -> Delivery | None:
+        """For courier.aio: a relayed Delivery or None."""
 
     @property
     def decode_errors(self) -> int:
@@ -574,7 +662,7 @@ def rates(earlier: ProxyStats, later: ProxyStats) -> dict[str, QueueRate]:
 class Admin:
     """Queue figures and policies on courier-proxy; starts no thread."""
 
-    def __init__(self, endpoint: str | None = None, *, client_name: str = '', timeout: float = 5.0, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, endpoint: str | None = None, *, client_name: str = '', timeout: float = 5.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     @overload
     def stats(self) -> ProxyStats:
@@ -645,7 +733,7 @@ class Lock:
     A distributed lock/semaphore on a courier-proxy token queue; owns one C++ I/O thread.
     """
 
-    def __init__(self, name: str, endpoint: str | None = None, *, client_name: str = '', permits: int = 1, lease: float | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, name: str, endpoint: str | None = None, *, client_name: str = '', permits: int = 1, lease: float | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
 
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Take a token; raises courier.TimeoutError when timeout passes first."""

@@ -27,8 +27,8 @@ namespace {
 class PyAdmin : public Owner<Admin> {
  public:
   PyAdmin(std::optional<std::string> endpoint, std::string client_name, double timeout, const SocketOptions* socket,
-          const Context* context)
-      : Owner("Admin", make(std::move(endpoint), std::move(client_name), timeout, socket, context)) {}
+          const CurveOptions* curve, const Context* context)
+      : Owner("Admin", make(std::move(endpoint), std::move(client_name), timeout, socket, curve, context)) {}
 
   ProxyStats stats_all() {
     auto a = get();
@@ -69,12 +69,12 @@ class PyAdmin : public Owner<Admin> {
 
  private:
   static std::shared_ptr<Admin> make(std::optional<std::string> endpoint, std::string client_name, double timeout,
-                                     const SocketOptions* socket, const Context* context) {
+                                     const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
     AdminOptions o;
     o.endpoint = endpoint_or_default(endpoint);
     o.client_name = std::move(client_name);
     o.timeout = to_ms(timeout, "timeout");
-    o.socket = socket_or_default(socket);
+    o.socket = socket_options(socket, curve);
     o.context = context_or_global(context);
     return std::make_shared<Admin>(std::move(o));
   }
@@ -138,9 +138,9 @@ void bind_admin(nb::module_& m) {
         "Messages per second of every queue between two Admin.stats() samples.");
 
   nb::class_<PyAdmin>(m, "Admin", "Queue figures and policies on courier-proxy; starts no thread.")
-      .def(nb::init<std::optional<std::string>, std::string, double, const SocketOptions*, const Context*>(),
+      .def(nb::init<std::optional<std::string>, std::string, double, const SocketOptions*, const CurveOptions*, const Context*>(),
            nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "", nb::arg("timeout") = 5.0,
-           nb::arg("socket") = nb::none(), nb::arg("context") = nb::none())
+           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none())
       .def("stats", &PyAdmin::stats_all, "Figures of every queue and of the proxy.")
       .def("stats", &PyAdmin::stats_queue, nb::arg("queue"), "One queue's figures, or None if it does not exist.")
       .def("declare", &PyAdmin::declare, nb::arg("queue"), nb::kw_only(), nb::arg("max_length") = nb::none(),

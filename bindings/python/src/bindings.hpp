@@ -5,8 +5,10 @@
 
 namespace courier::python {
 
+void bind_curve(nanobind::module_& m);
 void bind_pipeline(nanobind::module_& m);
 void bind_request(nanobind::module_& m);
+void bind_inbox(nanobind::module_& m);
 void bind_completions(nanobind::module_& m);
 void bind_producer(nanobind::module_& m);
 void bind_consumer(nanobind::module_& m);

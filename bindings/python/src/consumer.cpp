@@ -9,6 +9,7 @@
 #include "blocking.hpp"
 #include "frames.hpp"
 #include "options.hpp"
+#include "relay.hpp"
 #include "resource.hpp"
 
 #include <courier/consumer.hpp>
@@ -73,9 +74,9 @@ class PyConsumer : public Owner<Consumer> {
  public:
   PyConsumer(std::string queue, std::optional<std::string> endpoint, std::string client_name, std::uint32_t prefetch,
              bool auto_ack, std::uint32_t batch, std::optional<std::uint64_t> limit, double heartbeat,
-             const SocketOptions* socket, const Context* context)
+             const SocketOptions* socket, const CurveOptions* curve, const Context* context)
       : Owner("Consumer", make(std::move(queue), std::move(endpoint), std::move(client_name), prefetch, auto_ack,
-                               batch, limit, heartbeat, socket, context)) {}
+                               batch, limit, heartbeat, socket, curve, context)) {}
 
   // The next delivery; nullopt when `timeout` passed or (stoppable) stop().
   std::optional<PyDelivery> next(std::optional<double> timeout, bool stoppable) {
@@ -163,6 +164,17 @@ class PyConsumer : public Owner<Consumer> {
   }
   std::uint64_t decode_errors() const { return decode_errors_; }
 
+  // courier.aio (relay.hpp): the relay starts on first use of relay().
+  DeliveryRelay& relay() {
+    if (!relay_) relay_ = std::make_unique<DeliveryRelay>(get());
+    return *relay_;
+  }
+  std::optional<PyDelivery> relay_take() {
+    std::optional<RawDelivery> d = relay().take();
+    if (!d) return std::nullopt;
+    return PyDelivery(std::move(*d));
+  }
+
   bool wait_consuming(std::optional<double> timeout) {
     auto c = get();
     return wait(Deadline::after(timeout), [&](int ms) { return c->wait_consuming(std::chrono::milliseconds(ms)); },
@@ -179,7 +191,7 @@ class PyConsumer : public Owner<Consumer> {
   static std::shared_ptr<Consumer> make(std::string queue, std::optional<std::string> endpoint,
                                         std::string client_name, std::uint32_t prefetch, bool auto_ack,
                                         std::uint32_t batch, std::optional<std::uint64_t> limit, double heartbeat,
-                                        const SocketOptions* socket, const Context* context) {
+                                        const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
     ConsumerOptions o;
     o.endpoint = endpoint_or_default(endpoint);
     o.client_name = std::move(client_name);
@@ -188,14 +200,28 @@ class PyConsumer : public Owner<Consumer> {
     o.batch = batch;
     o.limit = limit;
     o.heartbeat = to_ms(heartbeat, "heartbeat");
-    o.socket = socket_or_default(socket);
+    o.socket = socket_options(socket, curve);
     o.context = context_or_global(context);
     nb::gil_scoped_release unlocked;  // connects and starts the I/O thread
     return std::make_shared<Consumer>(std::move(queue), std::move(o));
   }
 
+  // close(): the relay goes with the Consumer, stopped first (it holds a
+  // copy of it), both destroyed by close_with() without the GIL.
+  std::shared_ptr<void> take() noexcept override {
+    struct Both {
+      std::shared_ptr<void> consumer;
+      std::unique_ptr<DeliveryRelay> relay;  // destroyed first
+    };
+    auto both = std::make_shared<Both>();
+    both->consumer = Owner::take();
+    both->relay = std::move(relay_);
+    return both;
+  }
+
   std::atomic<bool> stop_{false};
   std::uint64_t decode_errors_ = 0;  // bodies run() could not decode (GIL-guarded)
+  std::unique_ptr<DeliveryRelay> relay_;
 };
 
 }  // namespace
@@ -234,10 +260,10 @@ void bind_consumer(nb::module_& m) {
                          "Takes messages from one courier-proxy queue. Owns one C++ I/O thread (heartbeats, "
                          "acks); your code runs on your thread.")
       .def(nb::init<std::string, std::optional<std::string>, std::string, std::uint32_t, bool, std::uint32_t,
-                    std::optional<std::uint64_t>, double, const SocketOptions*, const Context*>(),
+                    std::optional<std::uint64_t>, double, const SocketOptions*, const CurveOptions*, const Context*>(),
            nb::arg("queue"), nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "",
            nb::arg("prefetch") = 100, nb::arg("auto_ack") = false, nb::arg("batch") = 0,
-           nb::arg("limit") = nb::none(), nb::arg("heartbeat") = 1.0, nb::arg("socket") = nb::none(),
+           nb::arg("limit") = nb::none(), nb::arg("heartbeat") = 1.0, nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("receive", &PyConsumer::receive, nb::arg("timeout") = nb::none(),
            "The next Delivery; raises courier.TimeoutError when timeout passes first.")
@@ -248,6 +274,11 @@ void bind_consumer(nb::module_& m) {
            "Call callback(delivery) on this thread for each delivery until stop(); acks after it, "
            "nacks (requeue) and re-raises when it raises.")
       .def("stop", &PyConsumer::stop, "End run() or a `for delivery in consumer` loop (any thread).")
+      .def("_relay_fileno", [](PyConsumer& c) { return c.relay().fileno(); }, "For courier.aio (starts the relay).")
+      .def("_relay_clear", [](PyConsumer& c) { c.relay().clear(); }, "For courier.aio: reset the eventfd.")
+      .def("_relay_demand", [](PyConsumer& c, std::size_t n) { c.relay().demand(n); }, nb::arg("waiting"),
+           "For courier.aio: how many coroutines wait.")
+      .def("_relay_take", &PyConsumer::relay_take, "For courier.aio: a relayed Delivery or None.")
       .def_prop_ro("decode_errors", &PyConsumer::decode_errors, "Bodies run() could not decode (nacked, not requeued).")
       .def("__iter__", [](nb::handle self) { return self; })
       .def("__next__", &PyConsumer::iter_next)

@@ -45,9 +45,9 @@ class PyGuard {
 class PyLock : public Owner<Lock> {
  public:
   PyLock(std::string name, std::optional<std::string> endpoint, std::string client_name, std::uint32_t permits,
-         std::optional<double> lease, double heartbeat, const SocketOptions* socket, const Context* context)
+         std::optional<double> lease, double heartbeat, const SocketOptions* socket, const CurveOptions* curve, const Context* context)
       : Owner("Lock", make(std::move(name), std::move(endpoint), std::move(client_name), permits, lease, heartbeat,
-                           socket, context)) {}
+                           socket, curve, context)) {}
 
   std::optional<PyGuard> try_acquire(std::optional<double> timeout) {
     auto l = get();
@@ -71,14 +71,14 @@ class PyLock : public Owner<Lock> {
  private:
   static std::shared_ptr<Lock> make(std::string name, std::optional<std::string> endpoint, std::string client_name,
                                     std::uint32_t permits, std::optional<double> lease, double heartbeat,
-                                    const SocketOptions* socket, const Context* context) {
+                                    const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
     LockOptions o;
     o.endpoint = endpoint_or_default(endpoint);
     o.client_name = std::move(client_name);
     o.permits = permits;
     if (lease) o.lease = to_ms(*lease, "lease");
     o.heartbeat = to_ms(heartbeat, "heartbeat");
-    o.socket = socket_or_default(socket);
+    o.socket = socket_options(socket, curve);
     o.context = context_or_global(context);
     nb::gil_scoped_release unlocked;
     return std::make_shared<Lock>(std::move(name), std::move(o));
@@ -102,10 +102,10 @@ void bind_lock(nb::module_& m) {
 
   nb::class_<PyLock>(m, "Lock", "A distributed lock/semaphore on a courier-proxy token queue; owns one C++ I/O thread.")
       .def(nb::init<std::string, std::optional<std::string>, std::string, std::uint32_t, std::optional<double>, double,
-                    const SocketOptions*, const Context*>(),
+                    const SocketOptions*, const CurveOptions*, const Context*>(),
            nb::arg("name"), nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "",
            nb::arg("permits") = 1, nb::arg("lease") = nb::none(), nb::arg("heartbeat") = 1.0,
-           nb::arg("socket") = nb::none(), nb::arg("context") = nb::none())
+           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none())
       .def("acquire", &PyLock::acquire, nb::arg("timeout") = nb::none(),
            "Take a token; raises courier.TimeoutError when timeout passes first.")
       .def("try_acquire", &PyLock::try_acquire, nb::arg("timeout").none(),

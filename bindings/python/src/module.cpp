@@ -20,8 +20,10 @@ NB_MODULE(_native, m) {
   nb::set_leak_warnings(false);
   courier::python::register_errors(m);
   courier::python::bind_options(m);
+  courier::python::bind_curve(m);
   courier::python::bind_pipeline(m);
   courier::python::bind_completions(m);
+  courier::python::bind_inbox(m);
   courier::python::bind_request(m);
   courier::python::bind_producer(m);
   courier::python::bind_consumer(m);

@@ -7,6 +7,7 @@
 
 #include <courier/context.hpp>
 #include <courier/options.hpp>
+#include <courier/security.hpp>
 
 #include <optional>
 #include <string>
@@ -15,9 +16,12 @@ namespace courier::python {
 
 void bind_options(nanobind::module_& m);
 
-// `socket` or the C++ defaults when None.
-inline SocketOptions socket_or_default(const SocketOptions* socket) {
-  return socket ? *socket : SocketOptions{};
+// `socket` or the C++ defaults when None, with `curve` (the owner's curve=
+// argument) as its SocketOptions::curve when given.
+inline SocketOptions socket_options(const SocketOptions* socket, const CurveOptions* curve) {
+  SocketOptions o = socket ? *socket : SocketOptions{};
+  if (curve) o.curve = *curve;
+  return o;
 }
 // The default context of this process: Context::global() in the process
 // that loaded the module; in a fork()ed child (whose copy of that context

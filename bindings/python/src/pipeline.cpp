@@ -14,6 +14,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
+#include <utility>
 #include <vector>
 
 namespace nb = nanobind;
@@ -32,14 +33,27 @@ bool send_waiting(RawPush& push, zmq::message_t& msg, const Deadline& deadline, 
               self.closed_flag(), self.kind());
 }
 
+// ZMQ_FD and ZMQ_EVENTS of a socket, for courier.aio (aio/pipeline.py): the
+// fd is readable when the socket's state MAY have changed; ZMQ_EVENTS says
+// what it is now (and resets the fd). One thread at a time, as any call.
+template <class Raw>
+int socket_fd(Raw& raw) { return raw.socket().get(zmq::sockopt::fd); }
+template <class Raw>
+int socket_events(Raw& raw) { return raw.socket().get(zmq::sockopt::events); }
+
 class PyPush : public Owner<RawPush> {
  public:
-  PyPush(const SocketOptions* socket, const Context* context)
-      : Owner("Push", std::make_shared<RawPush>(PushOptions{socket_or_default(socket), context_or_global(context)})) {}
+  PyPush(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : Owner("Push", std::make_shared<RawPush>(PushOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   void bind(const std::string& ep) { get()->bind(ep); }
   void connect(const std::string& ep) { get()->connect(ep); }
   std::string last_endpoint() { return get()->last_endpoint(); }
+  int fd() { return socket_fd(*get()); }
+  int events() {
+    Exclusive one(busy_, kind());
+    return socket_events(*get());
+  }
 
   bool send(nb::handle value, std::optional<double> timeout) {
     Exclusive one(busy_, kind());
@@ -99,12 +113,17 @@ class PyPush : public Owner<RawPush> {
 
 class PyPull : public Owner<RawPull> {
  public:
-  PyPull(const SocketOptions* socket, const Context* context)
-      : Owner("Pull", std::make_shared<RawPull>(PullOptions{socket_or_default(socket), context_or_global(context)})) {}
+  PyPull(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : Owner("Pull", std::make_shared<RawPull>(PullOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   void bind(const std::string& ep) { get()->bind(ep); }
   void connect(const std::string& ep) { get()->connect(ep); }
   std::string last_endpoint() { return get()->last_endpoint(); }
+  int fd() { return socket_fd(*get()); }
+  int events() {
+    Exclusive one(busy_, kind());
+    return socket_events(*get());
+  }
 
   nb::object receive(std::optional<double> timeout) {
     Exclusive one(busy_, kind());
@@ -115,7 +134,7 @@ class PyPull : public Owner<RawPull> {
   nb::object try_receive(nb::handle fallback) {
     Exclusive one(busy_, kind());
     auto pull = get();
-    if (!pull->receive_into(frame_, 0)) return nb::borrow(fallback);
+    if (!std::exchange(held_, false) && !pull->receive_into(frame_, 0)) return nb::borrow(fallback);
     return unpack_bytes(frame_.data(), frame_.size());
   }
   nb::bytes receive_raw(std::optional<double> timeout) {
@@ -125,31 +144,33 @@ class PyPull : public Owner<RawPull> {
     return to_bytes(frame_.data(), frame_.size());
   }
   // Waits (at most `timeout`) for one message, then takes what else is
-  // already queued, up to `max_count`, in one GIL-free stretch; decodes them
-  // all at the end. Returns [] when the timeout passed with nothing.
+  // already queued, up to `max_count`. Each frame is decoded as it is taken,
+  // into the one reused zmq message, with the GIL held: the socket is never
+  // waited on in that loop, and a cold vector of frames costs more than the
+  // GIL hand-over it would save. Returns [] when the timeout passed with nothing.
   nb::list receive_many(std::size_t max_count, std::optional<double> timeout) {
     Exclusive one(busy_, kind());
     auto pull = get();
     nb::list out;
-    if (max_count == 0) return out;
-    std::vector<zmq::message_t> frames;
-    if (receive_frame(*pull, Deadline::after(timeout))) {
-      frames.reserve(std::min<std::size_t>(max_count, 4096));
-      frames.push_back(std::move(frame_));
-      nb::gil_scoped_release unlocked;
-      for (;;) {
-        if (frames.size() >= max_count) break;
-        zmq::message_t m;
-        if (!pull->receive_into(m, 0)) break;
-        frames.push_back(std::move(m));
+    if (max_count == 0 || !receive_frame(*pull, Deadline::after(timeout))) return out;
+    std::size_t n = 0;
+    do {
+      nb::object value;
+      try {
+        value = unpack_bytes(frame_.data(), frame_.size());
+      } catch (const DecodeError&) {
+        if (n == 0) throw;
+        held_ = true;  // return what decoded; the next call raises for this frame
+        return out;
       }
-    }
-    for (auto& f : frames) out.append(unpack_bytes(f.data(), f.size()));
+      if (PyList_Append(out.ptr(), value.ptr()) < 0) throw nb::python_error();
+    } while (++n < max_count && pull->receive_into(frame_, 0));
     return out;
   }
 
  private:
   bool receive_frame(RawPull& pull, const Deadline& deadline) {
+    if (std::exchange(held_, false)) return true;  // frame_ holds it already
     if (pull.receive_into(frame_, 0)) return true;
     return wait(deadline, [&](int ms) { return ms > 0 && pull.receive_into(frame_, ms); }, closed_flag(), kind());
   }
@@ -159,6 +180,7 @@ class PyPull : public Owner<RawPull> {
 
   std::atomic<bool> busy_{false};
   zmq::message_t frame_;  // reused by receive()
+  bool held_ = false;     // frame_ holds a frame receive_many() took but did not return
 };
 
 template <class T>
@@ -171,11 +193,13 @@ T& enter(T& self) {
 
 void bind_pipeline(nb::module_& m) {
   nb::class_<PyPush>(m, "Push", "The sending end of a pipeline (PROTOCOL.md §1): one value per message.")
-      .def(nb::init<const SocketOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(),
+      .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("bind", &PyPush::bind, nb::arg("endpoint"))
       .def("connect", &PyPush::connect, nb::arg("endpoint"))
       .def_prop_ro("last_endpoint", &PyPush::last_endpoint)
+      .def("_fd", &PyPush::fd, "ZMQ_FD, for courier.aio.")
+      .def("_events", &PyPush::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
       .def("send", &PyPush::send, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value; False when timeout (seconds) passed first. Waits for room (HWM) or a peer.")
       .def("try_send", &PyPush::try_send, nb::arg("value").none(), "Send value if it can go now; False otherwise.")
@@ -190,11 +214,13 @@ void bind_pipeline(nb::module_& m) {
            nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
 
   nb::class_<PyPull>(m, "Pull", "The receiving end of a pipeline (PROTOCOL.md §1).")
-      .def(nb::init<const SocketOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(),
+      .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("bind", &PyPull::bind, nb::arg("endpoint"))
       .def("connect", &PyPull::connect, nb::arg("endpoint"))
       .def_prop_ro("last_endpoint", &PyPull::last_endpoint)
+      .def("_fd", &PyPull::fd, "ZMQ_FD, for courier.aio.")
+      .def("_events", &PyPull::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
       .def("receive", &PyPull::receive, nb::arg("timeout") = nb::none(),
            "The next value; raises courier.TimeoutError when timeout (seconds) passes first.")
       .def("try_receive", &PyPull::try_receive, nb::arg("default").none() = nb::none(),

@@ -11,6 +11,7 @@
 #include "blocking.hpp"
 #include "completions.hpp"
 #include "frames.hpp"
+#include "inbox.hpp"
 #include "options.hpp"
 #include "resource.hpp"
 
@@ -91,10 +92,10 @@ class PyProducer : public Owner<Producer> {
  public:
   PyProducer(std::optional<std::string> endpoint, std::string client_name, std::size_t window,
              double publish_timeout, double confirm_timeout, double heartbeat, double close_timeout,
-             double full_wait, std::string id_prefix, const SocketOptions* socket, const Context* context)
+             double full_wait, std::string id_prefix, const SocketOptions* socket, const CurveOptions* curve, const Context* context)
       : Owner("Producer", make(std::move(endpoint), std::move(client_name), window, publish_timeout,
                                confirm_timeout, heartbeat, close_timeout, full_wait, std::move(id_prefix), socket,
-                               context)),
+                               curve, context)),
         publish_timeout_(publish_timeout) {}
 
   std::uint64_t publish(const std::string& queue, nb::handle value, std::optional<std::string> id,
@@ -120,6 +121,22 @@ class PyProducer : public Owner<Producer> {
                                std::optional<double> timeout) {
     return submit_async(queue, buffer_bytes(data, "publish_raw_async()"),
                         publish_options(std::move(id), delay, deliver_at, ttl), Deadline::after(timeout));
+  }
+
+  // For courier.aio: hands the message over if the window has room (never
+  // waits) and returns true; its confirm is posted to `inbox` under `token`
+  // by the I/O thread. False: the window is full, nothing was queued; every
+  // confirm posts to the inbox and frees room first, so the caller retries
+  // after its next drain.
+  bool publish_to(PyInbox& inbox, std::uint64_t token, const std::string& queue, nb::handle value,
+                  std::optional<std::string> id, std::optional<double> delay, nb::handle deliver_at,
+                  std::optional<double> ttl) {
+    auto p = get();
+    const std::string body = pack_string(value);
+    const PublishOptions options = publish_options(std::move(id), delay, deliver_at, ttl);
+    return p->try_publish_raw_async(queue, body, options, [in = inbox.inbox, token](const Confirm& c) {
+      in->post(token, confirm_outcome(c));
+    });
   }
 
   // The batch form: packs every value (GIL held), hands them all over and
@@ -203,7 +220,7 @@ class PyProducer : public Owner<Producer> {
   static std::shared_ptr<Producer> make(std::optional<std::string> endpoint, std::string client_name,
                                         std::size_t window, double publish_timeout, double confirm_timeout,
                                         double heartbeat, double close_timeout, double full_wait,
-                                        std::string id_prefix, const SocketOptions* socket, const Context* context) {
+                                        std::string id_prefix, const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
     ProducerOptions o;
     o.endpoint = endpoint_or_default(endpoint);
     o.client_name = std::move(client_name);
@@ -214,7 +231,7 @@ class PyProducer : public Owner<Producer> {
     o.close_timeout = to_ms(close_timeout, "close_timeout");
     o.full_wait = to_ms(full_wait, "full_wait");
     o.id_prefix = std::move(id_prefix);
-    o.socket = socket_or_default(socket);
+    o.socket = socket_options(socket, curve);
     o.context = context_or_global(context);
     nb::gil_scoped_release unlocked;  // connects and starts the I/O thread
     return std::make_shared<Producer>(std::move(o));
@@ -283,11 +300,11 @@ void bind_producer(nb::module_& m) {
                          "Publishes into courier-proxy queues; a message is published once the proxy "
                          "confirms it (fsync'd). Owns one C++ I/O thread.")
       .def(nb::init<std::optional<std::string>, std::string, std::size_t, double, double, double, double, double,
-                    std::string, const SocketOptions*, const Context*>(),
+                    std::string, const SocketOptions*, const CurveOptions*, const Context*>(),
            nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "", nb::arg("window") = 1024,
            nb::arg("publish_timeout") = 30.0, nb::arg("confirm_timeout") = 10.0, nb::arg("heartbeat") = 1.0,
            nb::arg("close_timeout") = 5.0, nb::arg("full_wait") = 30.0, nb::arg("id_prefix") = "",
-           nb::arg("socket") = nb::none(), nb::arg("context") = nb::none())
+           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none())
       .def("publish", &PyProducer::publish, nb::arg("queue"), nb::arg("value").none(), nb::kw_only(),
            nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(),
@@ -304,6 +321,9 @@ void bind_producer(nb::module_& m) {
       .def("publish_raw_async", &PyProducer::publish_raw_async, nb::arg("queue"), nb::arg("data"), nb::kw_only(),
            nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(), "publish_async() of bytes as they are.")
+      .def("_publish_to", &PyProducer::publish_to, nb::arg("inbox"), nb::arg("token"), nb::arg("queue"),
+           nb::arg("value").none(), nb::arg("id").none(), nb::arg("delay").none(), nb::arg("deliver_at").none(),
+           nb::arg("ttl").none(), "For courier.aio: queue without waiting; the confirm goes to inbox.")
       .def("publish_many", &PyProducer::publish_many, nb::arg("queue"), nb::arg("values"), nb::kw_only(),
            nb::arg("timeout") = nb::none(),
            "Publish each value (batch form, no future per message) and wait for every confirm; "

@@ -11,6 +11,7 @@
 #include "blocking.hpp"
 #include "completions.hpp"
 #include "frames.hpp"
+#include "inbox.hpp"
 #include "options.hpp"
 #include "resource.hpp"
 
@@ -37,8 +38,8 @@ std::chrono::milliseconds request_timeout(std::optional<double> timeout) {
 
 class PyClient : public Owner<Client> {
  public:
-  PyClient(const SocketOptions* socket, const Context* context)
-      : Owner("Client", std::make_shared<Client>(ClientOptions{socket_or_default(socket), context_or_global(context)})) {}
+  PyClient(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : Owner("Client", std::make_shared<Client>(ClientOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   void bind(const std::string& ep) {
     auto c = get();
@@ -78,6 +79,18 @@ class PyClient : public Owner<Client> {
       throw;
     }
     return future;
+  }
+  // For courier.aio: sends; the reply (or error) is posted to `inbox`
+  // under `token` by the Client's I/O thread.
+  void request_to(PyInbox& inbox, std::uint64_t token, nb::handle value, std::optional<double> timeout) {
+    auto c = get();
+    std::string body = pack_string(value);
+    std::shared_ptr<Inbox> in = inbox.inbox;
+    c->request_raw(std::move(body), request_timeout(timeout),
+                   [in, token](std::string rep) {
+                     in->post(token, Outcome{Outcome::Kind::reply, std::move(rep), 0, false, nullptr});
+                   },
+                   [in, token](std::exception_ptr e) { in->post(token, Outcome{Outcome::Kind::reply, {}, 0, false, e}); });
   }
   std::size_t in_flight() { return get()->in_flight(); }
   std::uint64_t late_replies() { return get()->late_replies(); }
@@ -169,8 +182,8 @@ class PyRequest {
 
 class PyServer : public Owner<Server> {
  public:
-  PyServer(const SocketOptions* socket, const Context* context)
-      : Owner("Server", std::make_shared<Server>(ServerOptions{socket_or_default(socket), context_or_global(context)})),
+  PyServer(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : Owner("Server", std::make_shared<Server>(ServerOptions{socket_options(socket, curve), context_or_global(context)})),
         inbox_(std::make_shared<Inbox>()),
         link_(std::make_shared<ServerLink>()) {
     auto s = get();
@@ -260,7 +273,7 @@ class PyServer : public Owner<Server> {
 
 void bind_request(nb::module_& m) {
   nb::class_<PyClient>(m, "Client", "Request/reply client (PROTOCOL.md §2); thread-safe, owns one C++ I/O thread.")
-      .def(nb::init<const SocketOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(),
+      .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("bind", &PyClient::bind, nb::arg("endpoint"))
       .def("connect", &PyClient::connect, nb::arg("endpoint"))
@@ -271,6 +284,8 @@ void bind_request(nb::module_& m) {
            "request() with msgpack bytes in and out.")
       .def("request_async", &PyClient::request_async, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value; returns a concurrent.futures.Future of the reply.")
+      .def("_request_to", &PyClient::request_to, nb::arg("inbox"), nb::arg("token"), nb::arg("value").none(),
+           nb::arg("timeout").none(), "For courier.aio: send; the reply goes to inbox.")
       .def_prop_ro("in_flight", &PyClient::in_flight)
       .def_prop_ro("late_replies", &PyClient::late_replies)
       .def_prop_ro("malformed_replies", &PyClient::malformed_replies)
@@ -290,7 +305,7 @@ void bind_request(nb::module_& m) {
       .def("fail", &PyRequest::fail, nb::arg("error"), "Answer ok:false with the text error.");
 
   nb::class_<PyServer>(m, "Server", "Request/reply server (PROTOCOL.md §2); runs handlers on the calling thread.")
-      .def(nb::init<const SocketOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(),
+      .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
       .def("bind", &PyServer::bind, nb::arg("endpoint"))
       .def("connect", &PyServer::connect, nb::arg("endpoint"))

@@ -58,9 +58,13 @@ def free_port():
 class Proxy:
     """One courier-proxy process on a free port with its own journal dir."""
 
-    def __init__(self, binary, data_dir, log_path, heartbeat_ms=None):
+    def __init__(self, binary, data_dir, log_path, heartbeat_ms=None, args=(), ready_keys=None):
         self.binary, self.data_dir, self.log_path = binary, str(data_dir), str(log_path)
         self.heartbeat_ms = heartbeat_ms
+        self.args = list(args)
+        # For a CURVE proxy: (server public, client public, client secret),
+        # the keys the readiness probe connects with.
+        self.ready_keys = ready_keys
         self.endpoint = "tcp://127.0.0.1:%d" % free_port()
         self.proc = None
 
@@ -68,6 +72,7 @@ class Proxy:
         argv = [self.binary, "--listen", self.endpoint, "--data", self.data_dir]
         if self.heartbeat_ms is not None:
             argv += ["--heartbeat", str(self.heartbeat_ms)]
+        argv += self.args
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -79,6 +84,9 @@ class Proxy:
         import zmq
         s = zmq.Context.instance().socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
+        if self.ready_keys:
+            server, public, secret = (k.encode() if isinstance(k, str) else k for k in self.ready_keys)
+            s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server, public, secret
         s.connect(self.endpoint)
         deadline = time.monotonic() + timeout
         try:
@@ -121,14 +129,43 @@ def proxy_bin():
     return path
 
 
+def cli_binary():
+    env = os.environ.get("COURIER_CLI", "").strip()
+    if env:
+        return env
+    proxy = proxy_binary()
+    builds = [os.environ.get("COURIER_BUILD_DIR", ""), str(REPO / "build")]
+    if proxy:
+        builds.insert(0, str(pathlib.Path(proxy).resolve().parents[1]))  # the proxy's build tree
+    for build in builds:
+        if build:
+            candidate = pathlib.Path(build) / "tools" / "courier"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def cli_bin():
+    """The C++ `courier` command-line tool ($COURIER_CLI, or beside the proxy's build)."""
+    path = cli_binary()
+    if path is None:
+        if os.environ.get("COURIER_REQUIRE_BINARIES"):
+            pytest.fail("the courier CLI was not found (set COURIER_CLI) and COURIER_REQUIRE_BINARIES is set")
+        pytest.skip("the courier CLI was not found: set COURIER_CLI to its path")
+    return path
+
+
 @pytest.fixture
 def start_proxy(proxy_bin, tmp_path):
-    """start_proxy(heartbeat_ms=None) -> Proxy; every proxy is stopped by PID at teardown."""
+    """start_proxy(heartbeat_ms=None, args=(), ready_keys=None) -> Proxy; every proxy is stopped by PID
+    at teardown. `args` are extra courier-proxy options; `ready_keys` see Proxy."""
     started = []
 
-    def start(heartbeat_ms=None):
+    def start(heartbeat_ms=None, args=(), ready_keys=None):
         n = len(started)
-        p = Proxy(proxy_bin, tmp_path / ("data%d" % n), tmp_path / ("proxy%d.log" % n), heartbeat_ms).start()
+        p = Proxy(proxy_bin, tmp_path / ("data%d" % n), tmp_path / ("proxy%d.log" % n), heartbeat_ms, args,
+                  ready_keys).start()
         started.append(p)
         return p
 

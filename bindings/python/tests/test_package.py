@@ -55,3 +55,10 @@ def test_stubs_match_the_built_module(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_asyncio_layer_type_checks_strictly(tmp_path):
+    pytest.importorskip("mypy")
+    run = subprocess.run([sys.executable, "-m", "mypy", "--strict", "-p", "courier.aio"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -182,6 +182,25 @@ def test_a_frame_that_is_not_msgpack_is_a_decode_error_and_the_next_one_arrives(
     pull.close()
 
 
+def test_receive_many_returns_the_values_before_a_bad_frame_then_raises_for_it():
+    ctx = zmq.Context.instance()
+    pull = courier.Pull()
+    pull.bind("tcp://127.0.0.1:*")
+    peer = ctx.socket(zmq.PUSH)
+    peer.connect(pull.last_endpoint)
+    for frame in (msgpack.packb(1), msgpack.packb(2), b"\xc1", msgpack.packb(3)):
+        peer.send(frame)
+    got = []
+    while len(got) < 2:
+        got += pull.receive_many(10, timeout=5)
+    assert got == [1, 2]
+    with pytest.raises(courier.DecodeError):
+        pull.receive_many(10, timeout=5)
+    assert pull.receive_many(10, timeout=5) == [3]
+    peer.close(0)
+    pull.close()
+
+
 def test_interop_with_plain_pyzmq_and_msgpack_peers_both_ways():
     ctx = zmq.Context.instance()
     # pyzmq sender -> courier receiver

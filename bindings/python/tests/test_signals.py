@@ -25,6 +25,12 @@ print("returned", flush=True)
 sys.exit(1)
 """
 
+AIO = """import asyncio, courier.aio
+async def main():
+    {make}
+    {wait}
+"""
+
 # What each child blocks in: (setup, blocking call).
 CASES = {
     "Pull.receive": ("p = courier.Pull(); p.bind('tcp://127.0.0.1:*')", "p.receive()"),
@@ -34,10 +40,18 @@ CASES = {
     "Server.serve": ("s = courier.Server(); s.bind('tcp://127.0.0.1:*')", "s.serve(lambda b: b)"),
     "Producer.publish": ("p = courier.Producer(endpoint)", "p.publish('q', 'waits for a confirm', timeout=60)"),
     "Producer.flush": ("p = courier.Producer(endpoint); f = p.publish_async('q', 1)", "p.flush()"),
+    # asyncio: the loop waits in epoll, which Ctrl-C interrupts (asyncio.run
+    # then cancels main() and raises KeyboardInterrupt).
+    "aio Pull.receive": (AIO.format(make="p = courier.aio.Pull(); p.bind('tcp://127.0.0.1:*')",
+                                    wait="await p.receive()"), "asyncio.run(main())"),
+    "aio Client.request": (AIO.format(make="c = courier.aio.Client(); c.connect(endpoint)",
+                                      wait="await c.request('hello')"), "asyncio.run(main())"),
 }
 PROXY_CASES = {
     "Consumer loop": ("c = courier.Consumer('py.signals.empty', endpoint)", "for d in c: pass"),
     "Consumer.receive": ("c = courier.Consumer('py.signals.empty', endpoint)", "c.receive()"),
+    "aio Consumer": (AIO.format(make="c = courier.aio.Consumer('py.signals.empty', endpoint)",
+                                wait="async for d in c: pass"), "asyncio.run(main())"),
     "Lock.acquire": ("a = courier.Lock('py.signals.lock', endpoint); g = a.acquire(10);"
                      "b = courier.Lock('py.signals.lock', endpoint)", "b.acquire()"),
 }
