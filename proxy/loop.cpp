@@ -54,15 +54,33 @@ Loop::Loop(const ProxyConfig& config)
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
 }
 
+namespace {
+
+// A signal (SIGTERM: stop after this turn) may interrupt any ZeroMQ call with
+// EINTR; that is no error here, so the call is simply made again.
+template <class Call>
+auto retrying_eintr(Call call) {
+  for (;;) {
+    try {
+      return call();
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+}
+
+}  // namespace
+
 bool Loop::receive(std::vector<zmq::message_t>& frames) {
   frames.clear();
   zmq::message_t part;
-  if (!router_.recv(part, zmq::recv_flags::dontwait)) return false;
+  if (!retrying_eintr([&] { return router_.recv(part, zmq::recv_flags::dontwait); })) return false;
   bool more = part.more();
   frames.push_back(std::move(part));
   while (more) {
     zmq::message_t next;
-    (void)router_.recv(next, zmq::recv_flags::none);  // the rest of a message is already here
+    // the rest of a message is already here
+    (void)retrying_eintr([&] { return router_.recv(next, zmq::recv_flags::none); });
     more = next.more();
     frames.push_back(std::move(next));
   }

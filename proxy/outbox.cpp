@@ -2,6 +2,8 @@
 
 #include "protocol/cqp1.hpp"
 
+#include <optional>
+
 namespace courier::proxy {
 
 void Outbox::begin(const std::string& peer, std::string_view command, const msgpack::sbuffer& header) {
@@ -32,7 +34,16 @@ std::size_t Outbox::flush(zmq::socket_t& socket, std::vector<std::string>& unrea
       const auto flags = (i + 1 < count ? zmq::send_flags::sndmore : zmq::send_flags::none) |
                          zmq::send_flags::dontwait;
       try {
-        if (!socket.send(frame, flags)) {  // EAGAIN: cannot happen with SNDHWM 0
+        std::optional<std::size_t> ok;
+        for (;;) {
+          try {
+            ok = socket.send(frame, flags);
+            break;
+          } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) throw;  // a signal (SIGTERM): send it again, do not drop it
+          }
+        }
+        if (!ok) {  // EAGAIN: cannot happen with SNDHWM 0
           sent = false;
           break;
         }

@@ -273,3 +273,27 @@ def test_consumers_vanishing_mid_batch_lose_nothing(proxies, zctx, qname):
              figures["inflight"]))
     assert figures["depth"] == 0 and figures["inflight"] == 0, figures
     assert not ledger.bad_bodies
+
+
+def test_sigterm_under_load_always_stops_cleanly(proxies, zctx, qname):
+    """SIGTERM may interrupt any system call the proxy is in (EINTR): it
+    must still finish its turn, commit, exit 0, and leave a consistent
+    journal, every time."""
+    rng = random.Random(SEED + 2)
+    ledger = Ledger(rng)
+    q = qname()
+    p = proxies.start()
+    for r in range(10):
+        if r > 0:
+            p.start()
+        s = Session(zctx, p.endpoint, q, ledger)
+        stop_at = time.monotonic() + rng.uniform(0.05, 0.3)
+        try:
+            while time.monotonic() < stop_at:
+                s.step(publish_new=True)
+            rc, _, killed = p.stop()
+        finally:
+            s.close()
+        assert not killed and rc == 0, "round %d: exit %s after SIGTERM\n%s" % (r, rc, p.log_tail())
+        status, out = p.check()
+        assert status == 0, out
