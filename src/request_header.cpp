@@ -4,6 +4,7 @@
 #include <courier/codec.hpp>
 #include <courier/errors.hpp>
 
+#include <limits>
 #include <string>
 
 namespace courier::detail {
@@ -35,7 +36,12 @@ Header parse_header(msgpack::zone& zone, const zmq::message_t& frame) {
       if (v.type == msgpack::type::POSITIVE_INTEGER) h.id = v.via.u64;
     } else if (key_is(k, "deadline")) {
       if (v.type == msgpack::type::POSITIVE_INTEGER) h.deadline = v.via.u64;
-      if (v.type == msgpack::type::FLOAT64 && v.via.f64 > 0) h.deadline = static_cast<std::uint64_t>(v.via.f64);
+      // A float deadline at or past 2^64 ms (1e300, inf) saturates: converting
+      // it to an integer would be undefined behaviour (found by fuzzing).
+      if (v.type == msgpack::type::FLOAT64 && v.via.f64 > 0) {
+        h.deadline = v.via.f64 < 18446744073709551616.0 ? static_cast<std::uint64_t>(v.via.f64)
+                                                        : std::numeric_limits<std::uint64_t>::max();
+      }
     } else if (key_is(k, "ok")) {
       if (v.type == msgpack::type::BOOLEAN) h.ok = v.via.boolean;
     } else if (key_is(k, "error")) {
