@@ -94,7 +94,8 @@ void put(FuzzedDataProvider& in, BrokerHarness& h, int client, const std::string
   }
   if (in.ConsumeIntegralInRange<int>(0, 3) == 0) m.set("delay", small_or_edge(in, 120000));
   if (in.ConsumeIntegralInRange<int>(0, 3) == 0) m.set("ttl", small_or_edge(in, 120000));
-  for (int i = 0; i < n; ++i) e.bodies.push_back(in.ConsumeRandomLengthString(80));
+  // Up to 20 bytes against a --max-message of 16: one body in five is too large.
+  for (int i = 0; i < n; ++i) e.bodies.push_back(in.ConsumeBytesAsString(in.ConsumeIntegralInRange<std::size_t>(0, 20)));
   h.command(client, "PUT", m.bytes(), e);
 }
 
@@ -135,13 +136,15 @@ void declare(FuzzedDataProvider& in, BrokerHarness& h, int client, const std::st
 
 void step(FuzzedDataProvider& in, BrokerHarness& h, uint64_t& tag) {
   const int client = in.ConsumeIntegralInRange<int>(0, courier::fuzz::kClients - 1);
-  const std::string q = kQueues[in.ConsumeIntegralInRange<int>(0, 3)];
+  // Queue "a" half the time, so that producers and consumers meet.
+  const std::string q = kQueues[std::max(0, in.ConsumeIntegralInRange<int>(-3, 3))];
   Expect e;
   e.q = q;
-  switch (in.ConsumeIntegralInRange<int>(0, 15)) {
+  // Weighted: what fills and drains queues comes up most.
+  switch (in.ConsumeIntegralInRange<int>(0, 19)) {
     case 0: h.command(client, "HELLO", HeaderMap().set("v", 1).set("name", "fuzz").bytes(), e); break;
-    case 1: case 2: put(in, h, client, q, tag); break;
-    case 3: consume(in, h, client, q); break;
+    case 1: case 2: case 16: case 17: put(in, h, client, q, tag); break;
+    case 3: case 18: consume(in, h, client, q); break;
     case 4: case 5:
       e.kind = Expect::ack;
       e.ids = pick_ids(in, h, client);
@@ -181,7 +184,7 @@ void step(FuzzedDataProvider& in, BrokerHarness& h, uint64_t& tag) {
       h.command(client, "BYE", HeaderMap().bytes(), e);
       break;
     case 14: h.command(client, "PING", HeaderMap().bytes(), e); break;
-    case 15: {
+    case 15: case 19: {
       static const uint64_t kSteps[] = {1, 50, 1000, 30000, 600000};
       h.advance(kSteps[in.ConsumeIntegralInRange<int>(0, 4)]);
       break;
