@@ -30,9 +30,11 @@ failed=0
 for h in "${harnesses[@]}"; do
   corpus="$build/fuzz-corpus/$h" artifacts="$build/fuzz-artifacts/$h/" log="$build/fuzz-logs/$h.log"
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
+  seeds=("$root/fuzz/corpus/$h")
+  [ -d "$root/fuzz/regressions/$h" ] && seeds+=("$root/fuzz/regressions/$h")  # inputs that once failed
   rc=0
   "$build/fuzz/$h" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="$artifacts" "$corpus" "$root/fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
+    -artifact_prefix="$artifacts" "$corpus" "${seeds[@]}" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   figures=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
   crashes=$(find "$artifacts" -type f | wc -l)
