@@ -1,30 +1,35 @@
 #!/usr/bin/env bash
-# The long fuzz run, by hand (docs/reliability.md, "Fuzzing"):
-#   fuzz/run.sh BUILD_DIR [SECONDS_PER_HARNESS] [HARNESS...]
-# Configures BUILD_DIR with clang, COURIER_FUZZ=ON and
-# -fsanitize=fuzzer,address,undefined, builds it, then runs each harness
-# (all of them by default) for SECONDS (default 300) from its seed corpus.
-# What the run learns stays in BUILD_DIR: new inputs in fuzz-corpus/<harness>
-# (reused by the next run), crashes in fuzz-artifacts/<harness>/, the full
-# log in fuzz-logs/<harness>.log. Prints one line of figures per harness and
-# exits non-zero if any harness found a crash or a broken property.
+# Builds and runs the libFuzzer harnesses (docs/reliability.md, "Fuzzing").
+#   fuzz/run.sh BUILD_DIR [SECONDS_PER_HARNESS] [HARNESS...]   the long run, by hand
+#   fuzz/run.sh BUILD_DIR ctest                                 the short CI form
+# Configures BUILD_DIR (a directory of its own) with clang, COURIER_FUZZ=ON and
+# -fsanitize=fuzzer,address,undefined and builds the harnesses. The CI form
+# then runs ctest -L fuzz: each harness a fixed number of executions from its
+# seed corpus and fuzz/regressions/. The long form runs each harness (all by
+# default) for SECONDS (default 300); what it learns stays in BUILD_DIR: new
+# inputs in fuzz-corpus/<harness> (reused next time), crashes in
+# fuzz-artifacts/<harness>/, the log in fuzz-logs/<harness>.log. It prints one
+# line of figures per harness and exits non-zero if any found a failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS_PER_HARNESS] [HARNESS...]}
+build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS_PER_HARNESS|ctest] [HARNESS...]}
 seconds=${2:-300}
 shift $(( $# >= 2 ? 2 : $# ))
 all=(cqp1_header_fuzz cqp1_replies_fuzz request_header_fuzz codec_decode_fuzz
      json_to_msgpack_fuzz msgpack_to_json_fuzz broker_fuzz)
 harnesses=("${@:-${all[@]}}")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 
-"$root/scripts/setup-deps.sh"
-command -v clang++ >/dev/null || { echo "fuzz/run.sh: needs clang (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+"$root/scripts/setup-deps.sh"  # clang and libclang-rt are in its list
 # Only what the harnesses need: the fuzz build instruments every target.
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCOURIER_FUZZ=ON -DCOURIER_BUILD_TESTS=OFF -DCOURIER_BUILD_TOOLS=OFF \
   -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_BUILD_BENCH=OFF -DCOURIER_INSTALL=OFF >/dev/null
 cmake --build "$build" -j "${COURIER_FUZZ_JOBS:-2}" --target "${harnesses[@]}"
+
+if [ "$seconds" = ctest ]; then
+  cd "$build"
+  exec ctest --output-on-failure -L fuzz -j 2
+fi
 
 failed=0
 for h in "${harnesses[@]}"; do
