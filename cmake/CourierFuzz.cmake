@@ -24,3 +24,6 @@ if(COURIER_FUZZ_SANITIZERS)
   add_link_options(-fsanitize=${COURIER_FUZZ_SANITIZERS})
 endif()
 add_compile_options(${courier_fuzz_flags})
+# The coverage callbacks in every instrumented program (courier-proxy, tests);
+# the harnesses link -fsanitize=fuzzer on top, which brings libFuzzer's main.
+add_link_options(-fsanitize=fuzzer-no-link)
