@@ -196,8 +196,9 @@ void step(FuzzedDataProvider& in, BrokerHarness& h, uint64_t& tag) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
-  // A tiny journal now and then, so that "no room" (503) paths run too.
-  const uint64_t journal_bytes = in.ConsumeBool() ? (1u << 20) : (64u << 20);
+  // A tiny journal half the time, so that "no room" paths (503 to PUTs and
+  // DECLARE tokens, dead-letter moves that wait) run too.
+  const uint64_t journal_bytes = in.ConsumeBool() ? (256u << 10) : (64u << 20);
   BrokerHarness h(journal_dir(), journal_bytes);
   uint64_t tag = 0;
   for (int i = 0; i < kMaxSteps && in.remaining_bytes() > 0; ++i) {
