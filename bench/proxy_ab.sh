@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Two courier-proxy binaries side by side, on the same disk, interleaved
 # (A B A B ...) so a noisy spell hits both: end-to-end durable throughput
-# (bench/proxy_load: 1 producer -> 1 consumer, batch PUTs of 256, window and
-# credit 4096, producer ids) and the proxy's CPU per message (utime + stime
+# (bench/proxy_load: 1 courier::Producer -> 1 courier::Consumer, window and
+# credit 4096, producer ids; batch PUTs of 256 before issue 9, the
+# Producer's own batches since) and the proxy's CPU per message (utime + stime
 # from /proc/PID/stat over the run / messages). Prints one JSON line per run
 # and the medians with their ratio B/A.
 #
@@ -27,7 +28,7 @@ run() {  # run LABEL BINARY
   pid=$!
   "$PLOAD" --endpoint "tcp://127.0.0.1:$port" --messages 1 >/dev/null  # ready, warm
   c0=$(cpu_s "$pid")
-  res=$("$PLOAD" --endpoint "tcp://127.0.0.1:$port" --messages "$N" --batch 256 --window 4096 --credit 4096)
+  res=$("$PLOAD" --endpoint "tcp://127.0.0.1:$port" --messages "$N" --window 4096 --credit 4096)
   c1=$(cpu_s "$pid")
   kill "$pid"; wait "$pid" || true
   python3 - "$1" "$c0" "$c1" "$N" "$res" <<'PY'

@@ -1,31 +1,33 @@
 // bench/proxy_load.cpp — durable end-to-end load against courier-proxy.
 //
-// P producer threads publish with batch PUTs and a window of unconfirmed
-// messages (PROTOCOL.md §3.4); C consumer threads CONSUME with credit and
-// batch delivery and ACK each DELIVER in one ACK. Reports the end-to-end
-// rate (first PUT to last ACKed delivery) and, in --latency mode,
-// publish->CONFIRM latency percentiles at a fixed rate.
+// P producer threads, each with its own courier::Producer, publish with a
+// window of unconfirmed messages (the Producer sends what waits behind the
+// PUT on the wire as one batch PUT, PROTOCOL.md §3.4); C consumer threads,
+// each with its own courier::Consumer, take deliveries on credit in batch
+// DELIVERs and ack every one (the Consumer sends the acks of a turn as one
+// ACK). Reports the end-to-end rate (first publish to last ack) and, in
+// --latency mode, publish->CONFIRM latency percentiles at a fixed rate.
 //
-// Speaks CQP1 through src/protocol (the same unit the proxy uses), so the
-// client costs little and the proxy is what is measured.
-#include "protocol/cqp1.hpp"
-
-#include <zmq.hpp>
+// The clients are the library's own, so the figures are an application's;
+// every thread has its own Context (ZeroMQ I/O thread), as each had its own
+// socket before issue 9.
+#include <courier/consumer.hpp>
+#include <courier/context.hpp>
+#include <courier/producer.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <exception>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <unistd.h>
-
-namespace cqp1 = courier::cqp1;
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -36,131 +38,63 @@ struct Options {
   std::size_t size = 128;
   int producers = 1;
   int consumers = 1;
-  uint64_t batch = 256;    // bodies per PUT
+  bool batch_given = false;  // --batch: accepted for old scripts, no effect (see main)
   uint64_t window = 4096;  // unconfirmed messages per producer
   uint64_t credit = 4096;  // per consumer
   bool latency = false;
   uint64_t rate = 10000;   // msgs/s in latency mode
 };
 
-void send_cmd(zmq::socket_t& s, std::string_view cmd, const msgpack::sbuffer& header, bool more = false) {
-  s.send(zmq::buffer(cqp1::kMagic), zmq::send_flags::sndmore);
-  s.send(zmq::buffer(cmd), zmq::send_flags::sndmore);
-  s.send(zmq::buffer(header.data(), header.size()), more ? zmq::send_flags::sndmore : zmq::send_flags::none);
+[[noreturn]] void fail(const char* who, const std::exception& e) {
+  std::fprintf(stderr, "%s: %s\n", who, e.what());
+  std::exit(3);
 }
 
-// Reads one CQP1 message; returns the command name.
-std::string recv_msg(zmq::socket_t& s, std::vector<zmq::message_t>& frames) {
-  frames.clear();
-  do {
-    frames.emplace_back();
-    (void)s.recv(frames.back());
-  } while (frames.back().more());
-  return std::string(frames.size() > 1 ? frames[1].to_string_view() : "");
+courier::ProducerOptions producer_options(const Options& o, courier::Context context) {
+  courier::ProducerOptions po;
+  po.endpoint = o.endpoint;
+  po.client_name = "proxy_load producer";
+  po.window = o.window;
+  po.context = std::move(context);
+  return po;
 }
 
-// Distinguishes this run's ids from an earlier run's on the same proxy, which
-// the dedup window would otherwise confirm as duplicates without storing.
-unsigned run_nonce() {
-  static const unsigned nonce = static_cast<unsigned>(
-      std::chrono::system_clock::now().time_since_epoch().count() ^ (static_cast<unsigned>(getpid()) << 16));
-  return nonce;
-}
-
-void producer(const Options& o, uint64_t count, const std::string& body, int index) {
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  s.set(zmq::sockopt::sndhwm, 0);
-  s.set(zmq::sockopt::linger, 0);
-  s.connect(o.endpoint);
-  msgpack::sbuffer header;
-  msgpack::zone zone;
-  std::vector<zmq::message_t> frames;
-  uint64_t sent = 0, confirmed = 0, tag = 0;
-  std::vector<std::string> ids;
-  while (confirmed < count) {
-    while (sent < count && sent - confirmed < o.window) {
-      const uint64_t k = std::min({o.batch, count - sent, o.window - (sent - confirmed)});
-      cqp1::MapWriter w(header, 4);
-      cqp1::pack_string(w.key("q"), o.queue);
-      w.key("tag").pack(++tag);
-      w.key("n").pack(k);
-      auto& p = w.key("ids");
-      p.pack_array(static_cast<uint32_t>(k));
-      for (uint64_t i = 0; i < k; ++i) {
-        char id[48];
-        // Fixed-width ids sort in publish order, as courier::Producer makes them.
-        int n = std::snprintf(id, sizeof id, "%08x-p%02d-%012llx", run_nonce(), index,
-                              static_cast<unsigned long long>(sent + i));
-        p.pack_str(n);
-        p.pack_str_body(id, n);
-      }
-      send_cmd(s, "PUT", header, true);
-      for (uint64_t i = 0; i < k; ++i) {
-        s.send(zmq::buffer(body), i + 1 < k ? zmq::send_flags::sndmore : zmq::send_flags::none);
-      }
-      sent += k;
+// Ids are the Producer's own (a random prefix per Producer and a counter),
+// so a run never collides with an earlier one in the proxy's dedup window.
+void producer(const Options& o, uint64_t count, const std::string& body) {
+  try {
+    courier::Producer p(producer_options(o, courier::Context()));
+    for (uint64_t i = 0; i < count; ++i) p.publish_raw_async(o.queue, body);
+    // Without callbacks, a refused PUT is rethrown here.
+    while (!p.flush(1s)) {
     }
-    const std::string cmd = recv_msg(s, frames);
-    zone.clear();
-    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone,
-                                    cqp1::HeaderView::From::proxy);
-    if (cmd == "CONFIRM") {
-      confirmed += h.uint("n").value_or(1);
-    } else {
-      std::fprintf(stderr, "producer: unexpected %s\n", cmd.c_str());
-      std::exit(3);
-    }
+  } catch (const std::exception& e) {
+    fail("producer", e);
   }
 }
 
+// Takes deliveries until all consumers together have `total`; with one
+// consumer, CONSUME `limit` makes it take exactly that many.
 void consumer(const Options& o, std::atomic<uint64_t>& received, uint64_t total) {
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  s.set(zmq::sockopt::linger, 0);
-  s.connect(o.endpoint);
-  msgpack::sbuffer header;
-  msgpack::zone zone;
-  std::vector<zmq::message_t> frames;
-  {
-    cqp1::MapWriter w(header, 3);
-    cqp1::pack_string(w.key("q"), o.queue);
-    w.key("credit").pack(o.credit);
-    w.key("batch").pack(std::min<uint64_t>(o.credit, 4096));
-    send_cmd(s, "CONSUME", header);
-  }
-  std::vector<uint64_t> ack;
-  s.set(zmq::sockopt::rcvtimeo, 200);
-  while (received.load(std::memory_order_relaxed) < total) {
-    frames.clear();
-    zmq::message_t first;
-    if (!s.recv(first)) continue;
-    bool more = first.more();
-    frames.push_back(std::move(first));
-    while (more) {
-      frames.emplace_back();
-      (void)s.recv(frames.back());
-      more = frames.back().more();
+  try {
+    courier::ConsumerOptions co;
+    co.endpoint = o.endpoint;
+    co.client_name = "proxy_load consumer";
+    co.prefetch = static_cast<uint32_t>(o.credit);
+    co.batch = static_cast<uint32_t>(std::min<uint64_t>(o.credit, 4096));
+    if (o.consumers == 1) co.limit = total;
+    co.context = courier::Context();
+    courier::Consumer c(o.queue, co);
+    while (received.load(std::memory_order_relaxed) < total) {
+      std::optional<courier::RawDelivery> d = c.receive_raw(200ms);
+      if (!d) continue;
+      d->ack();
+      received.fetch_add(1, std::memory_order_relaxed);
     }
-    const std::string_view cmd = frames[1].to_string_view();
-    if (cmd != "DELIVER") continue;
-    zone.clear();
-    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone,
-                                    cqp1::HeaderView::From::proxy);
-    ack.clear();
-    if (auto n = h.uint("n")) {
-      const msgpack::object_array* d = h.array("d");
-      for (uint32_t i = 0; i < d->size; ++i) ack.push_back(d->ptr[i].via.u64);
-    } else {
-      ack.push_back(h.need_uint("d"));
-    }
-    cqp1::MapWriter w(header, 1);
-    w.key("d").pack(ack);
-    send_cmd(s, "ACK", header);
-    received.fetch_add(ack.size(), std::memory_order_relaxed);
+    // The destructor sends the last ACK, then BYE, with a bounded linger.
+  } catch (const std::exception& e) {
+    fail("consumer", e);
   }
-  // Let the last ACK leave before the socket closes.
-  s.set(zmq::sockopt::linger, 1000);
 }
 
 int run_throughput(const Options& o) {
@@ -172,7 +106,7 @@ int run_throughput(const Options& o) {
   const uint64_t per = o.messages / o.producers;
   for (int p = 0; p < o.producers; ++p) {
     const uint64_t n = p + 1 == o.producers ? o.messages - per * (o.producers - 1) : per;
-    threads.emplace_back(producer, std::cref(o), n, std::cref(body), p);
+    threads.emplace_back(producer, std::cref(o), n, std::cref(body));
   }
   for (auto& t : threads) t.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
@@ -183,48 +117,42 @@ int run_throughput(const Options& o) {
   return 0;
 }
 
-// One PUT at a time on a fixed schedule; latency = CONFIRM time - send time.
+// One message at a time on a fixed schedule; latency = confirm time - send
+// time, taken in the confirm callback (on the Producer's I/O thread). With
+// a message still unconfirmed when the next is due, the next waits for it
+// (the Producer keeps one PUT per queue on the wire), as any user's would.
 int run_latency(const Options& o) {
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::dealer);
-  s.set(zmq::sockopt::linger, 0);
-  s.connect(o.endpoint);
-  const std::string body(o.size, 'x');
-  msgpack::sbuffer header;
-  std::vector<zmq::message_t> frames;
   std::vector<double> lat;
   lat.reserve(o.messages);
-  const auto gap = std::chrono::nanoseconds(1000000000ull / o.rate);
-  auto next = Clock::now();
-  std::vector<Clock::time_point> sent_at(o.messages + 1);
-  uint64_t sent = 0, confirmed = 0;
-  msgpack::zone zone;
-  s.set(zmq::sockopt::rcvtimeo, 1);
-  while (confirmed < o.messages) {
-    if (sent < o.messages && Clock::now() >= next) {
-      cqp1::MapWriter w(header, 2);
-      cqp1::pack_string(w.key("q"), o.queue);
-      w.key("tag").pack(sent);
-      send_cmd(s, "PUT", header, true);
-      s.send(zmq::buffer(body));
-      sent_at[sent] = Clock::now();
-      ++sent;
+  std::mutex mu;  // lat: written by the I/O thread, read here after flush()
+  std::exception_ptr error;
+  try {
+    courier::Producer p(producer_options(o, courier::Context()));
+    if (!p.wait_connected(10s)) throw courier::TimeoutError("no WELCOME from " + o.endpoint + " within 10 s");
+    const std::string body(o.size, 'x');
+    const auto gap = std::chrono::nanoseconds(1000000000ull / o.rate);
+    auto next = Clock::now();
+    for (uint64_t i = 0; i < o.messages; ++i) {
+      std::this_thread::sleep_until(next);
       next += gap;
+      const auto sent = Clock::now();
+      p.publish_raw_async(o.queue, body, {}, [&, sent](const courier::Confirm& c) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!c.ok() && !error) error = c.error;
+        lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+      });
     }
-    zmq::message_t m;
-    if (!s.recv(m)) continue;
-    frames.clear();
-    frames.push_back(std::move(m));
-    while (frames.back().more()) {
-      frames.emplace_back();
-      (void)s.recv(frames.back());
+    while (!p.flush(1s)) {
     }
-    zone.clear();
-    auto h = cqp1::HeaderView::parse(frames[2].data(), frames[2].size(), zone,
-                                    cqp1::HeaderView::From::proxy);
-    const uint64_t tag = h.need_uint("tag");
-    lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent_at[tag]).count());
-    ++confirmed;
+  } catch (const std::exception& e) {
+    fail("latency", e);
+  }
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      fail("latency", e);
+    }
   }
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double p) { return lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))]; };
@@ -253,7 +181,10 @@ int main(int argc, char** argv) {
     else if (a == "--size") o.size = std::stoull(next());
     else if (a == "--producers") o.producers = std::stoi(next());
     else if (a == "--consumers") o.consumers = std::stoi(next());
-    else if (a == "--batch") o.batch = std::stoull(next());
+    else if (a == "--batch") {
+      (void)std::stoull(next());
+      o.batch_given = true;
+    }
     else if (a == "--window") o.window = std::stoull(next());
     else if (a == "--credit") o.credit = std::stoull(next());
     else if (a == "--latency") o.latency = true;
@@ -261,9 +192,16 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: proxy_load [--endpoint EP] [--queue Q] [--messages N] [--size B] [--producers P]\n"
-                   "                  [--consumers C] [--batch K] [--window W] [--credit N] [--latency --rate R]\n");
+                   "                  [--consumers C] [--window W] [--credit N] [--latency --rate R]\n");
       return 1;
     }
   }
+  if (o.producers < 1 || o.consumers < 0 || o.window < 1 || o.credit < 1 || o.rate < 1) {
+    std::fprintf(stderr, "proxy_load: --producers, --window, --credit and --rate must be >= 1\n");
+    return 1;
+  }
+  // Before issue 9 this client cut its own batch PUTs; courier::Producer
+  // sends what waits behind the PUT on the wire as one batch (up to 4096).
+  if (o.batch_given) std::fprintf(stderr, "proxy_load: --batch has no effect: the Producer makes its own batches\n");
   return o.latency ? run_latency(o) : run_throughput(o);
 }

@@ -65,6 +65,8 @@
 
 namespace courier::proxy {
 
+struct JournalCheck;  // journal_check.hpp
+
 struct QueueOptions {
   std::optional<uint64_t> max_length;
   std::optional<std::string> dead_letter;
@@ -206,6 +208,12 @@ class Journal {
   // Forgets ids first put before `before_ms`; at most `limit` per call so a
   // turn stays short. Returns how many were removed.
   std::size_t dedup_prune(uint64_t before_ms, std::size_t limit);
+
+  // ---- checking (courier-proxy --check) ------------------------------------
+  // Reads everything and reports what breaks the layout's invariants
+  // (journal_check.hpp). Writes nothing. Throws JournalError only when the
+  // journal cannot be read at all.
+  JournalCheck check();
 
   // ---- time indexes -------------------------------------------------------
   void index_put(TimeIndex index, const TimeEntry& e);

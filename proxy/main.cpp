@@ -1,5 +1,7 @@
 // courier-proxy — durable store-and-forward for courier (PROTOCOL.md §3, §4.1).
 #include "config.hpp"
+#include "journal.hpp"
+#include "journal_check.hpp"
 #include "loop.hpp"
 #include "size_option.hpp"
 
@@ -11,6 +13,9 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -51,6 +56,39 @@ CLI::Validator milliseconds(uint64_t min, uint64_t max = UINT64_MAX) {
         return {};
       },
       max == UINT64_MAX ? "MS" : "MS in [" + std::to_string(min) + " - " + std::to_string(max) + "]");
+}
+
+// `courier-proxy --check DIR` (docs/OPERATIONS.md, "Checking a journal").
+int check_journal(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) {
+    std::cerr << "--check: " << dir << " holds no journal (no data.mdb): give a courier-proxy --data directory\n";
+    return 1;
+  }
+  try {
+    courier::proxy::Journal journal(courier::proxy::JournalConfig{dir, 1ull << 40, true});
+    const courier::proxy::JournalCheck report = journal.check();
+    std::printf("%-40s %6s %10s %12s %9s %9s %9s\n", "QUEUE", "ID", "NEXT_SEQ", "MESSAGES", "DELAYED",
+                "EXPIRING", "DEDUP");
+    for (const auto& q : report.queues) {
+      std::printf("%-40s %6u %10llu %12llu %9llu %9llu %9llu%s\n", q.name.c_str(), q.id,
+                  (unsigned long long)q.next_seq, (unsigned long long)q.messages, (unsigned long long)q.delayed,
+                  (unsigned long long)q.expiring, (unsigned long long)q.dedup_ids,
+                  q.tokens ? (" (token queue of " + std::to_string(*q.tokens) + ")").c_str() : "");
+    }
+    for (const auto& n : report.notes) std::printf("note: %s\n", n.c_str());
+    for (const auto& p : report.problems) std::printf("PROBLEM: %s\n", p.c_str());
+    if (report.problem_count > report.problems.size()) {
+      std::printf("PROBLEM: ... and %llu more\n",
+                  (unsigned long long)(report.problem_count - report.problems.size()));
+    }
+    std::printf("%s: %zu queue(s), %s\n", dir.c_str(), report.queues.size(),
+                report.ok() ? "consistent" : (std::to_string(report.problem_count) + " problem(s)").c_str());
+    return report.ok() ? 0 : 2;
+  } catch (const courier::Error& e) {
+    std::cerr << "--check: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace
@@ -100,6 +138,10 @@ int main(int argc, char** argv) {
                  "With --curve-secret: only clients whose public certificate (*.key) is in DIR may connect. "
                  "Files added or removed apply to new connections within a second, without a restart.")
       ->check(CLI::ExistingDirectory);
+  std::string check_dir;
+  app.add_option("--check", check_dir,
+                 "Check the journal in DIR (a stopped proxy's --data) and exit: per-queue counts, then every "
+                 "broken invariant. Exit 0 consistent, 2 problems found, 1 cannot check (missing, or in use).");
   app.add_option("--log-level", config.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -110,6 +152,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 1;
   }
   config.sync = !no_sync;
+  if (!check_dir.empty()) return check_journal(check_dir);
   if (!curve_allow.empty() && curve_secret.empty()) {
     std::cerr << "--curve-allow needs --curve-secret: the allow-list checks CURVE clients\n";
     return 1;

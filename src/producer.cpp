@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -40,7 +41,11 @@ struct SyncWait {
 struct Entry {
   std::string queue;
   zmq::message_t body;
+  // The id: PublishOptions::id, or (when that is empty) the automatic
+  // "<prefix><auto_id>", which is spelled out only where it is read (the PUT
+  // header, a Confirm, an error): no string per message on the hot path.
   std::string id;
+  std::uint64_t auto_id = 0;  // 0: `id` is the user's
   std::uint64_t delay = 0;  // 0 = none
   // Made a delay at each send, so a resend does not add the time already waited.
   std::optional<std::chrono::system_clock::time_point> deliver_at;
@@ -111,7 +116,10 @@ struct Producer::Impl {
 
   std::mutex mu;
   std::condition_variable cv;           // window space, flush, connected, publish() results
-  std::deque<Entry> inbox;              // guarded by mu
+  // A vector, swapped with `taken` each turn: both keep their capacity, so
+  // handing a message over allocates nothing (a deque of Entries would
+  // allocate a node for every two).
+  std::vector<Entry> inbox;             // guarded by mu
   std::size_t in_window = 0;            // guarded by mu: inbox + unconfirmed, waiting ones too
   std::size_t unfinished = 0;           // guarded by mu: in_window + callbacks running
   bool closing = false;                 // guarded by mu
@@ -129,7 +137,7 @@ struct Producer::Impl {
   std::size_t full_lanes = 0;      // how many of them are full
   std::map<std::uint64_t, Sent> by_tag;  // on the wire on the current socket; oldest first
   std::uint64_t next_tag = 1;
-  std::deque<Entry> taken;
+  std::vector<Entry> taken;
   // Lanes that may send: new messages, an answer, a retry due. Sending waits
   // until the turn has read every answer and the whole inbox, so that what
   // accumulated goes out as one batch.
@@ -180,7 +188,11 @@ struct Producer::Impl {
     Entry e;
     e.queue = std::string(queue);
     e.body = std::move(body);
-    e.id = o.id.empty() ? prefix + std::to_string(next_id++) : o.id;
+    if (o.id.empty()) {
+      e.auto_id = next_id++;
+    } else {
+      e.id = o.id;
+    }
     e.delay = o.delay ? static_cast<std::uint64_t>(o.delay->count()) : 0;
     e.deliver_at = o.deliver_at;
     if (o.ttl) e.ttl = static_cast<std::uint64_t>(o.ttl->count());
@@ -221,6 +233,35 @@ struct Producer::Impl {
     }
   }
 
+  // ---- ids ------------------------------------------------------------------
+
+  // The digits of an automatic id; `buf` holds at least 20 chars.
+  static std::string_view digits(std::uint64_t n, char* buf) {
+    const auto r = std::to_chars(buf, buf + 20, n);
+    return std::string_view(buf, static_cast<std::size_t>(r.ptr - buf));
+  }
+
+  std::string id_text(const Entry& e) const {
+    if (e.auto_id == 0) return e.id;
+    char buf[20];
+    std::string id = prefix;
+    id += digits(e.auto_id, buf);
+    return id;
+  }
+
+  // Packs the id as one msgpack str without building it first.
+  void pack_id(msgpack::packer<msgpack::sbuffer>& p, const Entry& e) const {
+    if (e.auto_id == 0) {
+      cqp1::pack_string(p, e.id);
+      return;
+    }
+    char buf[20];
+    const std::string_view d = digits(e.auto_id, buf);
+    p.pack_str(static_cast<uint32_t>(prefix.size() + d.size()));
+    p.pack_str_body(prefix.data(), static_cast<uint32_t>(prefix.size()));
+    p.pack_str_body(d.data(), static_cast<uint32_t>(d.size()));
+  }
+
   // ---- I/O side: sending ----------------------------------------------------
 
   // Sends the lane's next batch PUT: its leading run of messages with the
@@ -237,7 +278,7 @@ struct Producer::Impl {
     const std::uint64_t delay = delay_now(first);
     const bool batch = k > 1;
     cqp1::encode(header, cqp1::Put{first.queue, tag, delay, first.ttl}, k,
-                 [&](std::size_t i) -> std::string_view { return es[i].id; });
+                 [&](msgpack::packer<msgpack::sbuffer>& p, std::size_t i) { pack_id(p, es[i]); });
     body_ptrs.clear();
     for (std::size_t i = 0; i < k; ++i) body_ptrs.push_back(&es[i].body);
     link.send("PUT", header, body_ptrs.data(), body_ptrs.size());
@@ -292,12 +333,15 @@ struct Producer::Impl {
   // ---- I/O side: outcomes ---------------------------------------------------
 
   // Finishes messages: drops them from the window, runs callbacks outside
-  // the lock (they may publish again), hands publish() its result.
-  void finish(std::vector<std::pair<Entry, Confirm>>& done) {
-    if (done.empty()) return;
+  // the lock (they may publish again), hands publish() its result. `quiet`
+  // more were confirmed with nobody to tell (no callback, no publish()
+  // waiting): they only leave the window.
+  void finish(std::vector<std::pair<Entry, Confirm>>& done, std::size_t quiet = 0) {
+    if (done.empty() && quiet == 0) return;
+    const std::size_t n = done.size() + quiet;
     {
       std::lock_guard<std::mutex> lock(mu);
-      in_window -= done.size();  // room for publishes made by the callbacks
+      in_window -= n;  // room for publishes made by the callbacks
     }
     cv.notify_all();
     std::exception_ptr first_unreported;
@@ -314,7 +358,7 @@ struct Producer::Impl {
     }
     {
       std::lock_guard<std::mutex> lock(mu);
-      unfinished -= done.size();
+      unfinished -= n;
       if (first_unreported && !unreported) unreported = first_unreported;
       for (auto& [e, c] : done) {
         if (!e.waiter) continue;
@@ -326,19 +370,26 @@ struct Producer::Impl {
     done.clear();
   }
 
-  // Finishes the lane's first `n` messages with the outcomes `outcome(i, entry)` gives.
+  // Finishes the lane's first `n` messages with the outcomes `outcome(i, entry)`
+  // gives. Only outcomes someone reads are kept (a callback, publish(), an
+  // error for flush()); a confirm nobody asked about is just counted, so a
+  // plain publish_async() costs no Confirm and no id string.
   template <class Outcome>
   void finish_front(Lane& lane, std::size_t n, Outcome outcome) {
     std::vector<std::pair<Entry, Confirm>> done;
-    done.reserve(n);
+    std::size_t quiet = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      Entry e = std::move(lane.entries.front());
-      lane.entries.pop_front();
+      Entry& e = lane.entries.front();
       Confirm c = outcome(i, e);
-      c.id = std::move(e.id);  // the entry needs it no more
-      done.emplace_back(std::move(e), std::move(c));
+      if (e.on_confirm || e.waiter || c.error) {
+        c.id = e.auto_id ? id_text(e) : std::move(e.id);  // the entry needs it no more
+        done.emplace_back(std::move(e), std::move(c));
+      } else {
+        ++quiet;
+      }
+      lane.entries.pop_front();
     }
-    finish(done);
+    finish(done, quiet);
   }
 
   // Returns: the lane whose batch `tag` answers, now off the wire; nullopt
@@ -405,7 +456,7 @@ struct Producer::Impl {
     finish_front(lane, n, [&](std::size_t, const Entry& e) {
       Confirm c;
       c.error = std::make_exception_ptr(RemoteError(
-          cqp1::kQueueFull, lane.full_reason + " (queue " + e.queue + ", id " + e.id + "): still full after " +
+          cqp1::kQueueFull, lane.full_reason + " (queue " + e.queue + ", id " + id_text(e) + "): still full after " +
                                 std::to_string(options.full_wait.count()) +
                                 " ms (ProducerOptions::full_wait); consume faster, raise the queue's "
                                 "max_length or full_wait"));
@@ -460,7 +511,7 @@ struct Producer::Impl {
         finish_front(lane, n, [&](std::size_t, const Entry& e) {
           Confirm c;
           c.error = std::make_exception_ptr(
-              RemoteError(code, reason + " (queue " + e.queue + ", id " + e.id + ")"));
+              RemoteError(code, reason + " (queue " + e.queue + ", id " + id_text(e) + ")"));
           return c;
         });
       }
@@ -554,8 +605,8 @@ struct Producer::Impl {
     std::vector<std::pair<Entry, Confirm>> done;
     auto fail = [&](Entry& e) {
       Confirm c;
-      c.id = e.id;
-      c.error = std::make_exception_ptr(ClosedError("message " + e.id + " to queue " + e.queue +
+      c.id = id_text(e);
+      c.error = std::make_exception_ptr(ClosedError("message " + c.id + " to queue " + e.queue +
                                                     " not confirmed: " + reason));
       done.emplace_back(std::move(e), std::move(c));
     };

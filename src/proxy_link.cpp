@@ -12,14 +12,18 @@ namespace {
 
 constexpr std::string_view kMagic = cqp1::kMagic;
 
-void send_part(void* s, const void* data, std::size_t size, int flags) {
+// Returns: false when ZeroMQ had nowhere to queue it (first part only).
+bool send_part(void* s, const void* data, std::size_t size, int flags, bool first) {
   zmq_msg_t m;
   zmq_msg_init_size(&m, size);
   if (size) std::memcpy(zmq_msg_data(&m), data, size);
-  // Unbounded send queue (see open()): this does not wait.
-  const bool ok = send_frame(s, &m, flags, -1);
+  // Unbounded send queue (see open()): a message ZeroMQ takes is queued at
+  // once, and once its first part is taken the rest are too. Only a socket
+  // without any pipe refuses (see send()): then nothing must wait.
+  const bool ok = send_frame(s, &m, flags, first ? 0 : -1);
   zmq_msg_close(&m);
-  if (!ok) throw_zmq_error(EAGAIN, "sending to courier-proxy");
+  if (!ok && !first) throw_zmq_error(EAGAIN, "sending to courier-proxy");
+  return ok;
 }
 
 }  // namespace
@@ -99,9 +103,16 @@ void ProxyLink::close(bool say_bye, std::chrono::milliseconds linger) noexcept {
 void ProxyLink::send(std::string_view command, const msgpack::sbuffer& header,
                      const zmq::message_t* const* bodies, std::size_t body_count) {
   void* s = socket_.handle();
-  send_part(s, kMagic.data(), kMagic.size(), ZMQ_SNDMORE);
-  send_part(s, command.data(), command.size(), ZMQ_SNDMORE);
-  send_part(s, header.data(), header.size(), body_count ? ZMQ_SNDMORE : 0);
+  // A socket whose handshakes fail (a CURVE peer for a plain client, an
+  // unknown key) may be left without a pipe: ZeroMQ stops retrying. The
+  // message is then dropped rather than waited on for ever; the owner's
+  // silence rule (3 x hb) opens a fresh socket and resends what matters.
+  if (!send_part(s, kMagic.data(), kMagic.size(), ZMQ_SNDMORE, true)) {
+    ++unsendable_;
+    return;
+  }
+  send_part(s, command.data(), command.size(), ZMQ_SNDMORE, false);
+  send_part(s, header.data(), header.size(), body_count ? ZMQ_SNDMORE : 0, false);
   for (std::size_t i = 0; i < body_count; ++i) {
     zmq_msg_t m;
     zmq_msg_init(&m);
@@ -196,7 +207,12 @@ void ProxyLink::note_boot(const cqp1::HeaderView& header) {
 // always answers within 3 x hb even to a client that only sends ACKs.
 bool ProxyLink::keep_alive(Clock::time_point now) {
   if (restarted_ || now - last_recv_ >= 3 * hb_) return false;
-  if (disconnected()) return false;
+  // A drop before the proxy ever answered loses no session: ZeroMQ retries
+  // the same socket, where the HELLO still waits. Reopening then would spin:
+  // a peer that fails the handshake (a CURVE proxy and a plain client, or an
+  // unknown key) drops every connection at once, and each closed socket
+  // lingers with its file descriptors.
+  if (disconnected() && welcomed_) return false;
   const bool idle = now - last_send_ >= hb_;
   const bool quiet = now - last_recv_ >= hb_ && now - last_ping_ >= hb_;
   if (idle || quiet) {

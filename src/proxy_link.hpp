@@ -68,7 +68,9 @@ class ProxyLink {
   // Sends ["CQP1"][command][header][bodies...]; the bodies are sent as
   // copies (zmq_msg_copy shares the buffer), so the caller keeps them.
   // The socket has no send high-water mark (owners bound what they queue),
-  // so this never blocks. Throws: ClosedError.
+  // so this never blocks; a socket ZeroMQ left without any connection (its
+  // handshakes failed) drops the message (counted in unsendable()): the
+  // owner reopens after 3 x hb of silence and resends. Throws: ClosedError.
   void send(std::string_view command, const msgpack::sbuffer& header,
             const zmq::message_t* const* bodies = nullptr, std::size_t body_count = 0);
   void send_empty(std::string_view command);
@@ -114,6 +116,7 @@ class ProxyLink {
   std::uint64_t epoch() const noexcept { return epoch_; }
   std::chrono::milliseconds heartbeat() const noexcept { return hb_; }
   std::uint64_t malformed() const noexcept { return malformed_; }
+  std::uint64_t unsendable() const noexcept { return unsendable_; }
   const std::string& endpoint() const noexcept { return config_.endpoint; }
   // Returns: the last WELCOME's "proxy" string.
   const std::string& proxy_version() const noexcept { return proxy_version_; }
@@ -132,6 +135,7 @@ class ProxyLink {
   bool welcomed_ = false;
   std::uint64_t epoch_ = 0;
   std::uint64_t malformed_ = 0;
+  std::uint64_t unsendable_ = 0;  // messages dropped: no connection to queue them on
   std::string proxy_version_;
   std::string boot_;        // of the proxy process this socket's session lives in
   bool restarted_ = false;  // boot changed on this socket: reopen

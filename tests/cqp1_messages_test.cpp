@@ -32,7 +32,8 @@ HeaderView as_reply(const std::string& frame, msgpack::zone& zone) {
 
 TEST(Cqp1Messages, SinglePutCarriesItsIdAndOnlyTheOptionsSet) {
   msgpack::sbuffer buf;
-  encode(buf, Put{"orders", 7, 0, std::nullopt}, 1, [](std::size_t) { return std::string_view("id-1"); });
+  encode(buf, Put{"orders", 7, 0, std::nullopt}, 1,
+         [](msgpack::packer<msgpack::sbuffer>& p, std::size_t) { pack_string(p, "id-1"); });
   msgpack::zone zone;
   HeaderView h = as_request(buf, zone);
   EXPECT_EQ(h.need_queue(), "orders");
@@ -47,7 +48,8 @@ TEST(Cqp1Messages, SinglePutCarriesItsIdAndOnlyTheOptionsSet) {
 TEST(Cqp1Messages, BatchPutCarriesNAndEveryIdInOrder) {
   const std::vector<std::string> ids{"a", "b", "c"};
   msgpack::sbuffer buf;
-  encode(buf, Put{"q", 9, 250, 60000}, ids.size(), [&](std::size_t i) -> std::string_view { return ids[i]; });
+  encode(buf, Put{"q", 9, 250, 60000}, ids.size(),
+         [&](msgpack::packer<msgpack::sbuffer>& p, std::size_t i) { pack_string(p, ids[i]); });
   msgpack::zone zone;
   HeaderView h = as_request(buf, zone);
   EXPECT_EQ(h.need_uint(key::n), 3u);

@@ -1,6 +1,7 @@
 // The proxy's LMDB journal: what is committed survives a reopen, what is not
 // does not; dedup claims and pruning; time indexes; map growth and its limit.
 #include "journal.hpp"
+#include "journal_check.hpp"
 #include "size_option.hpp"
 
 #include <gtest/gtest.h>
@@ -286,6 +287,71 @@ TEST(SizeOption, AcceptsBytesAndBinarySuffixes) {
   EXPECT_FALSE(parse_size("12X"));
   EXPECT_FALSE(parse_size("-1"));
   EXPECT_FALSE(parse_size("99999999999999999999"));
+}
+
+// ---- courier-proxy --check ---------------------------------------------------
+
+// A queue record and its messages, written as the Broker writes them.
+void store_queue(Journal& j, const std::string& name, uint32_t id, uint64_t messages, uint64_t delayed_at = 0) {
+  QueueRecord q;
+  q.id = id;
+  q.name = name;
+  q.next_seq = messages + 1;
+  q.stored = messages;
+  for (uint64_t seq = 1; seq <= messages; ++seq) {
+    MessageMeta m;
+    if (seq == 1 && delayed_at != 0) {
+      m.due_ms = delayed_at;
+      j.index_put(TimeIndex::delayed, {delayed_at, id, seq});
+      q.delayed = 1;
+    }
+    j.put_message(id, seq, m, "body");
+  }
+  j.save_queue(q);
+}
+
+TEST_F(JournalTest, CheckFindsAConsistentJournalConsistent) {
+  {
+    Journal j(config());
+    store_queue(j, "orders", 1, 3, /*delayed_at=*/99999);
+    store_queue(j, "empty", 2, 0);
+    j.commit();
+  }
+  Journal j(config());
+  const JournalCheck r = j.check();
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
+  ASSERT_EQ(r.queues.size(), 2u);
+  const QueueCheck& orders = r.queues[0].name == "orders" ? r.queues[0] : r.queues[1];
+  EXPECT_EQ(orders.messages, 3u);
+  EXPECT_EQ(orders.delayed, 1u);
+  EXPECT_EQ(orders.next_seq, 4u);
+}
+
+TEST_F(JournalTest, CheckNamesEveryBrokenInvariant) {
+  {
+    Journal j(config());
+    store_queue(j, "lagging", 1, 2);
+    j.put_message(1, 5, {}, "past next_seq and not counted");       // record lags its messages
+    j.put_message(9, 1, {}, "orphan");                              // no queue 9
+    j.index_put(TimeIndex::delayed, {123, 1, 7});                   // names no message
+    j.index_put(TimeIndex::expiry, {456, 1, 1});                    // message 1 does not expire at 456
+    j.commit();
+  }
+  Journal j(config());
+  const JournalCheck r = j.check();
+  EXPECT_FALSE(r.ok());
+  auto mentions = [&](const std::string& text) {
+    for (const auto& p : r.problems) {
+      if (p.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(mentions("seq 5 is at or past")) << "a message a new PUT would overwrite";
+  EXPECT_TRUE(mentions("belongs to no queue"));
+  EXPECT_TRUE(mentions("which is not stored")) << "a delayed entry without its message";
+  EXPECT_TRUE(mentions("but the message says 0")) << "an expiry entry with another time";
+  EXPECT_TRUE(mentions("counts 2 stored messages, the journal holds 3"));
+  EXPECT_TRUE(mentions("counts 0 delayed messages, the delayed index holds 1"));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // certificates, CurveOptions on Push/Pull and Client/Server, the allow-list
 // (ZAP) and its refusals, and the errors for bad keys or options. The proxy
 // side is tested black-box in tests/blackbox/proxy/test_curve.py.
+#include <courier/admin.hpp>
 #include <courier/pipeline.hpp>
+#include <courier/producer.hpp>
 #include <courier/request.hpp>
 #include <courier/security.hpp>
 
@@ -173,6 +175,28 @@ TEST(Curve, RequestReplyOverCurve) {
   client.connect(server.last_endpoint());
   EXPECT_EQ(client.call<std::string>(std::string("hi"), 5000ms), "hi!");
   serving.join();
+}
+
+// A plain proxy client in front of a CURVE peer: every connection fails its
+// handshake at once. The client must wait for ZeroMQ's own retries, not open
+// socket after socket (each one lingers with its file descriptors).
+TEST(Curve, APlainProxyClientFacingACurvePeerDoesNotSpin) {
+  courier::ServerOptions so;
+  so.socket = server_side(courier::new_curve_key_pair());
+  courier::Server curve_peer(so);
+  curve_peer.bind("tcp://127.0.0.1:*");
+  courier::ProducerOptions po;
+  po.endpoint = curve_peer.last_endpoint();
+  po.close_timeout = 0ms;
+  courier::Producer producer(po);
+  producer.publish_async("q", 1);
+  courier::AdminOptions ao;
+  ao.endpoint = curve_peer.last_endpoint();
+  ao.timeout = 1500ms;
+  courier::Admin admin(ao);
+  EXPECT_THROW((void)admin.stats(), courier::TimeoutError) << "no answer, and no crash (EMFILE)";
+  EXPECT_FALSE(producer.wait_connected(10ms));
+  EXPECT_LE(producer.reconnects(), 2u) << "reopened on every failed handshake";
 }
 
 TEST(Curve, BadKeysAndOptionsAreConfigErrors) {

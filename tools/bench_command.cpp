@@ -5,14 +5,18 @@
 // Both ends run in this process, each on its own thread, so every message
 // carries its send time (steady clock) and latency is measured without clock
 // skew: pipeline = send -> receive, request = round trip, proxy = PUT sent ->
-// DELIVER received. Each message body is the msgpack array
+// DELIVER received (the PUT handed to the Producer, the DELIVER handed out by
+// the Consumer). Each message body is the msgpack array
 // [seq, send_time_ns, bin padding] of --size bytes in all.
 #include "cli_common.hpp"
 #include "json_msgpack.hpp"
-#include "proxy_session.hpp"
+#include "curve_options.hpp"
+#include "proxy_options.hpp"
 
+#include <courier/consumer.hpp>
 #include <courier/context.hpp>
 #include <courier/pipeline.hpp>
+#include <courier/producer.hpp>
 #include <courier/request.hpp>
 
 #include <algorithm>
@@ -38,6 +42,7 @@ struct BenchArgs {
   std::size_t size = 100;
   std::string endpoint = "tcp://127.0.0.1:*";
   std::string proxy = default_proxy();
+  CurveArgs curve;
   std::string queue;
   uint64_t window = 0;  // 0: the mode's default
   bool json_out = false;
@@ -241,93 +246,99 @@ Result bench_request(const BenchArgs& a, uint64_t count, uint64_t window, bool p
   return r;
 }
 
-// --- proxy: producer thread PUTs, this thread consumes and ACKs --------------
+// --- proxy: a Producer thread publishes, this thread consumes and ACKs ------
+//
+// Both ends are the library's own clients (producer.hpp, consumer.hpp), so
+// the figures are what an application gets. The Producer keeps `window`
+// messages unconfirmed (it batches what waits behind the PUT on the wire);
+// the Consumer takes `window` deliveries on credit and exactly `count`
+// (CONSUME limit), so it never takes a message it does not count.
+
+// "Nothing for S s": the exit-2 failure, worded as the other proxy commands word it.
+CliFailure no_progress(const std::string& what, const std::string& proxy, double seconds,
+                       const std::string& hint) {
+  return CliFailure(kTimeout, what + " from courier-proxy at " + proxy + " within " + seconds_text(seconds) +
+                                  " s; is it running (courier-proxy --listen " + proxy +
+                                  ")? Use --proxy EP for another endpoint, --timeout S to wait longer" + hint);
+}
 
 Result bench_proxy(const BenchArgs& a, uint64_t count, uint64_t window, bool progress) {
   const std::string queue = a.queue.empty() ? "bench." + std::to_string(::getpid()) : a.queue;
   check_queue_name(queue);
-  const int timeout_ms = static_cast<int>(a.timeout * 1000);
-  zmq::context_t context(1);
-  ProxySession consumer(context, a.proxy);
-  consumer.hello("courier-cli bench consumer", timeout_ms);
-  msgpack::sbuffer header;
-  {
-    cqp1::MapWriter w(header, 2);
-    cqp1::pack_string(w.key("q"), queue);
-    w.key("credit").pack(window);
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout * 1000));
+  // Slices of waiting: a failed producer is noticed this soon, not after --timeout.
+  const auto slice = std::min(timeout, std::chrono::milliseconds(100));
+  Context context;  // one ZeroMQ I/O thread for both ends, as before
+  ConsumerOptions co;
+  co.endpoint = a.proxy;
+  co.socket.curve = curve_options(a.curve, false);
+  co.client_name = "courier-cli bench consumer";
+  co.prefetch = static_cast<uint32_t>(window);
+  co.limit = count;
+  co.context = context;
+  Consumer consumer(queue, co);
+  try {
+    if (!consumer.wait_consuming(timeout)) {
+      throw no_progress("no answer to CONSUME", a.proxy, a.timeout, curve_hint(a.curve));
+    }
+  } catch (const RemoteError& e) {
+    throw CliFailure(kRemote, std::string("courier-proxy refused CONSUME: ") + e.what());
   }
-  ProxyReply reply;
-  consumer.call("CONSUME", header, cqp1::Command::CONSUMING, reply, timeout_ms);
 
   Result r{"proxy", a.proxy + " queue " + queue, count, a.size, 0, {}};
   r.latency_ns.reserve(count);
   std::atomic<uint64_t> received{0};
-  std::promise<std::string> produced;  // "" or the producer's failure
-  auto producer_done = produced.get_future();
+  std::atomic<bool> producer_failed{false};
+  std::string producer_failure;  // set before producer_failed, read after the join
   const auto start = Clock::now();
   std::thread producer([&] {
     try {
-      ProxySession session(context, a.proxy);
-      session.hello("courier-cli bench producer", timeout_ms);
-      msgpack::sbuffer h;
-      ProxyReply rep;
-      uint64_t confirmed = 0, sent = 0;
-      while (confirmed < count) {
-        while (sent < count && sent - confirmed < window) {
-          cqp1::MapWriter w(h, 2);
-          cqp1::pack_string(w.key("q"), queue);
-          w.key("tag").pack(sent);
-          const std::string body = make_body(sent, a.size);
-          session.send("PUT", h, &body);
-          ++sent;
-        }
-        if (!session.recv(rep, timeout_ms)) throw session.no_answer("no CONFIRM", timeout_ms);
-        if (rep.command == cqp1::Command::ERROR) throw session.refused(rep, "a PUT");
-        if (rep.command == cqp1::Command::CONFIRM) ++confirmed;
+      ProducerOptions po;
+      po.endpoint = a.proxy;
+      po.socket.curve = curve_options(a.curve, false);
+      po.client_name = "courier-cli bench producer";
+      po.window = window;
+      po.context = context;
+      Producer p(po);
+      // No callbacks: a refused PUT is rethrown by flush(), and the consumer
+      // measures the latency.
+      for (uint64_t i = 0; i < count; ++i) p.publish_raw_async(queue, make_body(i, a.size));
+      while (!p.flush(slice)) {
       }
-      session.send_empty("BYE");
-      produced.set_value("");
+    } catch (const ClosedError&) {
+      // the consumer gave up and shut the context down: its failure is the one to report
     } catch (const std::exception& e) {
-      produced.set_value(e.what());
+      producer_failure = e.what();
+      producer_failed = true;
     }
   });
   ProgressLine line(received, count, progress);
-  std::vector<uint64_t> acks;
   std::string failure;
-  auto flush_acks = [&] {
-    if (acks.empty()) return;
-    cqp1::MapWriter w(header, 1);
-    w.key("d").pack(acks);
-    consumer.send("ACK", header);
-    acks.clear();
-  };
   try {
-    while (received < count) {
-      if (!consumer.recv(reply, acks.empty() ? timeout_ms : 0)) {
-        if (!acks.empty()) {
-          flush_acks();
-          continue;
+    uint64_t last = now_ns();  // the last delivery (one clock read per message)
+    const uint64_t timeout_ns = static_cast<uint64_t>(a.timeout * 1e9);
+    while (received < count && !producer_failed) {
+      std::optional<RawDelivery> d = consumer.receive_raw(slice);
+      if (!d) {
+        if (now_ns() - last >= timeout_ns) {
+          throw no_progress("no DELIVER", a.proxy, a.timeout, curve_hint(a.curve));
         }
-        throw consumer.no_answer("no DELIVER", timeout_ms);
+        continue;
       }
-      if (reply.command == cqp1::Command::ERROR) throw consumer.refused(reply, "consuming " + queue);
-      if (reply.command != cqp1::Command::DELIVER || !reply.body()) continue;
-      const uint64_t t = sent_ns(reply.body()->data(), reply.body()->size());
-      r.latency_ns.push_back(now_ns() - t);
-      acks.push_back(reply.header->need_uint("d"));
+      last = now_ns();
+      r.latency_ns.push_back(last - sent_ns(d->bytes().data(), d->bytes().size()));
+      d->ack();
       received.fetch_add(1, std::memory_order_relaxed);
-      if (acks.size() >= 64) flush_acks();
     }
-    flush_acks();
   } catch (const std::exception& e) {
     failure = e.what();
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   line.stop();
+  // A stalled run: wake the producer wherever it waits (window full, flush).
+  if (received < count) context.shutdown();
   producer.join();
-  consumer.send_empty("BYE");
-  const std::string producer_failure = producer_done.get();
-  if (!producer_failure.empty()) throw CliFailure(kRemote, "producer: " + producer_failure);
+  if (producer_failed) throw CliFailure(kRemote, "producer: " + producer_failure);
   if (!failure.empty()) throw CliFailure(kTimeout, "consumer: " + failure);
   return r;
 }
@@ -366,6 +377,7 @@ void add_bench_command(CLI::App& app, Action& action) {
   bench->add_option("--endpoint", args->endpoint, "pipeline/request: endpoint the receiving end binds")
       ->capture_default_str();
   bench->add_option("--proxy", args->proxy, "proxy: courier-proxy endpoint")->capture_default_str();
+  add_curve_client_options(bench, args->curve);
   bench->add_option("--queue", args->queue, "proxy: queue to use (default bench.<pid>; left empty after)");
   bench->add_option("--window", args->window,
                     "requests / unconfirmed PUTs in flight (default 1 request, 256 proxy)")

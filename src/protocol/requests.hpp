@@ -25,17 +25,18 @@ struct Hello {
 };
 void encode(msgpack::sbuffer& out, const Hello& m);
 
-// PUT {q, tag, id | n + ids, delay?, ttl?} (§3.1, batch form §3.4). The
-// producer ids are read through `id_at(i)` for i < count, so a client packs
-// them from wherever it keeps them; count ≥ 2 is the batch form.
+// PUT {q, tag, id | n + ids, delay?, ttl?} (§3.1, batch form §3.4). Each
+// producer id is packed by `pack_id(packer, i)` for i < count (as one msgpack
+// str or bin), so a client writes ids from wherever it keeps them without
+// building strings first; count ≥ 2 is the batch form.
 struct Put {
   std::string_view queue;
   std::uint64_t tag = 0;
   std::uint64_t delay = 0;  // ms; 0 = not sent
   std::optional<std::uint64_t> ttl;
 };
-template <class IdAt>
-void encode(msgpack::sbuffer& out, const Put& m, std::size_t count, IdAt id_at) {
+template <class PackId>
+void encode(msgpack::sbuffer& out, const Put& m, std::size_t count, PackId pack_id) {
   const bool batch = count > 1;
   MapWriter w(out, 3 + (m.delay ? 1 : 0) + (m.ttl ? 1 : 0) + (batch ? 1 : 0));
   pack_string(w.key(key::q), m.queue);
@@ -44,9 +45,9 @@ void encode(msgpack::sbuffer& out, const Put& m, std::size_t count, IdAt id_at) 
     w.key(key::n).pack(static_cast<std::uint64_t>(count));
     auto& p = w.key(key::ids);
     p.pack_array(static_cast<uint32_t>(count));
-    for (std::size_t i = 0; i < count; ++i) pack_string(p, id_at(i));
+    for (std::size_t i = 0; i < count; ++i) pack_id(p, i);
   } else {
-    pack_string(w.key(key::id), id_at(0));
+    pack_id(w.key(key::id), 0);
   }
   if (m.delay) w.key(key::delay).pack(m.delay);
   if (m.ttl) w.key(key::ttl).pack(*m.ttl);

@@ -201,6 +201,8 @@ def test_kill9_during_map_growth_loses_no_confirmed_message(proxies, connect, qn
         kills += 1
         c.close()
         assert not p.alive()
+        status, report = p.check()   # the journal kill -9 left is consistent
+        assert status == 0, "courier-proxy --check after kill %d:\n%s" % (kills, report)
     p.start()
     c = connect(p, hello=False)
     prod.session(c, kill=None, deadline=deadline)   # resend until all confirmed

@@ -15,7 +15,7 @@ import stat
 import subprocess
 import time
 
-from cqp import RecvTimeout, free_port, pack, split_deliver, wait_until
+from cqp import RecvTimeout, free_port, memory_bound, pack, split_deliver, wait_until
 
 U64_MAX = 2 ** 64 - 1
 KIB = 1024
@@ -354,6 +354,7 @@ def test_ack_timeout_of_2_64_minus_1_never_redelivers(proxies, connect, qname):
 # defect 6: ack-deadline memory follows what is in flight
 
 
+@memory_bound
 def test_touching_the_same_deliveries_again_and_again_does_not_grow_memory(
         proxies, connect, qname):
     p = proxies.start()
@@ -387,6 +388,7 @@ def test_touching_the_same_deliveries_again_and_again_does_not_grow_memory(
     assert p.alive()
 
 
+@memory_bound
 def test_acked_deliveries_of_an_ack_timeout_queue_do_not_keep_memory(proxies, connect, qname):
     p = proxies.start()
     c = connect(p)
@@ -419,7 +421,10 @@ def test_acked_deliveries_of_an_ack_timeout_queue_do_not_keep_memory(proxies, co
     after = rss_kb(p.pid)
     st = c.qstats(q)
     assert (st["inflight"], st["acked"]) == (0, 8 * PER), st
-    assert after - before < 4 * 1024, \
+    # The defect kept a deadline node per acked delivery (~48 bytes: ~28 MB
+    # here). The bound leaves room for the allocator's working set, which
+    # swings by several MB when the machine is loaded (5.2 MB seen in CI).
+    assert after - before < 12 * 1024, \
         ("%d deliveries acked (ack_timeout 1 h) kept %.1f MB" % (6 * PER, (after - before) / 1024.0))
     assert p.alive()
 
@@ -622,6 +627,7 @@ def test_a_huge_credit_on_a_deep_queue_does_not_stall_other_clients(proxies, con
 # defect 10: CANCEL + CONSUME must not bypass the credit bound
 
 
+@memory_bound
 def test_cancel_consume_cycles_of_a_reader_that_never_reads_stay_within_credit_memory(
         proxies, connect, qname):
     p = proxies.start()

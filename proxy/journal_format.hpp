@@ -1,0 +1,68 @@
+// proxy/journal_format.hpp — the byte layout of the journal's keys and
+// message records (see journal.hpp, "Layout"), shared by the Journal and its
+// checker (journal_check.cpp) so the format is written down once.
+#pragma once
+
+#include "journal.hpp"
+#include "lmdb.hpp"
+#include "protocol/cqp1.hpp"
+
+#include <courier/errors.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace courier::proxy {
+
+namespace format {
+constexpr std::size_t kDedupValue = 24;  // seq | first PUT ms | age n
+
+// ---- fixed-width big-endian encodings ---------------------------------
+inline void put_be(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+inline uint64_t get_be(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+// ---- message record: ts | due | expire | flags | idlen | id | body ------
+constexpr std::size_t kMetaFixed = 8 + 8 + 8 + 1 + 1;
+constexpr uint8_t kHasId = 1, kIdBinary = 2;
+
+inline void write_u64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
+inline uint64_t read_u64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline MessageView decode_record(uint64_t seq, const MDB_val& v) {
+  if (v.mv_size < kMetaFixed) throw JournalError("journal record too short: the data file is damaged");
+  const char* p = static_cast<const char*>(v.mv_data);
+  MessageView m;
+  m.seq = seq;
+  m.meta.ts_ms = read_u64(p);
+  m.meta.due_ms = read_u64(p + 8);
+  m.meta.expire_ms = read_u64(p + 16);
+  const uint8_t flags = static_cast<uint8_t>(p[24]);
+  const std::size_t id_len = static_cast<uint8_t>(p[25]);
+  if (kMetaFixed + id_len > v.mv_size) throw JournalError("journal record id overruns: the data file is damaged");
+  if (flags & kHasId) {
+    m.meta.id = cqp1::ProducerId{std::string_view(p + kMetaFixed, id_len), (flags & kIdBinary) != 0};
+  }
+  m.body = std::string_view(p + kMetaFixed + id_len, v.mv_size - kMetaFixed - id_len);
+  return m;
+}
+
+inline std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
+  buf.resize(12);
+  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(qid >> (24 - 8 * i));
+  for (int i = 0; i < 8; ++i) buf[4 + i] = static_cast<char>(seq >> (56 - 8 * i));
+  return buf;
+}
+
+}  // namespace format
+}  // namespace courier::proxy
