@@ -424,6 +424,23 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
                          "DECLARE: queue " + std::string(name) + " holds " + std::to_string(existing->rec.stored) +
                              " ordinary message(s): only an empty queue can become a token queue");
     }
+    // Policies an earlier DECLARE set would apply to the tokens: max_attempts
+    // would drop a token on its second delivery, dead_letter move it away.
+    // A token is never removed (§3.6), so such a queue stays ordinary.
+    // (Found by fuzz/broker_fuzz: a lock queue lost its token.)
+    const QueueOptions& old = existing->rec.options;
+    if (!have && (old.max_length || old.dead_letter || old.max_attempts || old.ttl)) {
+      std::string set;
+      for (const auto& [key, on] : {std::pair<std::string_view, bool>{cqp1::key::max_length, old.max_length.has_value()},
+                                    {cqp1::key::dead_letter, old.dead_letter.has_value()},
+                                    {cqp1::key::max_attempts, old.max_attempts.has_value()},
+                                    {cqp1::key::ttl, old.ttl.has_value()}}) {
+        if (on) set += (set.empty() ? "" : ", ") + std::string(key);
+      }
+      return reply_error(s.peer, cqp1::kConflict,
+                         "DECLARE: queue " + std::string(name) + " has " + set +
+                             " from an earlier DECLARE, which would remove tokens: declare another queue");
+    }
   }
   const bool new_tokens = o.tokens && !(existing && existing->rec.options.tokens);
   if (new_tokens && !journal_.make_room(token_cost(*o.tokens), Room::producer)) {

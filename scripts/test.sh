@@ -4,8 +4,10 @@
 # Python package, the install/find_package consumer test) through ctest; then
 # the same C++ and black-box suites under ASan + UBSan, and the multi-threaded
 # client suites under ThreadSanitizer (scripts/sanitize.sh), each in a build
-# directory of its own. COURIER_SKIP_SANITIZERS=1 skips those two for a quick
-# local run (CI never sets it).
+# directory of its own; then the fuzz harnesses' short runs (fuzz/run.sh, a
+# clang build of its own, docs/reliability.md "Fuzzing").
+# COURIER_SKIP_SANITIZERS=1 skips the sanitizer runs and COURIER_SKIP_FUZZ=1
+# the fuzz runs, for a quick local run (CI sets neither).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${COURIER_BUILD_DIR:-$root/build}
@@ -14,4 +16,8 @@ build=${COURIER_BUILD_DIR:-$root/build}
 if [ "${COURIER_SKIP_SANITIZERS:-0}" != 1 ]; then
   COURIER_SANITIZE_DIR=$build-asan "$root/scripts/sanitize.sh" asan
   COURIER_SANITIZE_DIR=$build-tsan "$root/scripts/sanitize.sh" tsan
+fi
+# About two minutes on two cores (measured in docs/reliability.md).
+if [ "${COURIER_SKIP_FUZZ:-0}" != 1 ]; then
+  "$root/fuzz/run.sh" "${COURIER_FUZZ_BUILD_DIR:-$build-fuzz}" ctest
 fi

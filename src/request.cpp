@@ -1,6 +1,7 @@
 #include <courier/request.hpp>
 
 #include "eventfd_wakeup.hpp"
+#include "request_header.hpp"
 #include "zmq_util.hpp"
 
 #include <cerrno>
@@ -29,49 +30,6 @@ struct StringSink {
   std::string& out;
   void write(const char* p, std::size_t n) { out.append(p, n); }
 };
-
-std::string header_type_name() { return "a §2 header map"; }
-
-// The header keys courier understands; any other key is ignored (§2: unknown
-// keys MUST be ignored). Strings point into the header frame.
-struct Header {
-  bool is_map = false;
-  std::optional<std::uint64_t> id;
-  std::optional<std::uint64_t> deadline;
-  std::optional<bool> ok;
-  std::optional<std::string_view> error;
-};
-
-bool key_is(const msgpack::object& k, std::string_view name) {
-  return k.type == msgpack::type::STR && std::string_view(k.via.str.ptr, k.via.str.size) == name;
-}
-
-Header parse_header(msgpack::zone& zone, const zmq::message_t& frame) {
-  Header h;
-  msgpack::object obj;
-  try {
-    obj = unpack_one(zone, frame.data(), frame.size(), &header_type_name);
-  } catch (const DecodeError&) {
-    return h;
-  }
-  if (obj.type != msgpack::type::MAP) return h;
-  h.is_map = true;
-  for (std::uint32_t i = 0; i < obj.via.map.size; ++i) {
-    const msgpack::object& k = obj.via.map.ptr[i].key;
-    const msgpack::object& v = obj.via.map.ptr[i].val;
-    if (key_is(k, "id")) {
-      if (v.type == msgpack::type::POSITIVE_INTEGER) h.id = v.via.u64;
-    } else if (key_is(k, "deadline")) {
-      if (v.type == msgpack::type::POSITIVE_INTEGER) h.deadline = v.via.u64;
-      if (v.type == msgpack::type::FLOAT64 && v.via.f64 > 0) h.deadline = static_cast<std::uint64_t>(v.via.f64);
-    } else if (key_is(k, "ok")) {
-      if (v.type == msgpack::type::BOOLEAN) h.ok = v.via.boolean;
-    } else if (key_is(k, "error")) {
-      if (v.type == msgpack::type::STR) h.error = std::string_view(v.via.str.ptr, v.via.str.size);
-    }
-  }
-  return h;
-}
 
 std::uint64_t unix_ms_now() {
   using namespace std::chrono;

@@ -4,11 +4,14 @@
 // deadlines, async responders and shutdown behave as the header promises.
 #include <courier/request.hpp>
 
+#include "request_header.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
 
 #include <future>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -333,6 +336,21 @@ TEST_F(Request, RequestPastItsDeadlineIsDroppedAndCounted) {
   msgpack::object_handle keep;
   EXPECT_EQ(parse(parts[1], keep).at("id").as<std::uint64_t>(), 2u);  // only the live one answered
   EXPECT_EQ(server.expired_requests(), 1u);
+}
+
+// Found by fuzz/request_header_fuzz: a float past 2^64 was converted to an
+// integer (undefined behaviour). It now means "the far future".
+TEST(RequestHeader, FloatDeadlineBeyondTwoToThe64SaturatesToTheFarFuture) {
+  msgpack::zone zone;
+  auto deadline_of = [&](double d) {
+    const std::string bytes = packb(std::map<std::string, double>{{"deadline", d}});
+    return courier::detail::parse_header(zone, zmq::message_t(bytes.data(), bytes.size())).deadline;
+  };
+  EXPECT_EQ(deadline_of(1e300), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(deadline_of(std::numeric_limits<double>::infinity()), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(deadline_of(18446744073709551616.0), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(deadline_of(1700000000000.5), 1700000000000u);  // whole ms, as before
+  EXPECT_FALSE(deadline_of(-5.0).has_value());
 }
 
 TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {

@@ -147,7 +147,11 @@ void pack_value(msgpack::packer<msgpack::sbuffer>& p, const json& v, int depth) 
 
 // --- msgpack -> JSON ---------------------------------------------------------
 
-json convert(const msgpack::object& o, int depth) {
+// `in_key`: o is (inside) a map key that is not a string, printed as its JSON
+// text. Such a key may not hold another one: each level escapes the quotes
+// and backslashes of the one inside, doubling its length, so 40 nested
+// one-entry maps (80 bytes) would print as 2^40 bytes (found by fuzzing).
+json convert(const msgpack::object& o, int depth, bool in_key) {
   if (depth > kMaxDepth) throw ConversionError("msgpack nested deeper than 512 levels");
   switch (o.type) {
     case msgpack::type::NIL: return nullptr;
@@ -164,17 +168,21 @@ json convert(const msgpack::object& o, int depth) {
                                         base64_encode(o.via.ext.data(), o.via.ext.size)})}};
     case msgpack::type::ARRAY: {
       json a = json::array();
-      for (uint32_t i = 0; i < o.via.array.size; ++i) a.push_back(convert(o.via.array.ptr[i], depth + 1));
+      for (uint32_t i = 0; i < o.via.array.size; ++i) a.push_back(convert(o.via.array.ptr[i], depth + 1, in_key));
       return a;
     }
     case msgpack::type::MAP: {
       json m = json::object();
       for (uint32_t i = 0; i < o.via.map.size; ++i) {
         const msgpack::object_kv& kv = o.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR && in_key) {
+          throw ConversionError("a map key that is not a string holds another such key: its JSON text "
+                                "would grow exponentially (use --raw to print the bytes)");
+        }
         std::string key = kv.key.type == msgpack::type::STR
                               ? std::string(kv.key.via.str.ptr, kv.key.via.str.size)
-                              : to_line(convert(kv.key, depth + 1));
-        m[key] = convert(kv.val, depth + 1);
+                              : to_line(convert(kv.key, depth + 1, true));
+        m[key] = convert(kv.val, depth + 1, in_key);
       }
       return m;
     }
@@ -209,7 +217,7 @@ std::string to_msgpack(const json& value) {
   return std::string(buffer.data(), buffer.size());
 }
 
-json from_msgpack(const msgpack::object& object) { return convert(object, 0); }
+json from_msgpack(const msgpack::object& object) { return convert(object, 0, false); }
 
 json decode_frame(const void* data, std::size_t size) {
   if (size == 0) throw ConversionError("empty frame, expected one msgpack object");
@@ -229,7 +237,7 @@ json decode_frame(const void* data, std::size_t size) {
   } catch (const std::exception& e) {
     throw ConversionError(std::string("not msgpack (") + e.what() + ")");
   }
-  json value = convert(handle.get(), 0);
+  json value = convert(handle.get(), 0, false);
   if (offset != size)
     throw ConversionError(std::to_string(size - offset) + " trailing bytes after " +
                           to_line(value).substr(0, 60) + " (a frame must hold exactly one msgpack object)");

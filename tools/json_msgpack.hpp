@@ -10,7 +10,8 @@
 //   bin  <-> {"$bin": "<base64>"}
 //   ext  <-> {"$ext": [type, "<base64>"]}
 // Reading a map whose keys are not strings (outside §1's contract) turns each
-// key into its JSON text ({1: "a"} prints as {"1": "a"}). Invalid UTF-8 in a
+// key into its JSON text ({1: "a"} prints as {"1": "a"}); such a key that
+// holds another one is refused (its text would grow exponentially). Invalid UTF-8 in a
 // str prints as U+FFFD. Nesting deeper than 512 levels is refused.
 #pragma once
 

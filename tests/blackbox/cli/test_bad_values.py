@@ -127,6 +127,20 @@ def test_pull_refuses_a_header_claiming_more_elements_than_the_frame_and_goes_on
     assert out == '"after"\n'
 
 
+def test_pull_refuses_non_string_keys_nested_in_keys_at_once_and_goes_on(cli, zctx):
+    # Found by fuzz/msgpack_to_json_fuzz: each map used as a key is printed as
+    # its JSON text, escaped once more per level, so these 81 bytes (40 maps,
+    # each the key of the next) used to print as 2^40 bytes.
+    push, ep = bound(zctx, zmq.PUSH)
+    p = cli.start("pull", ep, "--count", 2, "--timeout", 10)
+    push.send(b"\x81" * 40 + b"\xc0" + b"\xc0" * 40)
+    push.send(pack("after"))
+    rc, out, err = cli.finish(p)
+    assert rc == 3
+    assert "holds another such key" in err, err
+    assert out == '"after"\n'
+
+
 # --------------------------------------------------------------------------
 # Against a proxy: refused values reach nothing; big STATS replies parse
 

@@ -297,6 +297,22 @@ def test_a_later_declare_of_a_token_queue_with_a_message_policy_is_400(client, q
     assert client.qstats(q)["depth"] == 1
 
 
+# Found by fuzz/broker_fuzz: an empty queue declared earlier with
+# max_attempts 1 became a lock, and its token was dropped on the second
+# acquire. A queue with a message policy stays ordinary.
+@pytest.mark.parametrize("opt", [{"max_length": 5}, {"dead_letter": "bb.tokens.dlq"},
+                                 {"max_attempts": 1}, {"ttl": 60000}],
+                         ids=["max_length", "dead_letter", "max_attempts", "ttl"])
+def test_tokens_on_a_queue_with_a_message_policy_from_before_is_409(client, qname, opt):
+    q = qname()
+    declare(client, q, **opt)
+    e = declare_error(client, q, 409, tokens=1)
+    assert next(iter(opt)) in e["reason"], e
+    assert "tokens" not in client.qstats(q)
+    client.put(q, pack("still ordinary"))
+    assert client.qstats(q)["depth"] == 1
+
+
 def test_a_declare_of_a_token_queue_may_set_ack_timeout_alone(client, qname):
     q = qname()
     declare(client, q, tokens=2)
