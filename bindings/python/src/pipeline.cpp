@@ -36,24 +36,42 @@ bool send_waiting(RawPush& push, zmq::message_t& msg, const Deadline& deadline, 
 // ZMQ_FD and ZMQ_EVENTS of a socket, for courier.aio (aio/pipeline.py): the
 // fd is readable when the socket's state MAY have changed; ZMQ_EVENTS says
 // what it is now (and resets the fd). One thread at a time, as any call.
+// What Push and Pull share: the C++ object, its endpoints, and the fd watch.
 template <class Raw>
-int socket_fd(Raw& raw) { return raw.socket().get(zmq::sockopt::fd); }
-template <class Raw>
-int socket_events(Raw& raw) { return raw.socket().get(zmq::sockopt::events); }
-
-class PyPush : public Owner<RawPush> {
+class PipeOwner : public Owner<Raw> {
  public:
-  PyPush(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
-      : Owner("Push", std::make_shared<RawPush>(PushOptions{socket_options(socket, curve), context_or_global(context)})) {}
+  using Owner<Raw>::Owner;
+  using Owner<Raw>::get;
+  using Owner<Raw>::kind;
 
   void bind(const std::string& ep) { get()->bind(ep); }
   void connect(const std::string& ep) { get()->connect(ep); }
   std::string last_endpoint() { return get()->last_endpoint(); }
-  int fd() { return socket_fd(*get()); }
+  int fd() { return get()->socket().get(zmq::sockopt::fd); }
   int events() {
     Exclusive one(busy_, kind());
-    return socket_events(*get());
+    return get()->socket().get(zmq::sockopt::events);
   }
+
+ protected:
+  std::atomic<bool> busy_{false};  // one thread at a time in the socket
+};
+
+// Registers PipeOwner's methods on `cls` (Push and Pull alike).
+template <class Py>
+nb::class_<Py>& def_pipe_owner(nb::class_<Py>& cls) {
+  return cls.def("bind", [](Py& self, const std::string& ep) { self.bind(ep); }, nb::arg("endpoint"))
+      .def("connect", [](Py& self, const std::string& ep) { self.connect(ep); }, nb::arg("endpoint"))
+      .def_prop_ro("last_endpoint", [](Py& self) { return self.last_endpoint(); })
+      .def("_fd", [](Py& self) { return self.fd(); }, "ZMQ_FD, for courier.aio.")
+      .def("_events", [](Py& self) { return self.events(); }, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.");
+}
+
+class PyPush : public PipeOwner<RawPush> {
+ public:
+  PyPush(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+      : PipeOwner("Push",
+                  std::make_shared<RawPush>(PushOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   bool send(nb::handle value, std::optional<double> timeout) {
     Exclusive one(busy_, kind());
@@ -107,23 +125,14 @@ class PyPush : public Owner<RawPush> {
   }
 
  private:
-  std::atomic<bool> busy_{false};
   Buffer buf_;  // reused: one allocation for the life of the Push
 };
 
-class PyPull : public Owner<RawPull> {
+class PyPull : public PipeOwner<RawPull> {
  public:
   PyPull(const SocketOptions* socket, const CurveOptions* curve, const Context* context)
-      : Owner("Pull", std::make_shared<RawPull>(PullOptions{socket_options(socket, curve), context_or_global(context)})) {}
-
-  void bind(const std::string& ep) { get()->bind(ep); }
-  void connect(const std::string& ep) { get()->connect(ep); }
-  std::string last_endpoint() { return get()->last_endpoint(); }
-  int fd() { return socket_fd(*get()); }
-  int events() {
-    Exclusive one(busy_, kind());
-    return socket_events(*get());
-  }
+      : PipeOwner("Pull",
+                  std::make_shared<RawPull>(PullOptions{socket_options(socket, curve), context_or_global(context)})) {}
 
   nb::object receive(std::optional<double> timeout) {
     Exclusive one(busy_, kind());
@@ -178,7 +187,6 @@ class PyPull : public Owner<RawPull> {
     throw TimeoutError("Pull.receive: nothing arrived within " + std::to_string(timeout.value_or(0)) + " s");
   }
 
-  std::atomic<bool> busy_{false};
   zmq::message_t frame_;  // reused by receive()
   bool held_ = false;     // frame_ holds a frame receive_many() took but did not return
 };
@@ -192,14 +200,10 @@ T& enter(T& self) {
 }  // namespace
 
 void bind_pipeline(nb::module_& m) {
-  nb::class_<PyPush>(m, "Push", "The sending end of a pipeline (PROTOCOL.md §1): one value per message.")
+  nb::class_<PyPush> push(m, "Push", "The sending end of a pipeline (PROTOCOL.md §1): one value per message.");
+  def_pipe_owner(push)
       .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
-      .def("bind", &PyPush::bind, nb::arg("endpoint"))
-      .def("connect", &PyPush::connect, nb::arg("endpoint"))
-      .def_prop_ro("last_endpoint", &PyPush::last_endpoint)
-      .def("_fd", &PyPush::fd, "ZMQ_FD, for courier.aio.")
-      .def("_events", &PyPush::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
       .def("send", &PyPush::send, nb::arg("value").none(), nb::arg("timeout") = nb::none(),
            "Send value; False when timeout (seconds) passed first. Waits for room (HWM) or a peer.")
       .def("try_send", &PyPush::try_send, nb::arg("value").none(), "Send value if it can go now; False otherwise.")
@@ -213,14 +217,10 @@ void bind_pipeline(nb::module_& m) {
       .def("__exit__", [](PyPush& self, nb::handle, nb::handle, nb::handle) { self.close(); },
            nb::arg("exc_type").none(), nb::arg("exc").none(), nb::arg("tb").none());
 
-  nb::class_<PyPull>(m, "Pull", "The receiving end of a pipeline (PROTOCOL.md §1).")
+  nb::class_<PyPull> pull(m, "Pull", "The receiving end of a pipeline (PROTOCOL.md §1).");
+  def_pipe_owner(pull)
       .def(nb::init<const SocketOptions*, const CurveOptions*, const Context*>(), nb::kw_only(), nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
            nb::arg("context") = nb::none())
-      .def("bind", &PyPull::bind, nb::arg("endpoint"))
-      .def("connect", &PyPull::connect, nb::arg("endpoint"))
-      .def_prop_ro("last_endpoint", &PyPull::last_endpoint)
-      .def("_fd", &PyPull::fd, "ZMQ_FD, for courier.aio.")
-      .def("_events", &PyPull::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
       .def("receive", &PyPull::receive, nb::arg("timeout") = nb::none(),
            "The next value; raises courier.TimeoutError when timeout (seconds) passes first.")
       .def("try_receive", &PyPull::try_receive, nb::arg("default").none() = nb::none(),
