@@ -2,6 +2,8 @@
 find_package(Threads REQUIRED)
 find_package(cppzmq 4.7 CONFIG REQUIRED)        # cppzmq-dev; brings libzmq
 find_package(msgpack 4 CONFIG REQUIRED)         # libmsgpack-cxx-dev, target msgpackc-cxx
+# libcourier reads shard maps (JSON); header-only, linked privately.
+find_package(nlohmann_json 3 CONFIG REQUIRED)   # nlohmann-json3-dev
 find_package(PkgConfig REQUIRED)
 if(COURIER_BUILD_PROXY)
   pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)   # liblmdb-dev
@@ -9,9 +11,6 @@ endif()
 if(COURIER_BUILD_PROXY OR COURIER_BUILD_TOOLS)
   find_package(CLI11 CONFIG REQUIRED)           # libcli11-dev
   find_package(spdlog CONFIG REQUIRED)          # libspdlog-dev
-endif()
-if(COURIER_BUILD_TOOLS)
-  find_package(nlohmann_json 3 CONFIG REQUIRED) # nlohmann-json3-dev
 endif()
 if(COURIER_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)           # libgtest-dev

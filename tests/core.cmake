@@ -3,6 +3,7 @@ courier_add_gtest(codec_test codec_test.cpp)
 courier_add_gtest(pipeline_test pipeline_test.cpp)
 courier_add_gtest(request_test request_test.cpp)
 courier_add_gtest(security_test security_test.cpp)
+courier_add_gtest(shard_map_test shard_map_test.cpp)
 # The CQP1 unit and its typed client messages on their own (private headers of src/).
 courier_add_gtest(cqp1_test cqp1_test.cpp cqp1_messages_test.cpp)
 target_include_directories(cqp1_test PRIVATE ${PROJECT_SOURCE_DIR}/src)

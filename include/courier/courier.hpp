@@ -16,3 +16,4 @@
 #include <courier/producer.hpp>
 #include <courier/request.hpp>
 #include <courier/security.hpp>
+#include <courier/shard_map.hpp>
