@@ -5,6 +5,7 @@
 #include "json_msgpack.hpp"
 #include "curve_options.hpp"
 #include "proxy_options.hpp"
+#include "shard_options.hpp"
 #include "protocol/cqp1.hpp"
 
 #include <courier/admin.hpp>
@@ -28,6 +29,7 @@ struct PublishArgs {
   std::string queue;
   std::vector<std::string> values;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the queue's owner instead of --proxy
   CurveArgs curve;
   std::optional<std::string> id;
   std::optional<uint64_t> delay;
@@ -39,6 +41,7 @@ struct PublishArgs {
 struct ConsumeArgs {
   std::string queue;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the queue's owner instead of --proxy
   CurveArgs curve;
   std::optional<uint64_t> count;
   std::optional<double> timeout;
@@ -51,6 +54,7 @@ struct ConsumeArgs {
 struct AdminArgs {  // purge and declare
   std::string queue;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the queue's owner instead of --proxy
   CurveArgs curve;
   double timeout = 5;
   std::optional<uint64_t> max_length, max_attempts, ttl, ack_timeout;
@@ -309,6 +313,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
                   "  courier publish orders --id order-1 '{\"id\": 1}'   # dedup: a resend is stored once\n"
                   "  cat orders.jsonl | courier publish orders --proxy tcp://10.0.0.5:5555");
   add_proxy_option(publish, pub->proxy);
+  add_shards_option(publish, pub->shards);
   add_curve_client_options(publish, pub->curve);
   publish->add_option("--id", pub->id,
                       "producer message id for dedup; with several values they get ID, ID-2, ID-3, ...");
@@ -327,6 +332,8 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   publish->callback([&action, pub, publish] {
     action = [pub, publish] {
       pub->values = values_of(publish);
+      check_queue_name(pub->queue);
+      pub->proxy = queue_endpoint(pub->proxy, pub->shards, pub->queue);
       return run_publish(*pub);
     };
   });
@@ -339,6 +346,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   consume->footer("Examples:\n  courier consume orders --count 10 --timeout 5\n"
                   "  courier consume orders | jq .item        # runs until interrupted");
   add_proxy_option(consume, con->proxy);
+  add_shards_option(consume, con->shards);
   add_curve_client_options(consume, con->curve);
   consume->add_option("--count,-n", con->count, "exit 0 after N messages")
       ->transform(whole_number("messages", 1));
@@ -351,24 +359,34 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   consume->add_flag("--envelope", con->envelope,
                     "print {\"body\", \"q\", \"d\", \"seq\", \"attempt\", \"ts\", \"id\"} instead of the body");
-  consume->callback([&action, con] { action = [con] { return run_consume(*con); }; });
+  consume->callback([&action, con] { action = [con] {
+      check_queue_name(con->queue);
+      con->proxy = queue_endpoint(con->proxy, con->shards, con->queue);
+      return run_consume(*con);
+    }; });
 
   auto pur = std::make_shared<AdminArgs>();
   CLI::App* purge = app.add_subcommand(
       "purge", "Remove the ready messages of a queue; prints {\"q\": ..., \"removed\": N}.");
   purge->add_option("queue", pur->queue, "queue name")->required();
   add_proxy_option(purge, pur->proxy);
+  add_shards_option(purge, pur->shards);
   add_curve_client_options(purge, pur->curve);
   purge->add_option("--timeout", pur->timeout, "seconds to wait for the answer")
       ->check(positive_seconds())
       ->capture_default_str();
-  purge->callback([&action, pur] { action = [pur] { return run_purge(*pur); }; });
+  purge->callback([&action, pur] { action = [pur] {
+      check_queue_name(pur->queue);
+      pur->proxy = queue_endpoint(pur->proxy, pur->shards, pur->queue);
+      return run_purge(*pur);
+    }; });
 
   auto dec = std::make_shared<AdminArgs>();
   CLI::App* declare = app.add_subcommand(
       "declare", "Create a queue and/or set its options; prints {\"q\": ..., \"depth\": N}.");
   declare->add_option("queue", dec->queue, "queue name")->required();
   add_proxy_option(declare, dec->proxy);
+  add_shards_option(declare, dec->shards);
   add_curve_client_options(declare, dec->curve);
   declare->add_option("--max-length", dec->max_length, "most messages waiting; PUTs past it get 429")
       ->transform(whole_number("messages"));
@@ -382,7 +400,11 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   declare->add_option("--timeout", dec->timeout, "seconds to wait for the answer")
       ->check(positive_seconds())
       ->capture_default_str();
-  declare->callback([&action, dec] { action = [dec] { return run_declare(*dec); }; });
+  declare->callback([&action, dec] { action = [dec] {
+      check_queue_name(dec->queue);
+      dec->proxy = queue_endpoint(dec->proxy, dec->shards, dec->queue);
+      return run_declare(*dec);
+    }; });
 }
 
 }  // namespace courier::cli
