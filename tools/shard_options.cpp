@@ -57,7 +57,9 @@ ProxyProbe::ProxyProbe(const std::string& endpoint, const CurveArgs& curve, cons
     throw CliFailure(kUsage, "cannot connect to '" + endpoint + "': " + e.what() +
                                  " (an endpoint is tcp://HOST:PORT or ipc://PATH)");
   }
-  send("HELLO", json{{"v", 1}, {"name", client_name}});
+  // No HELLO (optional, docs/PROTOCOL.md §3.10): a probe is not a client, so
+  // it does not count in the `clients` figure of the STATS it reads.
+  (void)client_name;
 }
 
 void ProxyProbe::send(const std::string& command, const json& header) {
