@@ -367,9 +367,46 @@ int run_move(const MoveArgs& a) {
   return kOk;
 }
 
+// ---- courier owner -------------------------------------------------------------
+
+struct OwnerArgs {
+  std::vector<std::string> queues;
+  std::string shards;
+};
+
+// Prints, per queue, the proxy the map sends it to: what every client
+// computes (docs/scaling.md), for operators and for checking another
+// language's implementation of the score against this one.
+int run_owner(const OwnerArgs& a) {
+  auto source = open_shards(a.shards);
+  const std::shared_ptr<const ShardMap> map = source->current();
+  if (map->empty()) throw CliFailure(kUsage, "--shards " + a.shards + ": the shard map lists no proxy");
+  int status = kOk;
+  (void)for_each_value(a.queues, [&](const std::string& queue, const std::string& where) {
+    if (!cqp1::valid_queue_name(queue)) {
+      std::cerr << "courier owner: " << where << " '" << queue.substr(0, 60) << "' is not a queue name\n";
+      status = kUsage;
+      return;
+    }
+    const ShardProxy& p = map->owner(queue);
+    auto pin = map->pins().find(queue);
+    print_line(to_line(json{{"q", queue}, {"proxy", p.name}, {"endpoint", p.endpoint},
+                            {"pinned", pin != map->pins().end()}}));
+  });
+  return status;
+}
+
 }  // namespace
 
 void add_move_command(CLI::App& app, Action& action) {
+  auto own = std::make_shared<OwnerArgs>();
+  CLI::App* owner = app.add_subcommand(
+      "owner", "Print which proxy of a shard map owns each QUEUE (each stdin line when none is given) as "
+               "{\"q\", \"proxy\", \"endpoint\", \"pinned\"} JSON lines.");
+  owner->add_option("queues", own->queues, "queue names");
+  owner->add_option("--shards", own->shards, "the shard map: etcd://HOST:PORT/KEY or a JSON map file")->required();
+  owner->callback([&action, own] { action = [own] { return run_owner(*own); }; });
+
   auto args = std::make_shared<MoveArgs>();
   CLI::App* move = app.add_subcommand(
       "move", "Give QUEUE a new owner proxy: pin it in the shard map, refuse late PUTs on the old owner (421), "
