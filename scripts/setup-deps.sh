@@ -11,7 +11,6 @@ packages=(
   libcpp-httplib-dev libssl-dev etcd-server etcd-client
   python3 python3-zmq python3-msgpack python3-pytest pybind11-dev python3-dev
   procps
-  etcd-server
   clang libclang-rt-14-dev
 )
 
