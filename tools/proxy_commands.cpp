@@ -36,6 +36,8 @@ struct PublishArgs {
   std::optional<uint64_t> ttl;
   double timeout = 10;
   double full_wait = 30;  // seconds a value refused with 429 is retried
+  // With --shards: re-reads the map and returns the queue's owner now.
+  std::function<std::string()> reroute;
 };
 
 struct ConsumeArgs {
@@ -86,17 +88,29 @@ std::string nth_id(const std::string& id, std::size_t n) {
 
 // --- publish -----------------------------------------------------------------
 
+// A value the proxy refused with 421 (the queue moved, docs/PROTOCOL.md
+// §3.13): sent again to the new owner when the command routes by --shards.
+struct MovedValue {
+  std::string body;
+  std::string where;
+  std::size_t n;  // 1-based position: its --id suffix
+};
+
 // What the confirm callbacks (on the Producer's I/O thread) tell the command.
 struct PublishOutcomes {
   std::mutex mu;
   int status = kOk;
   uint64_t settled = 0;  // confirmed or failed: progress, for --timeout
+  std::vector<MovedValue> moved;
 };
 
 // Publishes every value through a Producer, which keeps order, batches, waits
 // for room on 429 (--full-wait) and resends after a reconnect (same ids, so
 // nothing is stored twice). Each refusal is reported with the value it
-// concerns; --timeout S without any progress -> exit 2.
+// concerns; --timeout S without any progress -> exit 2. With --shards, values
+// refused because the queue moved (421) go, in a second round, to the owner
+// the re-read map names (at most 3 rounds: a map that keeps moving the queue
+// is reported).
 int run_publish(const PublishArgs& a) {
   check_queue_name(a.queue);
   if (a.id && (a.id->empty() || a.id->size() > cqp1::kMaxProducerId - 8))
@@ -111,91 +125,117 @@ int run_publish(const PublishArgs& a) {
     }
   }
 
-  ProducerOptions options;
-  options.endpoint = a.proxy;
-  options.socket.curve = curve_options(a.curve, false);
-  options.client_name = client_name("publish");
-  options.full_wait = seconds_ms(a.full_wait);
-  options.close_timeout = Millis(0);  // everything is settled (or given up) before it closes
-  Producer producer(options);
-  if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(a.proxy, a.timeout, a.curve);
-
   auto outcomes = std::make_shared<PublishOutcomes>();
-  const Millis timeout = seconds_ms(a.timeout);
-  uint64_t last_progress = 0;
-  auto progress_at = Clock::now();
-  // Exit 2 when nothing was confirmed, refused or retried for --timeout.
-  auto check_progress = [&] {
-    uint64_t now_progress = producer.full_retries();
-    {
-      std::lock_guard<std::mutex> lock(outcomes->mu);
-      now_progress += outcomes->settled;
-    }
-    const auto now = Clock::now();
-    if (now_progress != last_progress || producer.unconfirmed() == 0) {
-      last_progress = now_progress;
-      progress_at = now;
-    } else if (now - progress_at >= timeout) {
-      throw CliFailure(kTimeout, "no CONFIRM for " + std::to_string(producer.unconfirmed()) +
-                                     " message(s) within " + seconds_text(a.timeout) + " s: is courier-proxy at " +
-                                     a.proxy + " still running?");
-    }
-  };
+  const bool follow = static_cast<bool>(a.reroute);
+  std::string endpoint = a.proxy;
+  std::vector<MovedValue> resend;  // rounds after the first: what a 421 sent back
+  for (int round = 0;; ++round) {
+    ProducerOptions options;
+    options.endpoint = endpoint;
+    options.socket.curve = curve_options(a.curve, false);
+    options.client_name = client_name("publish");
+    options.full_wait = seconds_ms(a.full_wait);
+    options.close_timeout = Millis(0);  // everything is settled (or given up) before it closes
+    Producer producer(options);
+    if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(endpoint, a.timeout, a.curve);
 
-  std::size_t n = 0;
-  auto put = [&](const std::string& body, const std::string& where) {
-    PublishOptions o;
-    ++n;
-    if (a.id) o.id = nth_id(*a.id, n);
-    if (a.delay) o.delay = Millis(*a.delay);
-    if (a.ttl) o.ttl = Millis(*a.ttl);
-    auto on_confirm = [outcomes, where, queue = a.queue, full_wait = a.full_wait](const Confirm& c) {
-      std::lock_guard<std::mutex> lock(outcomes->mu);
-      ++outcomes->settled;
-      if (c.ok()) {
-        if (c.dup)
-          std::cerr << "courier publish: " << where << ": id already stored (dup), kept once at seq " << c.seq
-                    << "\n";
-        return;
+    const Millis timeout = seconds_ms(a.timeout);
+    uint64_t last_progress = 0;
+    auto progress_at = Clock::now();
+    // Exit 2 when nothing was confirmed, refused or retried for --timeout.
+    auto check_progress = [&] {
+      uint64_t now_progress = producer.full_retries();
+      {
+        std::lock_guard<std::mutex> lock(outcomes->mu);
+        now_progress += outcomes->settled;
       }
-      outcomes->status = kRemote;
-      std::cerr << "courier publish: " << where << " (PUT to " << queue << "): ";
-      try {
-        std::rethrow_exception(c.error);
-      } catch (const RemoteError& e) {
-        std::cerr << "courier-proxy refused it: " << e.status() << " " << error_meaning(e.status()) << " ("
-                  << e.reason() << ")"
-                  << (e.status() == 429 && full_wait > 0 ? " (still full after --full-wait " +
-                                                               seconds_text(full_wait) + " s)"
-                                                         : std::string())
-                  << "\n";
-      } catch (const std::exception& e) {
-        std::cerr << e.what() << "\n";
+      const auto now = Clock::now();
+      if (now_progress != last_progress || producer.unconfirmed() == 0) {
+        last_progress = now_progress;
+        progress_at = now;
+      } else if (now - progress_at >= timeout) {
+        throw CliFailure(kTimeout, "no CONFIRM for " + std::to_string(producer.unconfirmed()) +
+                                       " message(s) within " + seconds_text(a.timeout) +
+                                       " s: is courier-proxy at " + endpoint + " still running?");
       }
     };
-    while (!producer.publish_raw_async(a.queue, body, o, on_confirm, kSlice)) check_progress();
-  };
 
-  if (!bodies.empty()) {
-    for (std::size_t i = 0; i < bodies.size(); ++i) put(bodies[i], "argument " + std::to_string(i + 1));
-  } else {
-    for_each_value({}, [&](const std::string& text, const std::string& where) {
-      std::string body;
-      try {
-        body = to_msgpack(parse_json(text));
-      } catch (const ConversionError& e) {
-        // Reported and skipped; the other lines still go.
-        std::cerr << "courier publish: " << where << " is " << e.what() << "; not sent\n";
+    auto put = [&](const std::string& body, const std::string& where, std::size_t n) {
+      PublishOptions o;
+      if (a.id) o.id = nth_id(*a.id, n);
+      if (a.delay) o.delay = Millis(*a.delay);
+      if (a.ttl) o.ttl = Millis(*a.ttl);
+      auto on_confirm = [outcomes, where, n, kept = follow ? body : std::string(), follow, queue = a.queue,
+                         full_wait = a.full_wait](const Confirm& c) {
         std::lock_guard<std::mutex> lock(outcomes->mu);
-        outcomes->status = kRemote;
-        return;
-      }
-      put(body, where);
-    });
+        ++outcomes->settled;
+        if (c.ok()) {
+          if (c.dup)
+            std::cerr << "courier publish: " << where << ": id already stored (dup), kept once at seq " << c.seq
+                      << "\n";
+          return;
+        }
+        try {
+          std::rethrow_exception(c.error);
+        } catch (const RemoteError& e) {
+          if (follow && e.status() == cqp1::kMoved) {  // nothing was stored: it goes to the new owner
+            outcomes->moved.push_back({kept, where, n});
+            return;
+          }
+          outcomes->status = kRemote;
+          std::cerr << "courier publish: " << where << " (PUT to " << queue << "): courier-proxy refused it: "
+                    << e.status() << " " << error_meaning(e.status()) << " (" << e.reason() << ")"
+                    << (e.status() == 429 && full_wait > 0 ? " (still full after --full-wait " +
+                                                                 seconds_text(full_wait) + " s)"
+                                                           : std::string())
+                    << "\n";
+        } catch (const std::exception& e) {
+          outcomes->status = kRemote;
+          std::cerr << "courier publish: " << where << " (PUT to " << queue << "): " << e.what() << "\n";
+        }
+      };
+      while (!producer.publish_raw_async(a.queue, body, o, on_confirm, kSlice)) check_progress();
+    };
+
+    if (round > 0) {
+      for (const MovedValue& m : resend) put(m.body, m.where, m.n);
+    } else if (!bodies.empty()) {
+      for (std::size_t i = 0; i < bodies.size(); ++i) put(bodies[i], "argument " + std::to_string(i + 1), i + 1);
+    } else {
+      std::size_t n = 0;
+      for_each_value({}, [&](const std::string& text, const std::string& where) {
+        ++n;
+        std::string body;
+        try {
+          body = to_msgpack(parse_json(text));
+        } catch (const ConversionError& e) {
+          // Reported and skipped; the other lines still go.
+          std::cerr << "courier publish: " << where << " is " << e.what() << "; not sent\n";
+          std::lock_guard<std::mutex> lock(outcomes->mu);
+          outcomes->status = kRemote;
+          return;
+        }
+        put(body, where, n);
+      });
+    }
+    while (!producer.flush(kSlice)) check_progress();
+
+    std::lock_guard<std::mutex> lock(outcomes->mu);
+    if (outcomes->moved.empty()) return outcomes->status;
+    resend.clear();
+    resend.swap(outcomes->moved);
+    const std::string next = round < 2 ? a.reroute() : endpoint;
+    if (next == endpoint) {
+      for (const MovedValue& m : resend)
+        std::cerr << "courier publish: " << m.where << " (PUT to " << a.queue << "): courier-proxy at " << endpoint
+                  << " says the queue moved (421), but the shard map still sends it there: the move is not "
+                     "finished or the map is stale; publish again later (the same --id is stored once)\n";
+      return kRemote;
+    }
+    std::cerr << "courier publish: " << a.queue << " moved: " << resend.size() << " value(s) go to " << next
+              << " (the shard map's owner now)\n";
+    endpoint = next;
   }
-  while (!producer.flush(kSlice)) check_progress();
-  std::lock_guard<std::mutex> lock(outcomes->mu);
-  return outcomes->status;
 }
 
 // --- consume -----------------------------------------------------------------
@@ -334,6 +374,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       pub->values = values_of(publish);
       check_queue_name(pub->queue);
       pub->proxy = queue_endpoint(pub->proxy, pub->shards, pub->queue);
+      if (pub->shards) pub->reroute = [pub] { return queue_endpoint(pub->proxy, pub->shards, pub->queue); };
       return run_publish(*pub);
     };
   });

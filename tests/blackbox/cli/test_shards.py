@@ -540,3 +540,42 @@ def test_etcd_down_file_map_works_and_a_running_client_keeps_its_map(cli, cluste
     # a new client on the etcd map says why it cannot start
     r = cli.run("stats", "--shards", etcd.spec(key))
     assert r.returncode != 0 and "etcd" in r.stderr, r.stderr
+
+
+def test_publish_with_shards_follows_a_move_made_while_it_runs(cli, cluster):
+    q = "follow-me"
+    old = owner(cluster.map(), q)
+    new = next(n for n in "abc" if n != old)
+    p = cli.start("publish", q, "--shards", cluster.map_path, "--id", "f", stdin=subprocess.PIPE)
+    raw_old, raw_new = Raw(cluster.proxies[old].endpoint), Raw(cluster.proxies[new].endpoint)
+    for k in range(3):
+        p.stdin.write("%d\n" % k)
+    p.stdin.flush()
+    deadline = time.monotonic() + 10
+    while (raw_old.stats(q).get(q) or {}).get("depth", 0) < 3:
+        assert time.monotonic() < deadline, "the first values never reached the old owner"
+        time.sleep(0.05)
+    # the move's first two steps, by hand: pin, then mark the old copy
+    cluster.write_map(cluster.map(version=2, pins={q: new}))
+    raw_old.call("DECLARE", {"q": q, "moved_to": new}, want=("DECLARED",))
+    out, err = p.communicate(input="3\n4\n5\n", timeout=20)
+    rc = p.returncode
+    assert rc == 0, err
+    assert "moved: 3 value(s) go to %s" % cluster.proxies[new].endpoint in err, err
+    assert raw_old.stats(q)[q]["depth"] == 3
+    got = raw_new.drain(q)
+    assert sorted(got) == [("f-%d" % (k + 1), k) for k in range(3, 6)], got
+    raw_old.close()
+    raw_new.close()
+
+
+def test_publish_with_shards_reports_a_421_the_map_does_not_explain(cli, cluster):
+    q = "moved-elsewhere"
+    own = owner(cluster.map(), q)
+    raw = Raw(cluster.proxies[own].endpoint)
+    raw.call("DECLARE", {"q": q, "moved_to": "b"}, want=("DECLARED",))
+    r = cli.run("publish", q, "1", "--shards", cluster.map_path)
+    assert r.returncode == 3, r.stderr
+    assert "says the queue moved (421), but the shard map still sends it there" in r.stderr, r.stderr
+    assert raw.stats(q)[q]["depth"] == 0
+    raw.close()
