@@ -273,6 +273,23 @@ int run_move(const MoveArgs& a) {
     }
     if (p.proxy.name == to.name) {
       if (!p.ok) throw CliFailure(kTimeout, "the new owner " + to.name + " at " + to.endpoint + ": " + p.error);
+      // Moving back to a proxy the queue once left: its old copy remembers
+      // the ids that left with it (dedup window), and would answer `dup` to
+      // them, losing them. Only an empty, unconsumed copy can be forgotten
+      // (DELETE, which forgets its ids too), so that is required.
+      if (q && !moved_to_of(*q).empty()) {
+        if (held(*q) != 0) {
+          throw CliFailure(kUsage, to.name + " still holds " + std::to_string(held(*q)) + " message(s) of " + a.queue +
+                                       " from before it moved away to " + moved_to_of(*q) +
+                                       ": finish that move first (courier move " + a.queue + " --to " +
+                                       moved_to_of(*q) + "), then move it back; nothing was changed");
+        }
+        if (field(*q, "consumers") != 0) {
+          throw CliFailure(kUsage, to.name + " has " + std::to_string(field(*q, "consumers")) +
+                                       " consumer(s) on its old copy of " + a.queue + " (moved to " +
+                                       moved_to_of(*q) + "): stop them and rerun; nothing was changed");
+        }
+      }
       continue;
     }
     const bool is_owner = p.proxy.name == owner;
@@ -302,15 +319,17 @@ int run_move(const MoveArgs& a) {
   }
   if (owner != to.name) check_writable(a.shards, *source);
 
-  // 0. The new owner must take PUTs: clear a mark left by an earlier move away.
+  // 0. The new owner must take PUTs, and must not remember the ids that
+  // left it in an earlier move away (they would come back as `dup` and be
+  // lost): its empty old copy is deleted, mark and remembered ids with it.
   for (const ProxyAnswer& p : answers) {
     const json* q = copy_in(p, a.queue);
     if (p.proxy.name == to.name && q && !moved_to_of(*q).empty()) {
       ProxyProbe probe(to.endpoint, a.curve, client_name("move"));
-      probe.request("DECLARE", json{{"q", a.queue}, {"moved_to", ""}}, Clock::now() + timeout,
-                    "clearing moved_to of " + a.queue + " on " + to.name);
-      std::cerr << "courier move: cleared moved_to " << moved_to_of(*q) << " of " << a.queue << " on " << to.name
-                << " (it takes PUTs again)\n";
+      probe.request("DELETE", json{{"q", a.queue}}, Clock::now() + timeout,
+                    "deleting the old, empty copy of " + a.queue + " on " + to.name);
+      std::cerr << "courier move: deleted the empty copy of " << a.queue << " on " << to.name << " (moved_to "
+                << moved_to_of(*q) << ", and the ids it remembered): it takes PUTs again\n";
     }
   }
 

@@ -579,3 +579,45 @@ def test_publish_with_shards_reports_a_421_the_map_does_not_explain(cli, cluster
     assert "says the queue moved (421), but the shard map still sends it there" in r.stderr, r.stderr
     assert raw.stats(q)[q]["depth"] == 0
     raw.close()
+
+
+def test_move_waits_for_delayed_messages_and_moving_back_clears_the_mark(cli, cluster):
+    q = "back-and-forth"
+    a = owner(cluster.map(), q)
+    b = next(n for n in "abc" if n != a)
+    run_ok(cli, "publish", q, "1", "--shards", cluster.map_path)
+    run_ok(cli, "publish", q, "2", "--delay", "1500", "--shards", cluster.map_path)
+    t0 = time.monotonic()
+    r = run_ok(cli, "move", q, "--to", b, "--shards", cluster.map_path)
+    assert json.loads(r.stdout)["moved"] == 2
+    assert time.monotonic() - t0 >= 1.0, "the delayed message was not waited for"
+    assert "delayed" in r.stderr
+    # and back again, within the dedup window: a's old copy, which remembers
+    # the ids that left it, is deleted first, so they are stored, not `dup`
+    r = run_ok(cli, "move", q, "--to", a, "--shards", cluster.map_path)
+    assert json.loads(r.stdout)["from"] == {b: 2} and json.loads(r.stdout)["already_there"] == 0
+    assert "deleted the empty copy of %s on %s" % (q, a) in r.stderr
+    raw_a, raw_b = Raw(cluster.proxies[a].endpoint), Raw(cluster.proxies[b].endpoint)
+    assert "moved_to" not in raw_a.stats(q)[q] and raw_b.stats(q)[q]["moved_to"] == a
+    assert cluster.read_map()["pins"][q] == a and cluster.read_map()["version"] == 3
+    run_ok(cli, "publish", q, "3", "--shards", cluster.map_path)
+    assert sorted(b for _, b in raw_a.drain(q)) == [1, 2, 3]
+    raw_a.close()
+    raw_b.close()
+
+
+def test_moving_back_to_a_proxy_that_still_holds_an_unfinished_copy_is_refused(cli, cluster):
+    q = "half-moved"
+    a = owner(cluster.map(), q)
+    b = next(n for n in "abc" if n != a)
+    run_ok(cli, "publish", q, "1", "2", "--shards", cluster.map_path)
+    cluster.write_map(cluster.map(version=2, pins={q: b}))     # a move a -> b, stopped before its drain
+    raw_a = Raw(cluster.proxies[a].endpoint)
+    raw_a.call("DECLARE", {"q": q, "moved_to": b}, want=("DECLARED",))
+    r = cli.run("move", q, "--to", a, "--shards", cluster.map_path)
+    assert r.returncode == 1, r.stderr
+    assert "still holds 2 message(s)" in r.stderr and "courier move %s --to %s" % (q, b) in r.stderr, r.stderr
+    assert cluster.read_map()["pins"][q] == b and raw_a.stats(q)[q]["moved_to"] == b
+    r = run_ok(cli, "move", q, "--to", b, "--shards", cluster.map_path)      # finishing it works
+    assert json.loads(r.stdout)["moved"] == 2
+    raw_a.close()
