@@ -92,7 +92,7 @@ std::string move_id(const RawDelivery& d, const std::string& from) {
   const auto ts = std::chrono::duration_cast<Millis>(d.timestamp().time_since_epoch()).count();
   if (!d.id().empty()) {
     // A bin id that is not UTF-8: the Producer sends str ids, so it gets a
-    // stable stand-in (docs/scaling.md "Known limits").
+    // stable stand-in (docs/scaling.md, "What a move does not carry").
     uint64_t h = 1469598103934665603ull;
     for (unsigned char c : d.id()) h = (h ^ c) * 1099511628211ull;
     char buf[17];
@@ -212,7 +212,16 @@ DrainResult drain(const MoveArgs& a, const ShardProxy& from, const ShardProxy& t
       };
       const std::string body(d->bytes());
       pending.emplace(key, std::move(*d));
+      // The window frees as the new owner confirms; one that stops answering
+      // is given the same --drain-timeout as an old copy that stops emptying.
       while (!producer.publish_raw_async(a.queue, body, o, on_confirm, Millis(50))) {
+        if (Clock::now() - progress_at >= Millis(seconds_to_ms(a.drain_timeout))) {
+          for (auto& [k, p] : pending) (void)p.nack(true);
+          (void)consumer.close(Millis(2000));
+          throw CliFailure(kTimeout, "the new owner " + to.name + " at " + to.endpoint + " confirmed nothing for " +
+                                         seconds_text(a.drain_timeout) + " s; " + std::to_string(r.moved) +
+                                         " were moved: rerun the move when it answers (nothing is lost or doubled)");
+        }
       }
       continue;
     }

@@ -6,6 +6,8 @@
 #include <courier/errors.hpp>
 #include <courier/options.hpp>
 
+#include <algorithm>
+
 namespace courier::cli {
 
 void add_shards_option(CLI::App* cmd, std::optional<std::string>& shards) {
@@ -73,9 +75,9 @@ void ProxyProbe::send(const std::string& command, const json& header) {
 std::optional<ProbeReply> ProxyProbe::receive(Clock::time_point deadline) {
   for (;;) {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0 && !(zmq::poll(&item, 1, std::chrono::milliseconds(0)) > 0)) return std::nullopt;
-    if (left > 0 && zmq::poll(&item, 1, std::chrono::milliseconds(left)) == 0) return std::nullopt;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    // Past the deadline it still looks once: an answer already here counts.
+    if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) == 0) return std::nullopt;
     std::vector<zmq::message_t> frames;
     for (;;) {
       zmq::message_t m;
