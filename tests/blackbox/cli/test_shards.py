@@ -621,3 +621,21 @@ def test_moving_back_to_a_proxy_that_still_holds_an_unfinished_copy_is_refused(c
     r = run_ok(cli, "move", q, "--to", b, "--shards", cluster.map_path)      # finishing it works
     assert json.loads(r.stdout)["moved"] == 2
     raw_a.close()
+
+
+def test_concurrent_moves_on_one_etcd_map_keep_both_pins(cli, cluster, etcd):
+    key = "/courier/shards"
+    etcd.put(key, json.dumps(cluster.map()))
+    smap = cluster.map()
+    names = [n for n in ("m-%d" % i for i in range(100)) if owner(smap, n) == "a"][:4]
+    procs = []
+    for i, q in enumerate(names):
+        run_ok(cli, "publish", q, "1", "2", "--shards", etcd.spec(key))
+        procs.append(cli.start("move", q, "--to", "bc"[i % 2], "--shards", etcd.spec(key)))
+    for p in procs:
+        rc, out, err = cli.finish(p, timeout=60)
+        assert rc == 0, err
+        assert json.loads(out)["moved"] == 2
+    final = json.loads(etcd.get(key))
+    assert final["pins"] == {q: "bc"[i % 2] for i, q in enumerate(names)}, final
+    assert final["version"] == 1 + len(names)    # each pin one compare-and-swap, none overwritten
