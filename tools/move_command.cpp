@@ -346,16 +346,21 @@ int run_move(const MoveArgs& a) {
   // when someone else changed the map meanwhile, reread and pin again.
   const uint64_t version_before = map->version();
   if (owner != to.name) {
+    // Another writer shows up either as etcd refusing the swap (RemoteError)
+    // or, when this source's watch took its map first, as our version no
+    // longer being above the current one (ConfigError): both are retried on
+    // the newer map.
     for (int attempt = 1;; ++attempt) {
+      map = source->current();
+      if (map->owner(a.queue).name == to.name) break;  // someone pinned it meanwhile
       try {
-        if (map->owner(a.queue).name == to.name) break;  // someone pinned it meanwhile
         source->publish(map->with_pin(a.queue, to.name));
         break;
       } catch (const RemoteError& e) {
-        if (attempt == 3) throw CliFailure(kRemote, "the shard map kept changing under the move: " + std::string(e.what()));
+        if (attempt == 5) throw CliFailure(kRemote, "the shard map kept changing under the move: " + std::string(e.what()));
         (void)source->refresh();
-        map = source->current();
       } catch (const ConfigError& e) {
+        if (source->version() > map->version() && attempt < 5) continue;
         throw CliFailure(kUsage, "cannot pin " + a.queue + " to " + to.name + " in the shard map (" +
                                      source->description() + "): " + e.what() + "; nothing was changed");
       }
