@@ -26,6 +26,7 @@
 
 #include <unistd.h>
 
+#include <condition_variable>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -45,7 +46,7 @@ struct MoveArgs {
   CurveArgs curve;
   double timeout = 5;          // each request to a proxy
   double drain_timeout = 60;   // without progress, before giving up (exit 2)
-  uint64_t prefetch = 256;
+  uint64_t prefetch = 1024;
   double rate = 0;             // messages/s, 0 = as fast as it goes
 };
 
@@ -110,6 +111,7 @@ struct Outcomes {
     std::string error;  // empty = confirmed
   };
   std::mutex mu;
+  std::condition_variable arrived;  // the drain loop waits here when its window is full
   std::deque<One> done;
 };
 
@@ -190,7 +192,14 @@ DrainResult drain(const MoveArgs& a, const ShardProxy& from, const ShardProxy& t
     const bool throttled = a.rate > 0 && static_cast<double>(r.moved + pending.size()) >=
                                              a.rate * std::chrono::duration<double>(Clock::now() - started).count();
     std::optional<RawDelivery> d;
-    if (!throttled) d = consumer.receive_raw(Millis(20));
+    if (pending.size() >= a.prefetch) {
+      // Every message the old proxy lets us have is waiting for its CONFIRM:
+      // nothing can arrive before one is acked, so wait for the confirms.
+      std::unique_lock<std::mutex> lock(outcomes->mu);
+      outcomes->arrived.wait_for(lock, Millis(20), [&] { return !outcomes->done.empty(); });
+      continue;
+    }
+    if (!throttled) d = consumer.receive_raw(pending.empty() ? Millis(20) : Millis(1));
     else std::this_thread::sleep_for(Millis(5));
     if (d) {
       PublishOptions o;
@@ -207,8 +216,11 @@ DrainResult drain(const MoveArgs& a, const ShardProxy& from, const ShardProxy& t
             one.error = e.what();
           }
         }
-        std::lock_guard<std::mutex> lock(outcomes->mu);
-        outcomes->done.push_back(std::move(one));
+        {
+          std::lock_guard<std::mutex> lock(outcomes->mu);
+          outcomes->done.push_back(std::move(one));
+        }
+        outcomes->arrived.notify_one();
       };
       const std::string body(d->bytes());
       pending.emplace(key, std::move(*d));
