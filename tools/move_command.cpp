@@ -48,6 +48,7 @@ struct MoveArgs {
   double drain_timeout = 60;   // without progress, before giving up (exit 2)
   uint64_t prefetch = 1024;
   double rate = 0;             // messages/s, 0 = as fast as it goes
+  bool dry_run = false;        // print the plan only
 };
 
 uint64_t field(const json& q, const char* name) {
@@ -324,21 +325,36 @@ int run_move(const MoveArgs& a) {
                 << "): a copy of " << a.queue << " there, if any, is not drained: rerun the move when it is up\n";
       continue;
     }
-    if (is_owner || (q && (held(*q) != 0 || (!moved_to_of(*q).empty() && moved_to_of(*q) != to.name)))) {
-      mark.push_back(p.proxy);
-    }
+    // Every copy off the new owner is marked, not only the old owner's: a
+    // rerun after a move killed between pin and mark finds the old owner
+    // only as "a proxy with a copy".
+    if (is_owner || (q && moved_to_of(*q) != to.name)) mark.push_back(p.proxy);
     if (is_owner || (q && held(*q) != 0)) drain_from.push_back(p.proxy);
   }
-  if (owner == to.name && drain_from.empty()) {
-    bool stale_marks = false;
-    for (const auto& m : mark) stale_marks = stale_marks || m.name != to.name;
-    if (!stale_marks) {
-      throw CliFailure(kUsage, a.queue + " already lives on proxy " + to.name + " (shard map version " +
-                                   std::to_string(map->version()) + ") and no other proxy holds any of it: "
-                                   "nothing to move");
-    }
+  if (owner == to.name && drain_from.empty() && mark.empty()) {
+    throw CliFailure(kUsage, a.queue + " already lives on proxy " + to.name + " (shard map version " +
+                                 std::to_string(map->version()) + ") and no other proxy holds any of it: "
+                                 "nothing to move");
   }
   if (owner != to.name) check_writable(a.shards, *source);
+  if (a.dry_run) {  // the plan, and nothing changed
+    json drain = json::object(), marks = json::array();
+    for (const ShardProxy& p : mark) marks.push_back(p.name);
+    for (const ProxyAnswer& p : answers) {
+      for (const ShardProxy& d : drain_from) {
+        if (d.name == p.proxy.name) drain[d.name] = copy_in(p, a.queue) ? held(*copy_in(p, a.queue)) : 0;
+      }
+    }
+    bool forget = false;
+    for (const ProxyAnswer& p : answers) {
+      const json* q = copy_in(p, a.queue);
+      forget = forget || (p.proxy.name == to.name && q && !moved_to_of(*q).empty());
+    }
+    print_line(to_line(json{{"q", a.queue}, {"to", to.name}, {"owner", owner}, {"pin", owner != to.name},
+                            {"delete_old_copy_on_target", forget}, {"mark", marks}, {"drain", drain},
+                            {"map_version", map->version()}, {"dry_run", true}}));
+    return kOk;
+  }
 
   // 0. The new owner must take PUTs, and must not remember the ids that
   // left it in an earlier move away (they would come back as `dup` and be
@@ -475,6 +491,8 @@ void add_move_command(CLI::App& app, Action& action) {
   move->add_option("--rate", args->rate, "at most N messages per second (0 = no limit), to spare busy proxies")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+  move->add_flag("--dry-run", args->dry_run,
+                 "print the plan ({\"pin\", \"mark\", \"drain\": {proxy: messages}, ...}) and change nothing");
   move->footer("Example:\n  courier move orders --to proxy-b --shards etcd://10.0.0.9:2379/courier/shards");
   move->callback([&action, args] { action = [args] { return run_move(*args); }; });
 }

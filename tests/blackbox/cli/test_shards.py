@@ -639,3 +639,34 @@ def test_concurrent_moves_on_one_etcd_map_keep_both_pins(cli, cluster, etcd):
     final = json.loads(etcd.get(key))
     assert final["pins"] == {q: "bc"[i % 2] for i, q in enumerate(names)}, final
     assert final["version"] == 1 + len(names)    # each pin one compare-and-swap, none overwritten
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(cli, cluster):
+    q = "planned"
+    old = owner(cluster.map(), q)
+    new = next(n for n in "abc" if n != old)
+    run_ok(cli, "publish", q, "1", "2", "3", "--shards", cluster.map_path)
+    r = run_ok(cli, "move", q, "--to", new, "--shards", cluster.map_path, "--dry-run")
+    plan = json.loads(r.stdout)
+    assert plan["pin"] is True and plan["owner"] == old and plan["mark"] == [old]
+    assert plan["drain"] == {old: 3} and plan["dry_run"] is True
+    assert cluster.read_map() == cluster.map()
+    raw = Raw(cluster.proxies[old].endpoint)
+    st = raw.stats(q)[q]
+    assert st["depth"] == 3 and "moved_to" not in st
+    raw.close()
+
+
+def test_rerun_after_a_kill_between_pin_and_mark_marks_the_old_copy(cli, cluster):
+    q = "pinned-not-marked"
+    old = owner(cluster.map(), q)
+    new = next(n for n in "abc" if n != old)
+    raw_old = Raw(cluster.proxies[old].endpoint)
+    raw_old.call("DECLARE", {"q": q, "max_length": 100}, want=("DECLARED",))   # an empty copy on the old owner
+    cluster.write_map(cluster.map(version=2, pins={q: new}))                   # the killed move's pin
+    r = run_ok(cli, "move", q, "--to", new, "--shards", cluster.map_path)
+    assert json.loads(r.stdout)["moved"] == 0
+    assert raw_old.stats(q)[q]["moved_to"] == new, "late PUTs on the old copy must be turned away"
+    r = cli.run("move", q, "--to", new, "--shards", cluster.map_path)
+    assert r.returncode == 1 and "nothing to move" in r.stderr
+    raw_old.close()
