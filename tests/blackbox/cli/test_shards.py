@@ -670,3 +670,43 @@ def test_rerun_after_a_kill_between_pin_and_mark_marks_the_old_copy(cli, cluster
     r = cli.run("move", q, "--to", new, "--shards", cluster.map_path)
     assert r.returncode == 1 and "nothing to move" in r.stderr
     raw_old.close()
+
+
+def _restart_on_same_port(p):
+    os.kill(p.proc.pid, signal.SIGKILL)
+    p.proc.wait(5)
+    with open(p.log_path, "ab") as log:
+        p.proc = subprocess.Popen([p.binary, "--listen", p.endpoint, "--data", p.data_dir, "--heartbeat", str(HB)],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    assert p.wait_ready(10.0), p.log_tail()
+
+
+def test_old_owner_killed_mid_move_then_rerun_is_exactly_once(cli, cluster):
+    q = "old-owner-dies"
+    old = owner(cluster.map(), q)
+    new = next(n for n in "abc" if n != old)
+    total = 3000
+    raw_old = Raw(cluster.proxies[old].endpoint)
+    raw_old.put_many(q, [pack(k) for k in range(total)], ids=["k-%d" % k for k in range(total)])
+    raw_old.close()
+    raw_new = Raw(cluster.proxies[new].endpoint)
+    p = cli.start("move", q, "--to", new, "--shards", cluster.map_path, "--rate", "1000", "--timeout", "2")
+    deadline = time.monotonic() + 20
+    while (raw_new.stats(q).get(q) or {}).get("depth", 0) < 500:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    _restart_on_same_port(cluster.proxies[old])          # kill -9 of the old owner mid-drain
+    rc, out, err = cli.finish(p, timeout=60)
+    assert rc in (0, 2), err                              # finished, or gave up on the dead proxy
+    if rc != 0:
+        r = run_ok(cli, "move", q, "--to", new, "--shards", cluster.map_path, timeout=60)
+        print("rerun:", r.stdout.strip())
+    raw_old = Raw(cluster.proxies[old].endpoint)
+    st = raw_old.stats(q)[q]
+    assert held(st) == 0 and st["moved_to"] == new, st
+    got = raw_new.drain(q)
+    ids = collections.Counter(i for i, _ in got)
+    assert len(ids) == total and max(ids.values()) == 1, (len(ids), [i for i, n in ids.items() if n > 1][:5])
+    raw_old.close()
+    raw_new.close()
