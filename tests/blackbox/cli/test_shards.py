@@ -710,3 +710,32 @@ def test_old_owner_killed_mid_move_then_rerun_is_exactly_once(cli, cluster):
     assert len(ids) == total and max(ids.values()) == 1, (len(ids), [i for i, n in ids.items() if n > 1][:5])
     raw_old.close()
     raw_new.close()
+
+
+def test_new_owner_killed_mid_move_then_restarted_is_exactly_once(cli, cluster):
+    q = "new-owner-dies"
+    old = owner(cluster.map(), q)
+    new = next(n for n in "abc" if n != old)
+    total = 3000
+    raw_old = Raw(cluster.proxies[old].endpoint)
+    raw_old.put_many(q, [pack(k) for k in range(total)])          # no ids: the move derives them
+    p = cli.start("move", q, "--to", new, "--shards", cluster.map_path, "--rate", "1000")
+    raw_new = Raw(cluster.proxies[new].endpoint)
+    deadline = time.monotonic() + 20
+    while (raw_new.stats(q).get(q) or {}).get("depth", 0) < 500:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    raw_new.close()
+    _restart_on_same_port(cluster.proxies[new])
+    rc, out, err = cli.finish(p, timeout=60)
+    assert rc in (0, 2), err
+    if rc != 0:
+        run_ok(cli, "move", q, "--to", new, "--shards", cluster.map_path, timeout=60)
+    assert held(raw_old.stats(q)[q]) == 0
+    raw_new = Raw(cluster.proxies[new].endpoint)
+    got = raw_new.drain(q)
+    bodies = collections.Counter(b for _, b in got)
+    assert sorted(bodies) == list(range(total)) and max(bodies.values()) == 1, \
+        (len(bodies), [b for b, n in bodies.items() if n > 1][:5])
+    raw_old.close()
+    raw_new.close()
