@@ -70,17 +70,20 @@ def test_thousands_of_clients_that_vanish_leave_nothing_behind(proxies, connect,
     # of 200 connections at once; glibc keeps freed heap, and it fragments
     # for a while: 16.3, 18.6, 19.8, 20.3, 20.4, 20.5 MB over six waves in
     # one run). State kept per ended session would instead grow by the same
-    # amount every wave: the third wave must add little.
+    # amount every wave: of the last two waves, at least one must add little
+    # (under load one wave alone has been seen to add 2.6 MB of allocator
+    # slack; a leak adds it every time).
     waves = [rss_kb(p.pid)]
-    for _ in range(2):
+    for _ in range(3):
         churn(zctx, p.endpoint, q, SESSIONS)
         h = settle(connect, p, q)
         waves.append(rss_kb(p.pid))
         assert h["clients"] == 1 and h["queues"][q]["consumers"] == 0
     print("\n3 x %d sessions came and vanished: RssAnon %d kB before, then %s kB after each wave"
           % (SESSIONS, before, ", ".join(str(w) for w in waves)))
-    # 1 kB kept per session would be 2 MB a wave.
-    assert waves[-1] - waves[-2] < 2 * 1024, "RssAnon after each wave: %s kB" % waves
+    # 1 kB kept per session would be 2 MB every wave.
+    growth = [b - a for a, b in zip(waves, waves[1:])]
+    assert min(growth[-2:]) < 2 * 1024, "RssAnon after each wave: %s kB" % waves
     assert p.alive()
 
 
