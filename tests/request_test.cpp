@@ -9,9 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <functional>
 #include <future>
 #include <limits>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -648,3 +651,219 @@ TEST_F(Request, ConnectAfterContextShutdownIsAClosedError) {
 static_assert(!std::is_constructible_v<courier::RawResponder,
                                        std::shared_ptr<courier::detail::ResponderState>>);
 static_assert(std::is_default_constructible_v<courier::RawResponder>);
+
+// ---------------------------------------------------------------------------
+// The I/O token (issue 13): callers send their own request when the token is
+// free, the I/O thread receives. These cover each way the two can meet.
+// ---------------------------------------------------------------------------
+
+TEST_F(Request, ManyThreadsPipeliningWhileRepliesArriveEachGetTheirOwnReplies) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  constexpr int kThreads = 6, kPerThread = 3000, kWindow = 64;
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::deque<std::pair<int, std::future<int>>> window;
+      for (int i = 0; i < kPerThread || !window.empty();) {
+        while (i < kPerThread && window.size() < kWindow) {
+          const int x = t * 100000 + i++;
+          window.emplace_back(x, client.request<int>(x, 30s));
+        }
+        if (window.front().second.get() == 2 * window.front().first) ++good;
+        window.pop_front();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), kThreads * kPerThread);
+  EXPECT_EQ(client.in_flight(), 0u);
+  EXPECT_EQ(client.late_replies(), 0u);
+}
+
+TEST_F(Request, RequestsFromOneThreadLeaveInTheOrderTheyWereMade) {
+  // A raw ROUTER sees the bodies in send order, whichever thread sent them
+  // (the caller, or the I/O thread after a hand-over).
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
+  constexpr int kCount = 2000;
+  std::thread noise([&] {  // keeps the token busy now and then
+    for (int i = 0; i < 200; ++i) (void)client.request<int>(-1, 30s);
+  });
+  std::vector<std::future<int>> futures;
+  for (int i = 0; i < kCount; ++i) futures.push_back(client.request<int>(i, 30s));
+  noise.join();
+  int expected = 0;
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  while (expected < kCount) {
+    auto parts = recv_all(router);
+    ASSERT_EQ(parts.size(), 4u);
+    const int x = msgpack::unpack(static_cast<const char*>(parts[3].data()), parts[3].size())
+                      .get()
+                      .as<int>();
+    if (x == -1) continue;
+    ASSERT_EQ(x, expected) << "request bodies out of order";
+    ++expected;
+  }
+}
+
+TEST_F(Request, CallbackThatIssuesARequestGetsItsReply) {
+  // Callbacks run on the I/O thread without the token: a request made there
+  // is handed over and answered like any other.
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  constexpr int kChain = 200;
+  std::promise<int> last;
+  std::function<void(int)> next = [&](int depth) {
+    client.request<int>(depth, 10s,
+                        [&, depth](int v) {
+                          if (v != 2 * depth) {
+                            last.set_value(-1);
+                          } else if (depth + 1 == kChain) {
+                            last.set_value(depth);
+                          } else {
+                            next(depth + 1);
+                          }
+                        },
+                        [&](std::exception_ptr) { last.set_value(-2); });
+  };
+  next(0);
+  auto f = last.get_future();
+  ASSERT_EQ(f.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(f.get(), kChain - 1);
+}
+
+TEST_F(Request, ConnectFromACallbackRunsAtOnce) {
+  Server first = doubler();
+  Server second = doubler();
+  Serving s1(first), s2(second);
+  Client client(client_options());
+  client.connect(first.last_endpoint());
+  std::promise<std::string> done;
+  client.request<int>(1, 10s,
+                      [&](int) {
+                        try {
+                          client.connect(second.last_endpoint());
+                          done.set_value("connected");
+                        } catch (const std::exception& e) {
+                          done.set_value(e.what());
+                        }
+                      },
+                      [&](std::exception_ptr) { done.set_value("error"); });
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(f.get(), "connected");
+  EXPECT_EQ(client.last_endpoint(), second.last_endpoint());
+}
+
+TEST_F(Request, DestroyingTheClientWhileThousandsAreInFlightFailsThemPromptly) {
+  // Half answered by a live server, half stuck at a silent one: every future
+  // ends (a reply or ClosedError) and the destructor is bounded.
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t silent = raw(zmq::socket_type::router);
+  silent.bind(kAny);
+  std::vector<std::future<int>> futures;
+  std::optional<Client> client(std::in_place, client_options());
+  client->connect(server.last_endpoint());
+  client->connect(silent.get(zmq::sockopt::last_endpoint));
+  std::thread other([&] {
+    for (int i = 0; i < 2000; ++i) (void)client->request<int>(i, 60s);
+  });
+  for (int i = 0; i < 2000; ++i) futures.push_back(client->request<int>(i, 60s));
+  other.join();
+  const auto start = std::chrono::steady_clock::now();
+  client.reset();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 5s);
+  int replies = 0, closed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(futures[i].wait_for(1s), std::future_status::ready) << "request " << i;
+    try {
+      EXPECT_EQ(futures[i].get(), 2 * i);
+      ++replies;
+    } catch (const ClosedError&) {
+      ++closed;
+    }
+  }
+  EXPECT_EQ(replies + closed, 2000);
+  EXPECT_GT(closed, 0);  // those sent to the silent peer
+}
+
+TEST_F(Request, ShortTimeoutSentByTheCallerWakesASleepingIOThread) {
+  // The I/O thread sleeps until the first request's far deadline; a request
+  // with a short timeout, sent from the caller's thread, must still expire
+  // on time.
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
+  auto far = client.request<int>(1, 60s);
+  (void)recv_all(router);  // sent: the I/O thread is (or will be) asleep
+  std::this_thread::sleep_for(20ms);
+  const auto start = std::chrono::steady_clock::now();
+  auto near = client.request<int>(2, 100ms);
+  ASSERT_EQ(near.wait_for(5s), std::future_status::ready);
+  EXPECT_THROW(near.get(), TimeoutError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(far.wait_for(0ms), std::future_status::timeout);
+}
+
+TEST_F(Request, TimeoutsFireWhileOtherThreadsKeepTheTokenBusy) {
+  // A silent peer; two threads submit without pause (taking and handing
+  // over the token) while a short request must still time out on time.
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t) {
+    busy.emplace_back([&] {
+      while (!stop.load()) (void)client.request<int>(0, 60s);
+    });
+  }
+  std::this_thread::sleep_for(20ms);
+  const auto start = std::chrono::steady_clock::now();
+  auto f = client.request<int>(1, 100ms);
+  const auto ready = f.wait_for(5s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  for (auto& th : busy) th.join();
+  ASSERT_EQ(ready, std::future_status::ready);
+  EXPECT_THROW(f.get(), TimeoutError);
+  EXPECT_GE(took, 95ms);
+  EXPECT_LT(took, 2s);
+}
+
+TEST_F(Request, ReplyThatArrivesWhileTheCallerSendsIsNotLost) {
+  // Pipelined single caller against a fast server: each send from the
+  // caller's thread can take in ZeroMQ's "reply waiting" signal; the I/O
+  // thread must still receive every reply (a lost wake-up would stall until
+  // the 30 s timeout and fail the wait below).
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  constexpr int kCount = 20000, kWindow = 100;
+  std::deque<std::future<int>> window;
+  int next = 0, done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  while (done < kCount) {
+    while (next < kCount && static_cast<int>(window.size()) < kWindow) {
+      window.push_back(client.request<int>(next++, 30s));
+    }
+    ASSERT_EQ(window.front().wait_for(10s), std::future_status::ready) << "reply " << done;
+    ASSERT_EQ(window.front().get(), 2 * done);
+    window.pop_front();
+    ++done;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 60s);
+}
