@@ -484,6 +484,8 @@ class StringCallback final : public detail::Completion {
 };
 
 constexpr int kReplyBatch = 4096;
+// Hash-map nodes kept for reuse: enough for a deep pipeline, bounded memory.
+constexpr std::size_t kSpareNodes = 4096;
 
 // A bind() or connect() handed to the I/O thread, which owns the socket; the
 // caller waits for the endpoint ZeroMQ resolved, or for the error.
@@ -544,7 +546,9 @@ struct Client::Impl {
   bool io_sleeping = false;  // the I/O thread let go of the token to sleep
   detail::Clock::time_point io_wakes_at{};  // when that sleep ends on its own
   std::string endpoints;  // for error texts
-  std::unordered_map<std::uint64_t, Pending> pending;
+  using PendingMap = std::unordered_map<std::uint64_t, Pending>;
+  PendingMap pending;
+  std::vector<PendingMap::node_type> spare_nodes;
   std::deque<std::uint64_t> unsent;
   using Timer = std::pair<detail::Clock::time_point, std::uint64_t>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
@@ -658,11 +662,30 @@ struct Client::Impl {
 
   // Gives an id, a timer and a place in the send queue to a submission.
   // Holding the token.
-  void enqueue(Submission& s) {
+  std::uint64_t enqueue(Submission& s) {
     const std::uint64_t id = next_id++;
     if (s.deadline != detail::Clock::time_point::max()) timers.emplace(s.deadline, id);
-    pending.emplace(id, Pending{std::move(s.body), s.deadline, s.timeout, std::move(s.done)});
+    Pending p{std::move(s.body), s.deadline, s.timeout, std::move(s.done)};
+    if (spare_nodes.empty()) {
+      pending.emplace(id, std::move(p));
+    } else {
+      PendingMap::node_type node = std::move(spare_nodes.back());
+      spare_nodes.pop_back();
+      node.key() = id;
+      node.mapped() = std::move(p);
+      pending.insert(std::move(node));
+    }
     unsent.push_back(id);
+    return id;
+  }
+
+  // Takes a request out of the table, keeping its node for the next one (no
+  // allocation per request once warm). Holding the token.
+  Pending take_pending(PendingMap::iterator it) {
+    PendingMap::node_type node = pending.extract(it);
+    Pending p = std::move(node.mapped());
+    if (spare_nodes.size() < kSpareNodes) spare_nodes.push_back(std::move(node));
+    return p;
   }
 
   // Moves requests handed over through the inbox into the tables, in the
@@ -745,8 +768,7 @@ struct Client::Impl {
         ++late;
         continue;
       }
-      Pending p = std::move(it->second);
-      pending.erase(it);
+      Pending p = take_pending(it);
       if (!h.ok) {
         ++malformed;
         finish(p, nullptr,
@@ -772,8 +794,7 @@ struct Client::Impl {
       timers.pop();
       auto it = pending.find(t.second);
       if (it == pending.end()) continue;  // already answered
-      Pending p = std::move(it->second);
-      pending.erase(it);
+      Pending p = take_pending(it);
       finish(p, nullptr, std::make_exception_ptr(timeout_error(t.second, p.timeout)));
     }
   }
