@@ -867,3 +867,34 @@ TEST_F(Request, ReplyThatArrivesWhileTheCallerSendsIsNotLost) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 60s);
 }
+
+TEST_F(Request, TimeoutsStillFireAfterManyAnsweredRequestsWithLongTimeouts) {
+  // Answered requests leave timer entries behind; the client rebuilds its
+  // timer heap from what is pending once those dominate. A request left
+  // unanswered among thousands answered must still time out on time.
+  Server server(server_options());
+  server.bind(kAny);
+  std::vector<Responder<int>> held;  // answered never: the client must time out
+  server.handle_async<int, int>([&](const int& x, Responder<int> r) {
+    if (x < 0) {
+      held.push_back(std::move(r));
+    } else {
+      r.reply(x);
+    }
+  });
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  std::vector<std::future<int>> answered;
+  for (int i = 0; i < 3000; ++i) answered.push_back(client.request<int>(i, 60s));
+  const auto start = std::chrono::steady_clock::now();
+  auto silent = client.request<int>(-1, 200ms);
+  for (int i = 3000; i < 8000; ++i) answered.push_back(client.request<int>(i, 60s));
+  for (int i = 0; i < 8000; ++i) ASSERT_EQ(answered[i].get(), i);
+  ASSERT_EQ(silent.wait_for(5s), std::future_status::ready);
+  EXPECT_THROW(silent.get(), TimeoutError);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 195ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(client.in_flight(), 0u);
+}
