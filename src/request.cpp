@@ -524,11 +524,17 @@ struct Finished {
 // - The I/O thread sleeps in poll() on the socket's ZMQ_FD and the eventfd,
 //   not in zmq_poll (which would use the socket without the token). ZMQ_FD
 //   only signals a change of ZMQ_EVENTS, and any use of the socket may
-//   consume that signal, so whoever used the socket re-reads ZMQ_EVENTS
-//   before letting go of the token: the I/O thread sleeps only when nothing
-//   is ready, and a caller who finds a reply ready (or sets an earlier
-//   deadline) while the I/O thread sleeps writes the eventfd — once per
-//   sleep (`io_sleeping` is cleared by that write).
+//   consume that signal (libzmq takes in pending commands inside send). So
+//   the I/O thread sleeps only after a pass that ended on a receive finding
+//   nothing (which took those commands in), and a caller who uses the socket
+//   while it sleeps re-reads ZMQ_EVENTS and writes the eventfd if a reply is
+//   ready or its deadline comes before the I/O thread's wake-up — once per
+//   sleep (`io_sleeping` is cleared by that write). That check costs two
+//   system calls inside libzmq (poll, getpid): the price of sending from the
+//   caller's thread, still cheaper than waking the I/O thread to send.
+// - Replies are taken in batches and completed after the token is let go,
+//   so a burst wakes a waiting caller once and no user code runs with the
+//   token held (a callback may call request() or connect()).
 struct Client::Impl {
   Context context;
   zmq::socket_t socket;
