@@ -531,7 +531,7 @@ struct Finished {
 //   ready or its deadline comes before the I/O thread's wake-up — once per
 //   sleep (`io_sleeping` is cleared by that write). That check costs two
 //   system calls inside libzmq (poll, getpid): the price of sending from the
-//   caller's thread, still cheaper than waking the I/O thread to send.
+//   caller's thread (docs/BENCHMARKS.md, "Request/reply pipelined").
 // - Replies are taken in batches and completed after the token is let go,
 //   so a burst wakes a waiting caller once and no user code runs with the
 //   token held (a callback may call request() or connect()).
