@@ -557,6 +557,7 @@ struct Client::Impl {
   // Guarded by the token: the socket and everything below.
   std::mutex token;
   bool socket_closed = false;
+  std::exception_ptr socket_error;  // met by a caller; the I/O thread closes with it
   bool io_sleeping = false;  // the I/O thread let go of the token to sleep
   detail::Clock::time_point io_wakes_at{};  // when that sleep ends on its own
   std::string endpoints;  // for error texts
@@ -869,6 +870,7 @@ struct Client::Impl {
       {
         std::lock_guard<std::mutex> tok(token);
         io_sleeping = false;
+        if (socket_error) std::rethrow_exception(socket_error);
         bool stop = false;
         take_inbox(stop);
         if (stop) return;
@@ -936,7 +938,7 @@ struct Client::Impl {
   // thread (which may hold the token).
   bool try_send_now(Submission& s) {
     std::unique_lock<std::mutex> tok(token, std::try_to_lock);
-    if (!tok.owns_lock() || socket_closed) return false;
+    if (!tok.owns_lock() || socket_closed || socket_error) return false;
     // Requests handed over earlier (by this thread too) go first.
     if (inbox_nonempty.load(std::memory_order_relaxed)) take_submissions();
     const auto deadline = s.deadline;
@@ -949,8 +951,11 @@ struct Client::Impl {
         wake.notify();
       }
     } catch (...) {
-      // The context was shut down under us: the I/O thread meets the same
-      // error, closes, and fails this request with ClosedError.
+      // The socket failed under us (ETERM: the context was shut down), maybe
+      // in the middle of a message. As when the I/O thread meets an error
+      // itself, the client closes with it and fails what is in flight,
+      // this request included: the I/O thread rethrows it.
+      socket_error = std::current_exception();
       io_sleeping = false;
       wake.notify();
     }

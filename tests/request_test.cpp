@@ -899,8 +899,23 @@ TEST_F(Request, TimeoutsStillFireAfterManyAnsweredRequestsWithLongTimeouts) {
   Serving serving(server);
   Client client(client_options());
   client.connect(server.last_endpoint());
-  std::vector<std::future<int>> answered;
-  for (int i = 0; i < 3000; ++i) answered.push_back(client.request<int>(i, 60s));
+  // At most 500 in flight, below the high-water marks: the server never has
+  // to drop a reply to a client slowed down by a sanitizer.
+  std::deque<std::future<int>> answered;
+  int sent = 0, checked = 0;
+  const auto pipeline = [&](int until) {
+    while (sent < until) {
+      answered.push_back(client.request<int>(sent++, 60s));
+      if (answered.size() < 500) continue;
+      ASSERT_EQ(answered.front().wait_for(20s), std::future_status::ready)
+          << "request " << checked << "; server dropped " << server.dropped_replies()
+          << " replies, handled " << server.handled_requests() << "; client in flight "
+          << client.in_flight();
+      ASSERT_EQ(answered.front().get(), checked++);
+      answered.pop_front();
+    }
+  };
+  pipeline(3000);
   // The outcome's time is taken when it is delivered, not when this thread
   // gets round to looking (slow under sanitizers).
   std::promise<std::pair<bool, std::chrono::steady_clock::duration>> silent;
@@ -917,13 +932,56 @@ TEST_F(Request, TimeoutsStillFireAfterManyAnsweredRequestsWithLongTimeouts) {
         }
         silent.set_value({timeout, std::chrono::steady_clock::now() - start});
       });
-  for (int i = 3000; i < 8000; ++i) answered.push_back(client.request<int>(i, 60s));
-  for (int i = 0; i < 8000; ++i) ASSERT_EQ(answered[i].get(), i);
+  pipeline(8000);
+  for (auto& f : answered) ASSERT_EQ(f.get(), checked++);
   auto outcome = silent.get_future();
   ASSERT_EQ(outcome.wait_for(5s), std::future_status::ready);
   const auto [timed_out, took] = outcome.get();
   EXPECT_TRUE(timed_out);
   EXPECT_GE(took, 195ms);
   EXPECT_LT(took, 3s);
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(Request, ContextShutdownWhileCallersSendEndsEveryRequest) {
+  // Callers may be inside a send of their own when the context goes: each
+  // request still ends, with its reply or ClosedError, and later ones fail.
+  Server server(server_options());
+  server.bind(kAny);
+  server.handle<int>([](const int& x) { return x; });
+  std::atomic<bool> serving{true};
+  std::thread server_thread([&] {
+    try {
+      while (serving.load()) server.poll(10ms);
+    } catch (const ClosedError&) {
+    }
+  });
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  std::atomic<int> ended{0}, total{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.emplace_back([&] {
+      std::deque<std::future<int>> window;
+      for (int i = 0; i < 20000; ++i) {
+        window.push_back(client.request<int>(i, 30s));
+        ++total;
+        if (window.size() == 32) {
+          if (window.front().wait_for(10s) == std::future_status::ready) ++ended;
+          window.pop_front();
+        }
+      }
+      for (auto& f : window) {
+        if (f.wait_for(10s) == std::future_status::ready) ++ended;
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  ctx.shutdown();
+  for (auto& th : callers) th.join();
+  serving = false;
+  server_thread.join();
+  EXPECT_EQ(ended.load(), total.load());
+  EXPECT_THROW(client.call<int>(1, 1s), ClosedError);
   EXPECT_EQ(client.in_flight(), 0u);
 }
