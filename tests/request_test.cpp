@@ -772,8 +772,12 @@ TEST_F(Request, DestroyingTheClientWhileThousandsAreInFlightFailsThemPromptly) {
   silent.bind(kAny);
   std::vector<std::future<int>> futures;
   std::optional<Client> client(std::in_place, client_options());
-  client->connect(server.last_endpoint());
+  // The silent peer first, and proven connected, so that round-robin gives
+  // it its share (connect() returns before the TCP connection is up).
   client->connect(silent.get(zmq::sockopt::last_endpoint));
+  auto first = client->request<int>(-1, 60s);
+  ASSERT_FALSE(recv_all(silent).empty());
+  client->connect(server.last_endpoint());
   std::thread other([&] {
     for (int i = 0; i < 2000; ++i) (void)client->request<int>(i, 60s);
   });
@@ -795,6 +799,8 @@ TEST_F(Request, DestroyingTheClientWhileThousandsAreInFlightFailsThemPromptly) {
   }
   EXPECT_EQ(replies + closed, 2000);
   EXPECT_GT(closed, 0);  // those sent to the silent peer
+  ASSERT_EQ(first.wait_for(1s), std::future_status::ready);
+  EXPECT_THROW(first.get(), ClosedError);
 }
 
 TEST_F(Request, ShortTimeoutSentByTheCallerWakesASleepingIOThread) {
