@@ -48,11 +48,15 @@ void report_latency(const Config& c, std::vector<double>& us, bool ok) {
               ok ? "true" : "false");
 }
 
-void report_throughput(const Config& c, double secs, bool ok) {
+// client_cpu_s: the client process's CPU (user + system, all threads: the
+// caller, courier's I/O thread, ZeroMQ's) over the timed part.
+void report_throughput(const Config& c, double secs, double cpu_s, bool ok) {
   const long long timed = c.count - c.warmup;
   std::printf("{\"bench\":\"rr\",\"mode\":\"throughput\",\"impl\":\"%s\",\"inflight\":%lld,"
-              "\"count\":%lld,\"secs\":%.6f,\"msgs_per_s\":%.1f,\"ok\":%s}\n",
-              c.impl.c_str(), c.inflight, timed, secs, timed / secs, ok ? "true" : "false");
+              "\"count\":%lld,\"secs\":%.6f,\"msgs_per_s\":%.1f,\"client_cpu_s\":%.6f,"
+              "\"client_cpu_ns_per_req\":%.1f,\"ok\":%s}\n",
+              c.impl.c_str(), c.inflight, timed, secs, timed / secs, cpu_s, 1e9 * cpu_s / timed,
+              ok ? "true" : "false");
 }
 
 courier::SocketOptions options() {
@@ -93,6 +97,7 @@ void courier_client(const Config& c) {
     std::deque<std::future<Tick>> window;
     long long next = 0, done = 0;
     Clock::time_point t0 = Clock::now();
+    double cpu0 = bench::cpu_seconds();
     while (done < c.count) {
       while (next < c.count && static_cast<long long>(window.size()) < c.inflight) {
         t.id = next++;
@@ -101,9 +106,12 @@ void courier_client(const Config& c) {
       const Tick rep = window.front().get();
       window.pop_front();
       ok = ok && rep.id == done;
-      if (++done == c.warmup) t0 = Clock::now();
+      if (++done == c.warmup) {
+        t0 = Clock::now();
+        cpu0 = bench::cpu_seconds();
+      }
     }
-    report_throughput(c, bench::seconds_since(t0), ok);
+    report_throughput(c, bench::seconds_since(t0), bench::cpu_seconds() - cpu0, ok);
   }
 }
 
@@ -207,12 +215,16 @@ void raw_client(const Config& c) {
   } else {
     long long next = 0, done = 0;
     Clock::time_point t0 = Clock::now();
+    double cpu0 = bench::cpu_seconds();
     while (done < c.count) {
       while (next < c.count && next - done < c.inflight) send(next++);
       ok = ok && recv() == done;
-      if (++done == c.warmup) t0 = Clock::now();
+      if (++done == c.warmup) {
+        t0 = Clock::now();
+        cpu0 = bench::cpu_seconds();
+      }
     }
-    report_throughput(c, bench::seconds_since(t0), ok);
+    report_throughput(c, bench::seconds_since(t0), bench::cpu_seconds() - cpu0, ok);
   }
 }
 

@@ -5,13 +5,17 @@
 # and bench/rr_bench (cmake --build BUILD --target pipeline_bench rr_bench).
 #
 #   bench/run_core.sh [BUILD_DIR] [--rounds N] [--out FILE] [--scale F]
-#                     [--only typed,bytes,rr]
+#                     [--only typed,bytes,rr] [--perf]
 #
 # Each round runs every case once per implementation, courier then raw on odd
 # rounds and raw then courier on even ones, so slow drift of a shared machine
 # hits both sides alike. Every measurement is one JSON line appended to FILE
 # (default BUILD_DIR/bench/core_results.jsonl); the table at the end gives per
 # case the median over rounds and the ratio courier / raw of the medians.
+# --perf: request/reply clients run under `perf stat`, and their lines gain
+# client_syscalls_per_req and client_cs_per_req (whole client process,
+# warm-up and start-up included, divided by --count): counts that a shared
+# machine disturbs far less than wall time.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,13 +24,15 @@ rounds=5
 out=""
 scale=1
 only="typed,bytes,rr"
+perf=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --perf) perf=1; shift ;;
     --rounds) rounds=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --scale) scale=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac
@@ -97,7 +103,18 @@ rr() {
   pids+=("$spid")
   local ep
   ep=$(wait_endpoint "$ep_file")
-  result=$(timeout 300 "$rb" --role client --impl "$impl" --mode "$mode" --count "$n" --endpoint "$ep")
+  if ((perf)); then
+    result=$(timeout 300 perf stat -x, -o "$tmp/perf.txt" \
+               -e raw_syscalls:sys_enter,context-switches \
+               "$rb" --role client --impl "$impl" --mode "$mode" --count "$n" --endpoint "$ep")
+    local extra
+    extra=$(awk -F, -v n="$n" '/raw_syscalls:sys_enter/ { sc = $1 } /context-switches/ { cs = $1 }
+              END { printf ",\"client_syscalls_per_req\":%.3f,\"client_cs_per_req\":%.4f", sc / n, cs / n }' \
+              "$tmp/perf.txt")
+    result="${result%\}}$extra}"
+  else
+    result=$(timeout 300 "$rb" --role client --impl "$impl" --mode "$mode" --count "$n" --endpoint "$ep")
+  fi
   kill "$spid"
   wait "$spid" 2>/dev/null || true
   record "$r" "$result"

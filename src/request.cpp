@@ -4,7 +4,10 @@
 #include "request_header.hpp"
 #include "zmq_util.hpp"
 
+#include <poll.h>
+
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -480,7 +483,17 @@ class StringCallback final : public detail::Completion {
   std::function<void(std::exception_ptr)> on_error_;
 };
 
-constexpr int kReplyBatch = 4096;
+// Replies taken per pass before their futures are completed. Small enough
+// that the batch does not pin many of ZeroMQ's 8 KiB zero-copy receive
+// buffers (held ones make its I/O thread allocate new ones: 4096 cost ~25 %
+// more CPU per request in rr_bench), large enough that a waiting caller is
+// woken once per burst, not once per reply.
+constexpr int kReplyBatch = 256;
+// Hash-map nodes kept for reuse: enough for a deep pipeline, bounded memory.
+constexpr std::size_t kSpareNodes = 4096;
+// Timer entries allowed beyond twice the requests in flight before the heap
+// is rebuilt without the answered ones.
+constexpr std::size_t kTimerSlack = 1024;
 
 // A bind() or connect() handed to the I/O thread, which owns the socket; the
 // caller waits for the endpoint ZeroMQ resolved, or for the error.
@@ -492,35 +505,78 @@ struct EndpointOp {
 
 }  // namespace
 
+// What a finished request hands to its Completion once the I/O thread has let
+// go of the socket: the reply body, or the error.
+struct Finished {
+  std::unique_ptr<detail::Completion> done;
+  zmq::message_t body;
+  std::exception_ptr error;
+};
+
+// Threads and the socket
+// - The I/O TOKEN (`token`, a mutex) is the right to use the socket and the
+//   request tables. The I/O thread holds it while it works and lets go of it
+//   while it sleeps; a thread calling request() that finds it free (try_lock)
+//   registers and sends its own request, so a busy caller does not wait for
+//   the I/O thread to wake. The mutex is the full memory barrier ZeroMQ asks
+//   for each time the socket changes threads. Only the I/O thread receives:
+//   futures are completed and callbacks run there, never with the token held.
+// - The I/O thread sleeps in poll() on the socket's ZMQ_FD and the eventfd,
+//   not in zmq_poll (which would use the socket without the token). ZMQ_FD
+//   only signals a change of ZMQ_EVENTS, and any use of the socket may
+//   consume that signal (libzmq takes in pending commands inside send). So
+//   the I/O thread sleeps only after a pass that ended on a receive finding
+//   nothing (which took those commands in), and a caller who uses the socket
+//   while it sleeps re-reads ZMQ_EVENTS and writes the eventfd if a reply is
+//   ready or its deadline comes before the I/O thread's wake-up — once per
+//   sleep (`io_sleeping` is cleared by that write). That check costs two
+//   system calls inside libzmq (poll, getpid): the price of sending from the
+//   caller's thread (docs/BENCHMARKS.md, "Request/reply pipelined").
+// - Replies are taken in batches and completed after the token is let go,
+//   so a burst wakes a waiting caller once and no user code runs with the
+//   token held (a callback may call request() or connect()).
 struct Client::Impl {
   Context context;
   zmq::socket_t socket;
-  std::string endpoints;  // for error texts; written by the I/O thread only
+  int socket_fd = -1;  // ZMQ_FD: readable when ZMQ_EVENTS may have changed
   detail::EventfdWakeup wake;
 
   std::mutex mu;
   std::vector<Submission> inbox;  // guarded by mu
+  std::atomic<bool> inbox_nonempty{false};  // written under mu; read without, as a hint
   std::vector<std::unique_ptr<EndpointOp>> endpoint_ops;  // guarded by mu
   std::string last_endpoint;      // guarded by mu
   bool closing = false;           // guarded by mu
-  bool closed = false;            // guarded by mu
+  bool closed = false;            // guarded by mu (and written holding the token too)
   std::string closed_reason;      // guarded by mu
 
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::uint64_t> late{0}, malformed{0};
   std::thread io;
 
-  // Owned by the I/O thread.
-  std::unordered_map<std::uint64_t, Pending> pending;
+  // Guarded by the token: the socket and everything below.
+  std::mutex token;
+  bool socket_closed = false;
+  std::exception_ptr socket_error;  // met by a caller; the I/O thread closes with it
+  bool io_sleeping = false;  // the I/O thread let go of the token to sleep
+  detail::Clock::time_point io_wakes_at{};  // when that sleep ends on its own
+  std::string endpoints;  // for error texts
+  using PendingMap = std::unordered_map<std::uint64_t, Pending>;
+  PendingMap pending;
+  std::vector<PendingMap::node_type> spare_nodes;
   std::deque<std::uint64_t> unsent;
   using Timer = std::pair<detail::Clock::time_point, std::uint64_t>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
   std::uint64_t next_id = 1;
   std::vector<Submission> taken;
-  std::vector<std::unique_ptr<EndpointOp>> ops_taken;
   std::vector<zmq::message_t> parts;
   msgpack::zone zone;
   std::string header;
+
+  // Owned by the I/O thread.
+  std::vector<std::unique_ptr<EndpointOp>> ops_taken;
+  std::vector<Finished> finished;  // filled with the token, run without it
+  std::vector<Finished> completing;
 
   explicit Impl(ClientOptions options) : context(std::move(options.context)) {
     try {
@@ -529,6 +585,10 @@ struct Client::Impl {
       detail::throw_zmq_error(e.num(), "creating the client's DEALER socket");
     }
     apply_options(socket, options.socket, context);
+    std::size_t len = sizeof socket_fd;
+    if (zmq_getsockopt(socket.handle(), ZMQ_FD, &socket_fd, &len) != 0) {
+      detail::throw_zmq_error(zmq_errno(), "reading the client socket's ZMQ_FD");
+    }
     // The socket is handed to the I/O thread here; thread start is the full
     // memory barrier ZeroMQ asks for when a socket changes threads.
     io = std::thread([this] { thread_main(); });
@@ -536,7 +596,7 @@ struct Client::Impl {
 
   bool on_io_thread() const { return std::this_thread::get_id() == io.get_id(); }
 
-  // Binds or connects the socket. I/O thread only (it owns the socket).
+  // Binds or connects the socket. Holding the token.
   // Returns: the endpoint as ZeroMQ resolved it. Throws: ConfigError.
   std::string apply_endpoint(bool bind, const std::string& endpoint) {
     if (bind) {
@@ -552,9 +612,11 @@ struct Client::Impl {
   }
 
   // bind()/connect() from any thread. From the I/O thread itself (a
-  // callback) it runs at once: handing it over and waiting would deadlock.
+  // callback, run without the token) it runs at once: handing it over and
+  // waiting would deadlock.
   void endpoint_op(bool bind, const std::string& endpoint) {
     if (on_io_thread()) {
+      std::lock_guard<std::mutex> tok(token);
       (void)apply_endpoint(bind, endpoint);
       return;
     }
@@ -574,7 +636,7 @@ struct Client::Impl {
     (void)done.get();  // rethrows the ConfigError or ClosedError
   }
 
-  // Runs the bind()/connect() calls taken from user threads.
+  // Runs the bind()/connect() calls taken from user threads. Holding the token.
   void run_endpoint_ops() {
     for (auto& op : ops_taken) {
       try {
@@ -586,43 +648,98 @@ struct Client::Impl {
     ops_taken.clear();
   }
 
-  // Who requests go to, for error texts.
+  // Who requests go to, for error texts. Holding the token.
   std::string peers() const {
     return endpoints.empty() ? std::string("(no endpoint: call connect() or bind() first)") : endpoints;
   }
 
-  // in_flight drops first, so that a caller who sees its future ready also
-  // sees the count without its request.
-  void finish(Pending& p, const zmq::message_t* body, std::exception_ptr error) {
+  // Queues the outcome to run once the token is let go. in_flight drops
+  // first, so that a caller who sees its future ready also sees the count
+  // without its request. Holding the token, on the I/O thread.
+  void finish(Pending& p, zmq::message_t* body, std::exception_ptr error) {
     --in_flight;
-    if (body) {
-      p.done->complete(*body);
-    } else {
-      p.done->fail(std::move(error));
-    }
+    finished.push_back(Finished{std::move(p.done), body ? std::move(*body) : zmq::message_t(),
+                                body ? nullptr : std::move(error)});
   }
 
-  void take_inbox(bool& stop) {
+  // Runs the queued outcomes: user code, on the I/O thread, without the token.
+  void run_finished() {
+    completing.swap(finished);
+    for (auto& f : completing) {
+      if (f.error) {
+        f.done->fail(std::move(f.error));
+      } else {
+        f.done->complete(f.body);
+      }
+    }
+    completing.clear();
+  }
+
+  // Gives an id, a timer and a place in the send queue to a submission.
+  // Holding the token.
+  std::uint64_t enqueue(Submission& s) {
+    const std::uint64_t id = next_id++;
+    if (s.deadline != detail::Clock::time_point::max()) timers.emplace(s.deadline, id);
+    Pending p{std::move(s.body), s.deadline, s.timeout, std::move(s.done)};
+    if (spare_nodes.empty()) {
+      pending.emplace(id, std::move(p));
+    } else {
+      PendingMap::node_type node = std::move(spare_nodes.back());
+      spare_nodes.pop_back();
+      node.key() = id;
+      node.mapped() = std::move(p);
+      pending.insert(std::move(node));
+    }
+    unsent.push_back(id);
+    if (timers.size() > 2 * pending.size() + kTimerSlack) compact_timers();
+    return id;
+  }
+
+  // An answered request leaves its timer entry in the heap until the
+  // deadline passes: at 300 000 requests/s with 30 s timeouts that is nine
+  // million entries. When dead entries outnumber live ones, rebuild the heap
+  // from what is still pending (amortised O(1) per request), so it stays
+  // O(requests in flight). Holding the token.
+  void compact_timers() {
+    std::vector<Timer> live;
+    live.reserve(pending.size());
+    for (const auto& [id, p] : pending) {
+      if (p.deadline != detail::Clock::time_point::max()) live.emplace_back(p.deadline, id);
+    }
+    timers = decltype(timers)(std::greater<Timer>(), std::move(live));
+  }
+
+  // Takes a request out of the table, keeping its node for the next one (no
+  // allocation per request once warm). Holding the token.
+  Pending take_pending(PendingMap::iterator it) {
+    PendingMap::node_type node = pending.extract(it);
+    Pending p = std::move(node.mapped());
+    if (spare_nodes.size() < kSpareNodes) spare_nodes.push_back(std::move(node));
+    return p;
+  }
+
+  // Moves requests handed over through the inbox into the tables, in the
+  // order they came. Holding the token (any thread).
+  void take_submissions() {
     {
       std::lock_guard<std::mutex> lock(mu);
       taken.swap(inbox);
+      inbox_nonempty.store(false, std::memory_order_relaxed);
+    }
+    for (auto& s : taken) enqueue(s);
+    taken.clear();
+  }
+
+  // The I/O thread's pick-up: endpoint ops first (a caller connects, then
+  // asks), then the requests. Holding the token.
+  void take_inbox(bool& stop) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
       ops_taken.swap(endpoint_ops);
       stop = closing;
     }
-    run_endpoint_ops();  // before the requests: a caller connects, then asks
-    const auto now = detail::Clock::now();
-    for (auto& s : taken) {
-      const std::uint64_t id = next_id++;
-      Pending p{std::move(s.body), s.deadline, s.timeout, std::move(s.done)};
-      if (p.deadline <= now) {
-        finish(p, nullptr, std::make_exception_ptr(timeout_error(id, p.timeout)));
-        continue;
-      }
-      if (p.deadline != detail::Clock::time_point::max()) timers.emplace(p.deadline, id);
-      pending.emplace(id, std::move(p));
-      unsent.push_back(id);
-    }
-    taken.clear();
+    run_endpoint_ops();
+    take_submissions();
   }
 
   TimeoutError timeout_error(std::uint64_t id, std::chrono::milliseconds t) const {
@@ -630,7 +747,8 @@ struct Client::Impl {
                         std::to_string(t.count()) + " ms");
   }
 
-  // Sends queued requests until ZeroMQ's queue is full (then POLLOUT wakes us).
+  // Sends queued requests until ZeroMQ's queue is full (then a POLLOUT
+  // change of ZMQ_EVENTS wakes the I/O thread). Holding the token.
   void flush_unsent() {
     void* s = socket.handle();
     while (!unsent.empty()) {
@@ -656,11 +774,16 @@ struct Client::Impl {
     }
   }
 
-  void receive_replies() {
+  // Takes every reply waiting (up to kReplyBatch) and queues its outcome;
+  // the futures are completed together afterwards, so a burst of replies
+  // wakes a waiting caller once, not once per reply.
+  // Returns: true when the batch limit stopped it (more may be waiting).
+  // Holding the token, on the I/O thread.
+  bool receive_replies() {
     void* s = socket.handle();
     for (int i = 0; i < kReplyBatch; ++i) {
       const std::size_t n = detail::recv_message(s, parts);
-      if (n == 0) return;
+      if (n == 0) return false;
       if (n != 3 || parts[0].size() != 0) {
         ++malformed;
         continue;
@@ -675,8 +798,7 @@ struct Client::Impl {
         ++late;
         continue;
       }
-      Pending p = std::move(it->second);
-      pending.erase(it);
+      Pending p = take_pending(it);
       if (!h.ok) {
         ++malformed;
         finish(p, nullptr,
@@ -691,8 +813,10 @@ struct Client::Impl {
                    0, h.error ? std::string(*h.error) : std::string("(no error text)"))));
       }
     }
+    return true;
   }
 
+  // Holding the token, on the I/O thread.
   void expire_timers() {
     const auto now = detail::Clock::now();
     while (!timers.empty() && timers.top().first <= now) {
@@ -700,29 +824,74 @@ struct Client::Impl {
       timers.pop();
       auto it = pending.find(t.second);
       if (it == pending.end()) continue;  // already answered
-      Pending p = std::move(it->second);
-      pending.erase(it);
+      Pending p = take_pending(it);
       finish(p, nullptr, std::make_exception_ptr(timeout_error(t.second, p.timeout)));
     }
   }
 
+  // ZMQ_EVENTS, which also takes in ZeroMQ's pending commands (the reason
+  // ZMQ_FD was readable). Holding the token. Throws: ClosedError (ETERM).
+  int socket_events() {
+    int events = 0;
+    std::size_t len = sizeof events;
+    while (zmq_getsockopt(socket.handle(), ZMQ_EVENTS, &events, &len) != 0) {
+      const int err = zmq_errno();
+      if (err != EINTR) detail::throw_zmq_error(err, "client reading its socket's state");
+    }
+    return events;
+  }
+
+  // Whether the socket has work for the I/O thread right now. Holding the token.
+  bool socket_ready() {
+    const int events = socket_events();
+    return (events & ZMQ_POLLIN) || (!unsent.empty() && (events & ZMQ_POLLOUT));
+  }
+
+  // Sleeps until ZMQ_FD or the eventfd is readable, or `until`. Without the token.
+  void sleep_until(detail::Clock::time_point until) {
+    const int timeout = until == detail::Clock::time_point::max() ? -1 : detail::ms_until(until);
+    pollfd fds[2] = {{socket_fd, POLLIN, 0}, {wake.poll_item().fd, POLLIN, 0}};
+    if (::poll(fds, 2, timeout) < 0) {
+      if (errno == EINTR) return;
+      throw Error(ErrorCode::protocol,
+                  std::string("client waiting for replies: poll: ") + std::strerror(errno));
+    }
+    if (fds[1].revents) wake.drain();
+  }
+
+  // One pass holds the token: pick up what was handed over, expire, send,
+  // receive. Outcomes run after the token is let go, and then another pass
+  // follows: the I/O thread sleeps only after a pass that found nothing, so
+  // callers who send while it completes need not check the socket for it.
   void loop() {
     for (;;) {
-      bool stop = false;
-      take_inbox(stop);
-      if (stop) return;
-      flush_unsent();
-      receive_replies();
-      expire_timers();
-      const short events = ZMQ_POLLIN | (unsent.empty() ? 0 : ZMQ_POLLOUT);
-      zmq_pollitem_t items[2] = {{socket.handle(), 0, events, 0}, wake.poll_item()};
-      const int timeout = timers.empty() ? -1 : detail::ms_until(timers.top().first);
-      if (zmq_poll(items, 2, timeout) < 0) {
-        const int err = zmq_errno();
-        if (err == EINTR) continue;
-        detail::throw_zmq_error(err, "client waiting for replies");
+      detail::Clock::time_point until = detail::Clock::time_point::max();
+      bool more;
+      {
+        std::lock_guard<std::mutex> tok(token);
+        io_sleeping = false;
+        if (socket_error) std::rethrow_exception(socket_error);
+        bool stop = false;
+        take_inbox(stop);
+        if (stop) return;
+        expire_timers();
+        flush_unsent();
+        // The receive ends on EAGAIN, which took in ZeroMQ's pending commands:
+        // from here a new reply makes ZMQ_FD readable. Only a full send queue
+        // needs ZMQ_EVENTS read again (for POLLOUT).
+        more = receive_replies();
+        if (!more && !unsent.empty()) more = socket_ready();
+        if (!more && finished.empty()) {
+          if (!timers.empty()) until = timers.top().first;
+          io_sleeping = true;  // from here a caller who uses the socket checks it for us
+          io_wakes_at = until;
+        }
       }
-      if (items[1].revents) wake.drain();
+      if (!finished.empty()) {
+        run_finished();
+        continue;
+      }
+      if (!more) sleep_until(until);
     }
   }
 
@@ -736,42 +905,83 @@ struct Client::Impl {
       reason = "the client's I/O thread failed";
     }
     {
-      std::lock_guard<std::mutex> lock(mu);
-      closed = true;
-      closed_reason = reason;
-      ops_taken.swap(endpoint_ops);
+      std::lock_guard<std::mutex> tok(token);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        closed = true;
+        closed_reason = reason;
+        ops_taken.swap(endpoint_ops);
+      }
+      for (auto& op : ops_taken) {
+        op->done.set_exception(std::make_exception_ptr(
+            ClosedError("cannot " + std::string(op->bind ? "bind " : "connect ") + op->endpoint +
+                        ": the client closed first: " + reason)));
+      }
+      ops_taken.clear();
+      take_submissions();
+      for (auto& [id, p] : pending) {
+        finish(p, nullptr, std::make_exception_ptr(ClosedError(
+                               "request " + std::to_string(id) + " to " + peers() +
+                               " abandoned: " + reason)));
+      }
+      pending.clear();
+      unsent.clear();
+      socket_closed = true;
+      socket.close();  // bounded by the linger
     }
-    for (auto& op : ops_taken) {
-      op->done.set_exception(std::make_exception_ptr(
-          ClosedError("cannot " + std::string(op->bind ? "bind " : "connect ") + op->endpoint +
-                      ": the client closed first: " + reason)));
+    run_finished();
+  }
+
+  // The fast path: with the token free, register and send the request from
+  // the caller's thread. Returns: false when the token is busy or the client
+  // closed (the caller then hands the request over). Any thread but the I/O
+  // thread (which may hold the token).
+  bool try_send_now(Submission& s) {
+    std::unique_lock<std::mutex> tok(token, std::try_to_lock);
+    if (!tok.owns_lock() || socket_closed || socket_error) return false;
+    // Requests handed over earlier (by this thread too) go first.
+    if (inbox_nonempty.load(std::memory_order_relaxed)) take_submissions();
+    const auto deadline = s.deadline;
+    ++in_flight;
+    enqueue(s);
+    try {
+      flush_unsent();
+      if (io_sleeping && (deadline < io_wakes_at || socket_ready())) {
+        io_sleeping = false;  // one eventfd write per sleep is enough
+        wake.notify();
+      }
+    } catch (...) {
+      // The socket failed under us (ETERM: the context was shut down), maybe
+      // in the middle of a message. As when the I/O thread meets an error
+      // itself, the client closes with it and fails what is in flight,
+      // this request included: the I/O thread rethrows it.
+      socket_error = std::current_exception();
+      io_sleeping = false;
+      wake.notify();
     }
-    ops_taken.clear();
-    bool ignored;
-    take_inbox(ignored);
-    for (auto& [id, p] : pending) {
-      finish(p, nullptr, std::make_exception_ptr(ClosedError(
-                             "request " + std::to_string(id) + " to " + peers() +
-                             " abandoned: " + reason)));
-    }
-    pending.clear();
-    unsent.clear();
-    socket.close();  // in the thread that owns it; bounded by the linger
+    return true;
   }
 
   void submit(Submission s) {
+    if (!on_io_thread() && try_send_now(s)) return;
     {
       std::unique_lock<std::mutex> lock(mu);
       if (!closed) {
         const bool was_empty = inbox.empty();
         inbox.push_back(std::move(s));
+        inbox_nonempty.store(true, std::memory_order_relaxed);
         ++in_flight;
         lock.unlock();
         if (was_empty) wake.notify();
         return;
       }
     }
-    s.done->fail(std::make_exception_ptr(ClosedError("client to " + peers() +
+    std::string who;
+    {
+      std::lock_guard<std::mutex> tok(token);
+      who = peers();
+    }
+    s.done->fail(std::make_exception_ptr(ClosedError("client to " + who +
                                                      " is closed: " + closed_reason)));
   }
 };

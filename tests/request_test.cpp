@@ -9,9 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <functional>
 #include <future>
 #include <limits>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -648,3 +651,343 @@ TEST_F(Request, ConnectAfterContextShutdownIsAClosedError) {
 static_assert(!std::is_constructible_v<courier::RawResponder,
                                        std::shared_ptr<courier::detail::ResponderState>>);
 static_assert(std::is_default_constructible_v<courier::RawResponder>);
+
+// ---------------------------------------------------------------------------
+// The I/O token (issue 13): callers send their own request when the token is
+// free, the I/O thread receives. These cover each way the two can meet.
+// ---------------------------------------------------------------------------
+
+TEST_F(Request, ManyThreadsPipeliningWhileRepliesArriveEachGetTheirOwnReplies) {
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  constexpr int kThreads = 6, kPerThread = 3000, kWindow = 64;
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::deque<std::pair<int, std::future<int>>> window;
+      for (int i = 0; i < kPerThread || !window.empty();) {
+        while (i < kPerThread && window.size() < kWindow) {
+          const int x = t * 100000 + i++;
+          window.emplace_back(x, client.request<int>(x, 30s));
+        }
+        if (window.front().second.get() == 2 * window.front().first) ++good;
+        window.pop_front();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), kThreads * kPerThread);
+  EXPECT_EQ(client.in_flight(), 0u);
+  EXPECT_EQ(client.late_replies(), 0u);
+}
+
+TEST_F(Request, RequestsFromOneThreadLeaveInTheOrderTheyWereMade) {
+  // A raw ROUTER sees the bodies in send order, whichever thread sent them
+  // (the caller, or the I/O thread after a hand-over).
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
+  constexpr int kCount = 2000;
+  std::thread noise([&] {  // keeps the token busy now and then
+    for (int i = 0; i < 200; ++i) (void)client.request<int>(-1, 30s);
+  });
+  std::vector<std::future<int>> futures;
+  for (int i = 0; i < kCount; ++i) futures.push_back(client.request<int>(i, 30s));
+  noise.join();
+  int expected = 0;
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  while (expected < kCount) {
+    auto parts = recv_all(router);
+    ASSERT_EQ(parts.size(), 4u);
+    const int x = msgpack::unpack(static_cast<const char*>(parts[3].data()), parts[3].size())
+                      .get()
+                      .as<int>();
+    if (x == -1) continue;
+    ASSERT_EQ(x, expected) << "request bodies out of order";
+    ++expected;
+  }
+}
+
+TEST_F(Request, CallbackThatIssuesARequestGetsItsReply) {
+  // Callbacks run on the I/O thread without the token: a request made there
+  // is handed over and answered like any other.
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  constexpr int kChain = 200;
+  std::promise<int> last;
+  std::function<void(int)> next = [&](int depth) {
+    client.request<int>(depth, 10s,
+                        [&, depth](int v) {
+                          if (v != 2 * depth) {
+                            last.set_value(-1);
+                          } else if (depth + 1 == kChain) {
+                            last.set_value(depth);
+                          } else {
+                            next(depth + 1);
+                          }
+                        },
+                        [&](std::exception_ptr) { last.set_value(-2); });
+  };
+  next(0);
+  auto f = last.get_future();
+  ASSERT_EQ(f.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(f.get(), kChain - 1);
+}
+
+TEST_F(Request, ConnectFromACallbackRunsAtOnce) {
+  Server first = doubler();
+  Server second = doubler();
+  Serving s1(first), s2(second);
+  Client client(client_options());
+  client.connect(first.last_endpoint());
+  std::promise<std::string> done;
+  client.request<int>(1, 10s,
+                      [&](int) {
+                        try {
+                          client.connect(second.last_endpoint());
+                          done.set_value("connected");
+                        } catch (const std::exception& e) {
+                          done.set_value(e.what());
+                        }
+                      },
+                      [&](std::exception_ptr) { done.set_value("error"); });
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(f.get(), "connected");
+  EXPECT_EQ(client.last_endpoint(), second.last_endpoint());
+}
+
+TEST_F(Request, DestroyingTheClientWhileThousandsAreInFlightFailsThemPromptly) {
+  // Half answered by a live server, half stuck at a silent one: every future
+  // ends (a reply or ClosedError) and the destructor is bounded.
+  Server server = doubler();
+  Serving serving(server);
+  zmq::socket_t silent = raw(zmq::socket_type::router);
+  silent.bind(kAny);
+  std::vector<std::future<int>> futures;
+  std::optional<Client> client(std::in_place, client_options());
+  // The silent peer first, and proven connected, so that round-robin gives
+  // it its share (connect() returns before the TCP connection is up).
+  client->connect(silent.get(zmq::sockopt::last_endpoint));
+  auto first = client->request<int>(-1, 60s);
+  ASSERT_FALSE(recv_all(silent).empty());
+  client->connect(server.last_endpoint());
+  std::thread other([&] {
+    for (int i = 0; i < 2000; ++i) (void)client->request<int>(i, 60s);
+  });
+  for (int i = 0; i < 2000; ++i) futures.push_back(client->request<int>(i, 60s));
+  other.join();
+  const auto start = std::chrono::steady_clock::now();
+  client.reset();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 5s);
+  int replies = 0, closed = 0;
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(futures[i].wait_for(1s), std::future_status::ready) << "request " << i;
+    try {
+      EXPECT_EQ(futures[i].get(), 2 * i);
+      ++replies;
+    } catch (const ClosedError&) {
+      ++closed;
+    }
+  }
+  EXPECT_EQ(replies + closed, 2000);
+  EXPECT_GT(closed, 0);  // those sent to the silent peer
+  ASSERT_EQ(first.wait_for(1s), std::future_status::ready);
+  EXPECT_THROW(first.get(), ClosedError);
+}
+
+TEST_F(Request, ShortTimeoutSentByTheCallerWakesASleepingIOThread) {
+  // The I/O thread sleeps until the first request's far deadline; a request
+  // with a short timeout, sent from the caller's thread, must still expire
+  // on time.
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
+  auto far = client.request<int>(1, 60s);
+  (void)recv_all(router);  // sent: the I/O thread is (or will be) asleep
+  std::this_thread::sleep_for(20ms);
+  const auto start = std::chrono::steady_clock::now();
+  auto near = client.request<int>(2, 100ms);
+  ASSERT_EQ(near.wait_for(5s), std::future_status::ready);
+  EXPECT_THROW(near.get(), TimeoutError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(far.wait_for(0ms), std::future_status::timeout);
+}
+
+TEST_F(Request, TimeoutsFireWhileOtherThreadsKeepTheTokenBusy) {
+  // A silent peer; two threads submit without pause (taking and handing
+  // over the token) while a short request must still time out on time.
+  zmq::socket_t router = raw(zmq::socket_type::router);
+  router.bind(kAny);
+  Client client(client_options());
+  client.connect(router.get(zmq::sockopt::last_endpoint));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t) {
+    busy.emplace_back([&] {
+      for (int i = 0; i < 50000 && !stop.load(); ++i) (void)client.request<int>(0, 60s);
+    });
+  }
+  std::this_thread::sleep_for(20ms);
+  // Timed when the outcome is delivered (this thread may be starved).
+  std::promise<std::pair<bool, std::chrono::steady_clock::duration>> outcome;
+  const auto start = std::chrono::steady_clock::now();
+  client.request<int>(
+      1, 100ms, [&](int) { outcome.set_value({false, std::chrono::steady_clock::now() - start}); },
+      [&](std::exception_ptr e) {
+        bool timeout = false;
+        try {
+          std::rethrow_exception(e);
+        } catch (const TimeoutError&) {
+          timeout = true;
+        } catch (...) {
+        }
+        outcome.set_value({timeout, std::chrono::steady_clock::now() - start});
+      });
+  auto f = outcome.get_future();
+  const auto ready = f.wait_for(10s);
+  stop = true;
+  for (auto& th : busy) th.join();
+  ASSERT_EQ(ready, std::future_status::ready);
+  const auto [timed_out, took] = f.get();
+  EXPECT_TRUE(timed_out);
+  EXPECT_GE(took, 95ms);
+  EXPECT_LT(took, 2s);
+}
+
+TEST_F(Request, ReplyThatArrivesWhileTheCallerSendsIsNotLost) {
+  // Pipelined single caller against a fast server: each send from the
+  // caller's thread can take in ZeroMQ's "reply waiting" signal; the I/O
+  // thread must still receive every reply (a lost wake-up would stall until
+  // the 30 s timeout and fail the wait below).
+  Server server = doubler();
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  constexpr int kCount = 20000, kWindow = 100;
+  std::deque<std::future<int>> window;
+  int next = 0, done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  while (done < kCount) {
+    while (next < kCount && static_cast<int>(window.size()) < kWindow) {
+      window.push_back(client.request<int>(next++, 30s));
+    }
+    ASSERT_EQ(window.front().wait_for(10s), std::future_status::ready) << "reply " << done;
+    ASSERT_EQ(window.front().get(), 2 * done);
+    window.pop_front();
+    ++done;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 60s);
+}
+
+TEST_F(Request, TimeoutsStillFireAfterManyAnsweredRequestsWithLongTimeouts) {
+  // Answered requests leave timer entries behind; the client rebuilds its
+  // timer heap from what is pending once those dominate. A request left
+  // unanswered among thousands answered must still time out on time.
+  Server server(server_options());
+  server.bind(kAny);
+  std::vector<Responder<int>> held;  // answered never: the client must time out
+  server.handle_async<int, int>([&](const int& x, Responder<int> r) {
+    if (x < 0) {
+      held.push_back(std::move(r));
+    } else {
+      r.reply(x);
+    }
+  });
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  // At most 500 in flight, below the high-water marks: the server never has
+  // to drop a reply to a client slowed down by a sanitizer.
+  std::deque<std::future<int>> answered;
+  int sent = 0, checked = 0;
+  const auto pipeline = [&](int until) {
+    while (sent < until) {
+      answered.push_back(client.request<int>(sent++, 60s));
+      if (answered.size() < 500) continue;
+      ASSERT_EQ(answered.front().wait_for(20s), std::future_status::ready)
+          << "request " << checked << "; server dropped " << server.dropped_replies()
+          << " replies, handled " << server.handled_requests() << "; client in flight "
+          << client.in_flight();
+      ASSERT_EQ(answered.front().get(), checked++);
+      answered.pop_front();
+    }
+  };
+  pipeline(3000);
+  // The outcome's time is taken when it is delivered, not when this thread
+  // gets round to looking (slow under sanitizers).
+  std::promise<std::pair<bool, std::chrono::steady_clock::duration>> silent;
+  const auto start = std::chrono::steady_clock::now();
+  client.request<int>(
+      -1, 200ms, [&](int) { silent.set_value({false, std::chrono::steady_clock::now() - start}); },
+      [&](std::exception_ptr e) {
+        bool timeout = false;
+        try {
+          std::rethrow_exception(e);
+        } catch (const TimeoutError&) {
+          timeout = true;
+        } catch (...) {
+        }
+        silent.set_value({timeout, std::chrono::steady_clock::now() - start});
+      });
+  pipeline(8000);
+  for (auto& f : answered) ASSERT_EQ(f.get(), checked++);
+  auto outcome = silent.get_future();
+  ASSERT_EQ(outcome.wait_for(5s), std::future_status::ready);
+  const auto [timed_out, took] = outcome.get();
+  EXPECT_TRUE(timed_out);
+  EXPECT_GE(took, 195ms);
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(Request, ContextShutdownWhileCallersSendEndsEveryRequest) {
+  // Callers may be inside a send of their own when the context goes: each
+  // request still ends, with its reply or ClosedError, and later ones fail.
+  Server server(server_options());
+  server.bind(kAny);
+  server.handle<int>([](const int& x) { return x; });
+  std::atomic<bool> serving{true};
+  std::thread server_thread([&] {
+    try {
+      while (serving.load()) server.poll(10ms);
+    } catch (const ClosedError&) {
+    }
+  });
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  std::atomic<int> ended{0}, total{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.emplace_back([&] {
+      std::deque<std::future<int>> window;
+      for (int i = 0; i < 20000; ++i) {
+        window.push_back(client.request<int>(i, 30s));
+        ++total;
+        if (window.size() == 32) {
+          if (window.front().wait_for(10s) == std::future_status::ready) ++ended;
+          window.pop_front();
+        }
+      }
+      for (auto& f : window) {
+        if (f.wait_for(10s) == std::future_status::ready) ++ended;
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  ctx.shutdown();
+  for (auto& th : callers) th.join();
+  serving = false;
+  server_thread.join();
+  EXPECT_EQ(ended.load(), total.load());
+  EXPECT_THROW(client.call<int>(1, 1s), ClosedError);
+  EXPECT_EQ(client.in_flight(), 0u);
+}

@@ -12,10 +12,13 @@
 //   connect(), any number of times. A Client connected to several Servers
 //   spreads its requests over them round-robin.
 // - Client threading: Client is THREAD-SAFE and OWNS ONE I/O THREAD, started
-//   by its constructor and joined by its destructor. That thread owns the
-//   socket; other threads hand requests over through a mutex-protected queue
-//   and wake it with a Linux eventfd polled next to the socket (no polling
-//   sleeps). Futures are completed and callbacks run ON THAT I/O THREAD:
+//   by its constructor and joined by its destructor. The socket is used by
+//   one thread at a time, whoever holds the client's I/O token (a mutex): a
+//   thread calling request() that finds it free sends its own request; one
+//   that finds it busy hands the request over through a mutex-protected
+//   queue and, if needed, wakes the I/O thread with a Linux eventfd polled
+//   next to the socket (no polling sleeps). Only the I/O thread receives.
+//   Futures are completed and callbacks run ON THAT I/O THREAD:
 //   keep callbacks short, never block in them, never call call() or wait on
 //   a Client future from them (call() detects it and throws ConfigError).
 //   bind() and connect() are handed to the I/O thread too, and return once
