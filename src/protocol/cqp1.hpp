@@ -43,6 +43,10 @@ enum Status : int {
   kConflict = 409,
   kTooLarge = 413,
   kQueueFull = 429,
+  // The queue lives on another proxy now (`courier move`, docs/scaling.md):
+  // ERROR to a PUT, with `moved_to` naming that proxy. Clients with a shard
+  // map refresh it and resend there; others report it.
+  kMoved = 421,
   kInternal = 500,
   kUnavailable = 503,
 };

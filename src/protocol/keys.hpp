@@ -48,6 +48,9 @@ inline constexpr std::string_view tokens = "tokens";
 // ERROR
 inline constexpr std::string_view code = "code";
 inline constexpr std::string_view reason = "reason";
+// ERROR 421 (and the DECLARE option that causes it): the proxy name, in the
+// shard map, that now owns the queue.
+inline constexpr std::string_view moved_to = "moved_to";
 
 // DECLARED / PURGED / STATS
 inline constexpr std::string_view depth = "depth";

@@ -11,6 +11,7 @@ ErrorReply ErrorReply::read(const HeaderView& h) {
   e.code = static_cast<int>(h.uint(key::code).value_or(kInternal));
   if (auto r = h.str(key::reason)) e.reason = *r;
   e.tag = h.uint(key::tag);
+  e.moved_to = h.str(key::moved_to);
   if (h.find(key::d) != nullptr) {
     e.ids = h.array(key::d);
     if (e.ids == nullptr) throw BadRequest("ERROR 'd' is not an array of delivery ids");
