@@ -19,3 +19,9 @@ add_test(NAME Codec.UnpackableTypeIsACompileErrorThatSaysAddMsgpackDefine
           ${CMAKE_CURRENT_BINARY_DIR}/codec_rejects_unpackable.cpp)
 set_tests_properties(Codec.UnpackableTypeIsACompileErrorThatSaysAddMsgpackDefine PROPERTIES
   PASS_REGULAR_EXPRESSION "add MSGPACK_DEFINE" TIMEOUT 120)
+
+# The shard map sources, against a real etcd (Debian's etcd-server and
+# etcd-client: scripts/setup-deps.sh) started by the test itself.
+courier_add_gtest(shard_source_test shard_source_test.cpp)
+target_link_libraries(shard_source_test PRIVATE PkgConfig::CPPHTTPLIB)
+target_compile_definitions(shard_source_test PRIVATE COURIER_PROXY_PATH="unused")

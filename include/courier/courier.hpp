@@ -17,3 +17,4 @@
 #include <courier/request.hpp>
 #include <courier/security.hpp>
 #include <courier/shard_map.hpp>
+#include <courier/shard_source.hpp>
