@@ -1,0 +1,374 @@
+// Producer, Consumer, Admin and Lock given a shard map (the `shards` option,
+// docs/scaling.md "Routing in the clients") against three real courier-proxy
+// processes, plus a fake proxy (a bare ROUTER) that answers every PUT with
+// ERROR 421 where the redirect itself is the point.
+#include <courier/admin.hpp>
+#include <courier/consumer.hpp>
+#include <courier/lock.hpp>
+#include <courier/producer.hpp>
+#include <courier/shard_source.hpp>
+
+#include "proxy_process.hpp"
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using courier::ShardMap;
+using courier::ShardMapSource;
+using courier::ShardProxy;
+using courier::test::ProxyProcess;
+using courier::test::RawCqp;
+using courier::test::wait_until;
+
+// ---- fixtures ---------------------------------------------------------------------
+
+// Three proxies named a, b, c, and a fixed source holding version 1 of their map.
+class Sharded : public ::testing::Test {
+ protected:
+  Sharded() {
+    for (int i = 0; i < 3; ++i) proxies_.push_back(std::make_unique<ProxyProcess>());
+    source_ = ShardMapSource::fixed(map_v1());
+  }
+
+  ShardMap map_v1() const {
+    return ShardMap(1, {{"a", proxies_[0]->endpoint(), 1.0},
+                        {"b", proxies_[1]->endpoint(), 1.0},
+                        {"c", proxies_[2]->endpoint(), 1.0}});
+  }
+  ProxyProcess& proxy(const std::string& name) { return *proxies_[static_cast<std::size_t>(name[0] - 'a')]; }
+  std::string owner(const std::string& queue) const { return source_->current()->owner(queue).name; }
+  // The first queue named "<stem>N" that `name` owns in the current map.
+  std::string queue_on(const std::string& name, const std::string& stem = "q") const {
+    for (int i = 0;; ++i) {
+      const std::string q = stem + std::to_string(i);
+      if (owner(q) == name) return q;
+    }
+  }
+  // A queue `from` owns now, moved to `to` by a new map version (a pin, as `courier move` writes).
+  std::string move_queue(const std::string& queue, const std::string& to) {
+    source_->publish(source_->current()->with_pin(queue, to));
+    return queue;
+  }
+
+  courier::ProducerOptions producer_options() const {
+    courier::ProducerOptions o;
+    o.shards = source_;
+    o.publish_timeout = 5000ms;
+    return o;
+  }
+  courier::ConsumerOptions consumer_options() const {
+    courier::ConsumerOptions o;
+    o.shards = source_;
+    return o;
+  }
+  courier::AdminOptions admin_options() const {
+    courier::AdminOptions o;
+    o.shards = source_;
+    o.timeout = 2000ms;
+    return o;
+  }
+  static courier::AdminOptions admin_at(const std::string& endpoint) {
+    courier::AdminOptions o;
+    o.endpoint = endpoint;
+    return o;
+  }
+
+  std::vector<std::unique_ptr<ProxyProcess>> proxies_;
+  std::shared_ptr<ShardMapSource> source_;
+};
+
+// Every producer id found on `endpoint`'s queue `queue`, drained with an
+// unsharded Consumer: id -> times seen.
+std::map<std::string, int> drain_ids(const std::string& endpoint, const std::string& queue, std::size_t expect) {
+  courier::ConsumerOptions o;
+  o.endpoint = endpoint;
+  courier::Consumer c(queue, o);
+  std::map<std::string, int> ids;
+  std::size_t n = 0;
+  while (auto d = c.receive_raw(n < expect ? 3000ms : 300ms)) {
+    ++ids[d->id()];
+    (void)d->ack();
+    ++n;
+  }
+  (void)c.close(2000ms);
+  return ids;
+}
+
+// A bare ROUTER that says WELCOME/PONG like a proxy and refuses every PUT
+// with ERROR 421 {moved_to}: a queue moved away (`courier move`).
+class MovedProxy {
+ public:
+  explicit MovedProxy(std::string moved_to)
+      : moved_to_(std::move(moved_to)), socket_(RawCqp::context(), zmq::socket_type::router) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind("tcp://127.0.0.1:*");
+    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~MovedProxy() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& endpoint() const { return endpoint_; }
+  int puts() const { return puts_.load(); }
+
+ private:
+  void send(const zmq::message_t& peer, const std::string& command, const std::string& header) {
+    socket_.send(zmq::const_buffer(peer.data(), peer.size()), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(std::string("CQP1")), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(command), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(header), zmq::send_flags::none);
+  }
+  void serve() {
+    while (!stop_) {
+      auto parts = courier::test::recv_all(socket_, 50ms);
+      if (parts.size() < 4) continue;
+      const std::string command = parts[2].to_string();
+      if (command == "HELLO") {
+        msgpack::sbuffer buf;
+        msgpack::packer<msgpack::sbuffer> p(buf);
+        p.pack_map(3);
+        p.pack(std::string("v"));
+        p.pack(1);
+        p.pack(std::string("hb"));
+        p.pack(1000);
+        p.pack(std::string("boot"));
+        p.pack(std::string("b00t"));
+        send(parts[0], "WELCOME", std::string(buf.data(), buf.size()));
+      } else if (command == "PING") {
+        send(parts[0], "PONG", courier::test::packb(std::map<std::string, std::string>{{"boot", "b00t"}}));
+      } else if (command == "PUT") {
+        ++puts_;
+        msgpack::object_handle keep = courier::test::unpack_header(parts[3]);
+        const auto h = keep.get().as<std::map<std::string, msgpack::object>>();
+        msgpack::sbuffer buf;
+        msgpack::packer<msgpack::sbuffer> p(buf);
+        p.pack_map(4);
+        p.pack(std::string("tag"));
+        p.pack(h.at("tag").as<std::uint64_t>());
+        p.pack(std::string("code"));
+        p.pack(421);
+        p.pack(std::string("reason"));
+        p.pack(std::string("queue moved"));
+        p.pack(std::string("moved_to"));
+        p.pack(moved_to_);
+        send(parts[0], "ERROR", std::string(buf.data(), buf.size()));
+      }
+    }
+  }
+  std::string moved_to_;
+  zmq::socket_t socket_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> puts_{0};
+  std::thread thread_;
+};
+
+// ---- options ----------------------------------------------------------------------
+
+TEST_F(Sharded, EndpointAndShardsTogetherIsAConfigErrorSayingPickOne) {
+  auto o = producer_options();
+  o.endpoint = proxy("a").endpoint();
+  try {
+    courier::Producer p(o);
+    FAIL() << "no ConfigError";
+  } catch (const courier::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("pick one"), std::string::npos) << e.what();
+  }
+  auto c = consumer_options();
+  c.endpoint = proxy("a").endpoint();
+  EXPECT_THROW(courier::Consumer("q", c), courier::ConfigError);
+  auto a = admin_options();
+  a.endpoint = proxy("a").endpoint();
+  EXPECT_THROW(courier::Admin{a}, courier::ConfigError);
+  courier::LockOptions l;
+  l.shards = source_;
+  l.endpoint = proxy("a").endpoint();
+  EXPECT_THROW(courier::Lock("lk", l), courier::ConfigError);
+}
+
+// ---- Producer ---------------------------------------------------------------------
+
+TEST_F(Sharded, ProducerPutsEachQueueOnItsOwner) {
+  std::vector<std::string> queues;
+  for (int i = 0; i < 12; ++i) queues.push_back("route" + std::to_string(i));
+  {
+    courier::Producer p(producer_options());
+    for (const auto& q : queues) {
+      for (int k = 0; k < 3; ++k) p.publish_async(q, k);
+    }
+    for (const auto& q : queues) (void)p.publish(q, 99);
+    ASSERT_TRUE(p.flush(5000ms));
+    EXPECT_EQ(p.confirmed(), queues.size() * 4);
+    EXPECT_EQ(p.unconfirmed(), 0u);
+  }
+  std::set<std::string> owners;
+  for (const char* name : {"a", "b", "c"}) {
+    courier::Admin admin(admin_at(proxy(name).endpoint()));
+    const auto stats = admin.stats();
+    for (const auto& q : queues) {
+      if (owner(q) == name) {
+        ASSERT_EQ(stats.queues.count(q), 1u) << q << " missing on its owner " << name;
+        EXPECT_EQ(stats.queues.at(q).depth, 4u) << q;
+        owners.insert(name);
+      } else {
+        EXPECT_EQ(stats.queues.count(q), 0u) << q << " found on " << name << ", owner " << owner(q);
+      }
+    }
+  }
+  EXPECT_EQ(owners.size(), 3u) << "12 queues should spread over all three proxies";
+}
+
+TEST_F(Sharded, ProducerMapChangeMidStreamLosesNothingAndDuplicatesNothing) {
+  const std::string q = queue_on("a", "stream");
+  constexpr int kTotal = 3000;
+  std::atomic<int> failed{0};
+  {
+    courier::Producer p(producer_options());
+    for (int i = 0; i < kTotal; ++i) {
+      if (i == kTotal / 2) move_queue(q, "b");  // mid-stream: a holds unconfirmed ones
+      p.publish_async(q, i, {}, [&](const courier::Confirm& c) {
+        if (!c.ok()) ++failed;
+      });
+    }
+    ASSERT_TRUE(p.flush(10000ms));
+    EXPECT_EQ(p.confirmed(), static_cast<std::uint64_t>(kTotal));
+  }
+  EXPECT_EQ(failed.load(), 0);
+  auto on_a = drain_ids(proxy("a").endpoint(), q, kTotal / 2);
+  auto on_b = drain_ids(proxy("b").endpoint(), q, kTotal / 2);
+  EXPECT_GT(on_a.size(), 0u);
+  EXPECT_GT(on_b.size(), 0u);
+  std::map<std::string, int> all = on_a;
+  for (const auto& [id, n] : on_b) all[id] += n;
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kTotal)) << "a message was lost";
+  for (const auto& [id, n] : all) EXPECT_EQ(n, 1) << "id " << id << " stored " << n << " times";
+}
+
+TEST_F(Sharded, ProducerKilledProxyFailsOnlyItsQueuesAndNamesIt) {
+  const std::string on_b = queue_on("b");
+  const std::string on_a = queue_on("a");
+  auto o = producer_options();
+  o.publish_timeout = 1000ms;
+  o.close_timeout = 200ms;
+  courier::Producer p(o);
+  ASSERT_TRUE(p.wait_connected(5000ms));
+  proxy("b").kill9();
+  try {
+    (void)p.publish(on_b, 1);
+    FAIL() << "publish to a queue of a dead proxy succeeded";
+  } catch (const courier::TimeoutError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'b'"), std::string::npos) << what;
+    EXPECT_NE(what.find(proxy("b").endpoint()), std::string::npos) << what;
+  }
+  // The other queues keep flowing meanwhile.
+  for (int i = 0; i < 20; ++i) EXPECT_NO_THROW((void)p.publish(on_a, i));
+  EXPECT_EQ(RawCqp(proxy("a").endpoint()).stats(on_a)["depth"], 20u);
+}
+
+TEST_F(Sharded, ProducerFollows421ToTheProxyNamedByMovedTo) {
+  MovedProxy old_owner("b");
+  const std::string q = "moved-queue";
+  source_->publish(ShardMap(2,
+                            {{"a", proxy("a").endpoint(), 1.0},
+                             {"b", proxy("b").endpoint(), 1.0},
+                             {"old", old_owner.endpoint(), 1.0}},
+                            {{q, "old"}}));
+  courier::Producer p(producer_options());
+  courier::PublishOptions po;
+  po.id = "kept-id";
+  (void)p.publish(q, 1, po);  // sync: refused by `old`, resent to b
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 10; ++i) {
+    p.publish_async(q, i, {}, [&](const courier::Confirm& c) {
+      if (c.ok()) ++ok;
+    });
+  }
+  ASSERT_TRUE(p.flush(5000ms));
+  EXPECT_EQ(ok.load(), 10);
+  EXPECT_GE(old_owner.puts(), 2);
+  EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(q)["depth"], 11u);
+  auto ids = drain_ids(proxy("b").endpoint(), q, 11);
+  EXPECT_EQ(ids.count("kept-id"), 1u) << "the redirected message must keep its producer id";
+}
+
+TEST_F(Sharded, ProducerFollows421ToTheOwnerOfANewerMap) {
+  MovedProxy old_owner("nobody-we-know");
+  const std::string q = "moved-queue2";
+  const std::string dir = courier::test::make_temp_dir("courier-shard-map");
+  const std::string path = dir + "/map.json";
+  auto write = [&](const ShardMap& m) {
+    std::ofstream(path + ".tmp") << m.to_json();
+    std::filesystem::rename(path + ".tmp", path);
+  };
+  const ShardMap v2(2,
+                    {{"a", proxy("a").endpoint(), 1.0},
+                     {"c", proxy("c").endpoint(), 1.0},
+                     {"old", old_owner.endpoint(), 1.0}},
+                    {{q, "old"}});
+  write(v2);
+  // Polled once an hour: only the refresh() a 421 causes reads the file again.
+  auto file_source = ShardMapSource::from_file(path, std::chrono::hours(1));
+  auto o = producer_options();
+  o.shards = file_source;
+  courier::Producer p(o);
+  write(v2.with_pin(q, "c"));  // what `courier move` writes after copying q to c
+  (void)p.publish(q, 1);       // routed by v2 to `old`, refused, resent to c
+  EXPECT_EQ(file_source->version(), 3u);
+  EXPECT_EQ(old_owner.puts(), 1);
+  EXPECT_EQ(RawCqp(proxy("c").endpoint()).stats(q)["depth"], 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(Sharded, ProducerFails421WhenTheMapDoesNotKnowTheNewOwner) {
+  MovedProxy old_owner("zzz");
+  const std::string q = "moved-queue3";
+  source_->publish(ShardMap(2, {{"a", proxy("a").endpoint(), 1.0}, {"old", old_owner.endpoint(), 1.0}},
+                            {{q, "old"}}));
+  courier::Producer p(producer_options());
+  try {
+    (void)p.publish(q, 1);
+    FAIL() << "no RemoteError";
+  } catch (const courier::RemoteError& e) {
+    EXPECT_EQ(e.status(), 421);
+    EXPECT_NE(std::string(e.what()).find("'zzz'"), std::string::npos) << e.what();
+  }
+  std::exception_ptr got;
+  p.publish_async(q, 2, {}, [&](const courier::Confirm& c) { got = c.error; });
+  ASSERT_TRUE(p.flush(5000ms));
+  ASSERT_TRUE(got);
+  EXPECT_THROW(std::rethrow_exception(got), courier::RemoteError);
+}
+
+TEST_F(Sharded, UnshardedProducerReports421AndDoesNotRetry) {
+  MovedProxy old_owner("b");
+  courier::ProducerOptions o;
+  o.endpoint = old_owner.endpoint();
+  courier::Producer p(o);
+  try {
+    (void)p.publish("q", 1);
+    FAIL() << "no RemoteError";
+  } catch (const courier::RemoteError& e) {
+    EXPECT_EQ(e.status(), 421);
+    EXPECT_NE(std::string(e.what()).find("proxy 'b'"), std::string::npos) << e.what();
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(old_owner.puts(), 1);
+}
+
+}  // namespace
