@@ -371,4 +371,178 @@ TEST_F(Sharded, UnshardedProducerReports421AndDoesNotRetry) {
   EXPECT_EQ(old_owner.puts(), 1);
 }
 
+// ---- Consumer ---------------------------------------------------------------------
+
+TEST_F(Sharded, ConsumerTakesItsQueueFromItsOwner) {
+  const std::string q = queue_on("c", "take");
+  courier::Producer p(producer_options());
+  for (int i = 0; i < 10; ++i) p.publish_async(q, i);
+  ASSERT_TRUE(p.flush(5000ms));
+  courier::Consumer c(q, consumer_options());
+  for (int i = 0; i < 10; ++i) {
+    auto d = c.receive<int>(5000ms);
+    ASSERT_TRUE(d) << "delivery " << i;
+    EXPECT_EQ(d->body(), i);
+    EXPECT_TRUE(d->ack());
+  }
+  EXPECT_TRUE(c.close(2000ms));
+  EXPECT_EQ(RawCqp(proxy("c").endpoint()).stats(q)["acked"], 10u);
+}
+
+// The old owner's deliveries are still handed out and settled there; the
+// new owner's follow; every message is consumed once.
+TEST_F(Sharded, ConsumerFollowsAMapChangeAndSettlesOldDeliveriesWithTheOldOwner) {
+  const std::string q = queue_on("a", "follow");
+  courier::Producer p(producer_options());
+  for (int i = 0; i < 100; ++i) p.publish_async(q, i);
+  ASSERT_TRUE(p.flush(5000ms));
+  auto o = consumer_options();
+  o.prefetch = 200;
+  courier::Consumer c(q, o);
+  std::map<std::string, int> seen;
+  std::vector<courier::RawDelivery> held;
+  for (int i = 0; i < 50; ++i) {
+    auto d = c.receive_raw(5000ms);
+    ASSERT_TRUE(d) << "delivery " << i;
+    ++seen[d->id()];
+    if (i < 10) {
+      held.push_back(std::move(*d));  // in the user's hands across the change
+    } else {
+      EXPECT_TRUE(d->ack());
+    }
+  }
+  move_queue(q, "b");
+  for (int i = 0; i < 100; ++i) p.publish_async(q, 1000 + i);
+  ASSERT_TRUE(p.flush(5000ms));
+  EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(q)["put"], 100u) << "new messages go to the new owner";
+  for (int i = 0; i < 150; ++i) {
+    auto d = c.receive_raw(5000ms);
+    ASSERT_TRUE(d) << "delivery " << 50 + i;
+    ++seen[d->id()];
+    EXPECT_TRUE(d->ack());
+  }
+  for (auto& d : held) EXPECT_TRUE(d.ack()) << "an old delivery is acked on its own connection";
+  held.clear();
+  EXPECT_FALSE(c.receive_raw(200ms)) << "nothing more than the 200 published";
+  EXPECT_EQ(seen.size(), 200u);
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+  RawCqp a(proxy("a").endpoint());
+  // The old connection closes once its deliveries are settled.
+  EXPECT_TRUE(wait_until([&] { return a.stats(q)["consumers"] == 0; }, 5000ms));
+  const auto on_a = a.stats(q);
+  EXPECT_EQ(on_a.at("acked"), 100u);
+  EXPECT_EQ(on_a.at("redelivered"), 0u);
+  EXPECT_EQ(on_a.at("depth"), 0u);
+  EXPECT_TRUE(c.close(2000ms));
+  EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(q)["acked"], 100u);
+}
+
+TEST_F(Sharded, ConsumerRunFollowsTheOwnerToo) {
+  const std::string q = queue_on("b", "run");
+  courier::Producer p(producer_options());
+  for (int i = 0; i < 5; ++i) p.publish_async(q, i);
+  ASSERT_TRUE(p.flush(5000ms));
+  courier::Consumer c(q, consumer_options());
+  int n = 0;
+  std::thread t([&] {
+    c.run<int>([&](const int&) {
+      if (++n == 5) {
+        move_queue(q, "c");
+        for (int i = 0; i < 5; ++i) p.publish_async(q, i);
+      }
+      if (n == 10) c.stop();
+    });
+  });
+  t.join();
+  EXPECT_EQ(n, 10);
+  EXPECT_EQ(RawCqp(proxy("c").endpoint()).stats(q)["acked"], 5u);
+}
+
+// ---- Admin ------------------------------------------------------------------------
+
+TEST_F(Sharded, AdminDeclaresOnTheOwnerAndMergesStats) {
+  courier::Admin admin(admin_options());
+  std::vector<std::string> queues;
+  for (int i = 0; i < 9; ++i) queues.push_back("adm" + std::to_string(i));
+  courier::QueueOptions qo;
+  qo.max_length = 7;
+  for (const auto& q : queues) EXPECT_EQ(admin.declare(q, qo), 0u);
+  for (const char* name : {"a", "b", "c"}) {
+    const auto stats = courier::Admin(admin_at(proxy(name).endpoint())).stats();
+    for (const auto& q : queues) EXPECT_EQ(stats.queues.count(q), owner(q) == name ? 1u : 0u) << q << " on " << name;
+  }
+  courier::Producer p(producer_options());
+  for (const auto& q : queues) (void)p.publish(q, 1);
+  const auto all = admin.stats();
+  for (const auto& q : queues) {
+    ASSERT_EQ(all.queues.count(q), 1u) << q;
+    EXPECT_EQ(all.queues.at(q).depth, 1u) << q;
+    EXPECT_EQ(admin.stats(q)->depth, 1u) << q;
+  }
+  EXPECT_EQ(admin.purge(queues[0]), 1u);
+  EXPECT_EQ(admin.stats(queues[0])->depth, 0u);
+  admin.remove(queues[0]);
+  EXPECT_FALSE(admin.stats(queues[0]));
+  const auto by_proxy = admin.stats_by_proxy();
+  ASSERT_EQ(by_proxy.size(), 3u);
+  for (const auto& s : by_proxy) {
+    EXPECT_TRUE(s.reachable) << s.name << ": " << s.error;
+    EXPECT_EQ(s.endpoint, proxy(s.name).endpoint());
+  }
+}
+
+TEST_F(Sharded, AdminStatsByProxyMarksADeadProxyUnreachable) {
+  const std::string on_c = queue_on("c", "dead");
+  const std::string on_a = queue_on("a", "alive");
+  courier::Admin admin(admin_options());
+  (void)admin.declare(on_a);
+  proxy("c").kill9();
+  const auto started = std::chrono::steady_clock::now();
+  const auto by_proxy = admin.stats_by_proxy();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4000ms) << "one timeout for the dead one";
+  ASSERT_EQ(by_proxy.size(), 3u);
+  for (const auto& s : by_proxy) {
+    if (s.name == "c") {
+      EXPECT_FALSE(s.reachable);
+      EXPECT_NE(s.error.find(proxy("c").endpoint()), std::string::npos) << s.error;
+    } else {
+      EXPECT_TRUE(s.reachable) << s.name << ": " << s.error;
+    }
+  }
+  EXPECT_EQ(by_proxy[0].queues.count(on_a), 1u);
+  try {
+    (void)admin.stats();
+    FAIL() << "stats() of all queues hid a dead proxy";
+  } catch (const courier::TimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("'c'"), std::string::npos) << e.what();
+  }
+  try {
+    (void)admin.declare(on_c);
+    FAIL() << "declare on a dead owner succeeded";
+  } catch (const courier::TimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("'c'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(admin.declare(on_a), 0u) << "the other proxies keep answering";
+}
+
+// ---- Lock -------------------------------------------------------------------------
+
+TEST_F(Sharded, LockTakesItsTokenOnTheOwnerAndFollowsAMove) {
+  const std::string name = queue_on("b", "lock");
+  courier::LockOptions o;
+  o.shards = source_;
+  courier::Lock lock(name, o);
+  {
+    auto g = lock.acquire(5000ms);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(name)["inflight"], 1u);
+    EXPECT_TRUE(g->release());
+  }
+  move_queue(name, "a");
+  auto g = lock.acquire(5000ms);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(RawCqp(proxy("a").endpoint()).stats(name)["inflight"], 1u);
+  EXPECT_TRUE(g->release());
+}
+
 }  // namespace
