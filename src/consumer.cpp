@@ -406,7 +406,7 @@ struct Consumer::Sharded {
   // draining (its deliveries are still being settled).
   struct Route {
     ShardProxy proxy;
-    std::unique_ptr<Consumer> consumer;
+    std::shared_ptr<Consumer> consumer;  // shared: wait_consuming() uses it unlocked
   };
   // How often a waiting receive() looks at the map's version.
   static constexpr std::chrono::milliseconds kMapCheck{100};
@@ -441,7 +441,7 @@ struct Consumer::Sharded {
     ConsumerOptions o = base;
     o.endpoint = p.endpoint;
     o.shards.reset();
-    return Route{p, std::unique_ptr<Consumer>(new Consumer(queue, std::move(o), bell))};
+    return Route{p, std::shared_ptr<Consumer>(new Consumer(queue, std::move(o), bell))};
   }
 
   static bool drained(Consumer& c) {
@@ -452,7 +452,7 @@ struct Consumer::Sharded {
 
   // Follows a new map version, and takes out the old connections that have
   // nothing left to settle (destroyed by the caller, outside the lock).
-  void follow_locked(std::vector<std::unique_ptr<Consumer>>& to_close) {
+  void follow_locked(std::vector<std::shared_ptr<Consumer>>& to_close) {
     if (source->version() != routed_version) {
       const auto map = source->current();
       routed_version = map->version();
@@ -490,7 +490,7 @@ struct Consumer::Sharded {
 
   // One look at every connection, the old ones first.
   std::optional<RawDelivery> try_take() {
-    std::vector<std::unique_ptr<Consumer>> to_close;
+    std::vector<std::shared_ptr<Consumer>> to_close;
     std::lock_guard<std::mutex> lock(mu);
     if (closed) throw ClosedError("consumer of queue " + queue + " (" + description + ") is closed");
     follow_locked(to_close);
@@ -634,16 +634,15 @@ void Consumer::stop() noexcept {
 
 bool Consumer::wait_consuming(std::chrono::milliseconds timeout) {
   if (sharded_) {
-    Consumer* current;
+    std::shared_ptr<Consumer> current;
     ShardProxy owner;
     {
-      std::vector<std::unique_ptr<Consumer>> to_close;
+      std::vector<std::shared_ptr<Consumer>> to_close;
       std::lock_guard<std::mutex> lock(sharded_->mu);
       sharded_->follow_locked(to_close);
-      current = sharded_->routes.back().consumer.get();
+      current = sharded_->routes.back().consumer;
       owner = sharded_->routes.back().proxy;
     }
-    // `current` stays: only old connections are ever closed before the Consumer.
     try {
       return current->wait_consuming(timeout);
     } catch (const RemoteError& e) {
