@@ -259,6 +259,22 @@ TEST_F(Sharded, ProducerMapChangeMidStreamLosesNothingAndDuplicatesNothing) {
   for (const auto& [id, n] : all) EXPECT_EQ(n, 1) << "id " << id << " stored " << n << " times";
 }
 
+TEST_F(Sharded, ProducerClosesTheConnectionOfAProxyThatLeftTheMapOnceItHoldsNothing) {
+  const std::string on_c = queue_on("c", "leave");
+  const std::string on_a = queue_on("a", "stay");
+  courier::Producer p(producer_options());
+  (void)p.publish(on_c, 1);
+  courier::Admin admin_c(admin_at(proxy("c").endpoint()));
+  EXPECT_EQ(admin_c.stats().clients, 2u) << "this Admin and the Producer";
+  source_->publish(ShardMap(2, {{"a", proxy("a").endpoint(), 1.0}, {"b", proxy("b").endpoint(), 1.0}}));
+  (void)p.publish(on_a, 2);  // routes by version 2: c is retired, and holds nothing
+  EXPECT_TRUE(wait_until([&] { return admin_c.stats().clients == 1u; }, 5000ms))
+      << "the connection to c stayed open";
+  EXPECT_EQ(p.confirmed(), 2u) << "counters keep what the closed connection did";
+  (void)p.publish(on_c, 3);  // c's queue now goes to its owner in version 2
+  EXPECT_EQ(RawCqp(proxy(source_->current()->owner(on_c).name).endpoint()).stats(on_c)["depth"], 1u);
+}
+
 TEST_F(Sharded, ProducerKilledProxyFailsOnlyItsQueuesAndNamesIt) {
   const std::string on_b = queue_on("b");
   const std::string on_a = queue_on("a");
