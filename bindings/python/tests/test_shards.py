@@ -60,6 +60,25 @@ def test_shard_admin_reports_a_dead_proxy_unreachable(two_proxies):
             admin.stats()
 
 
+def test_shard_aio_clients_take_shards_too(two_proxies):
+    import asyncio
+
+    import courier.aio
+
+    a, b, shards = two_proxies
+
+    async def main():
+        async with courier.aio.Admin(shards=shards) as admin:
+            assert [s.name for s in await admin.stats_by_proxy()] == ["a", "b"]
+            assert await admin.declare("shq.on-b") == 0
+        async with courier.aio.Producer(shards=shards) as producer:
+            await producer.publish("shq.on-b", "x")
+
+    asyncio.run(main())
+    with courier.Admin(b.endpoint) as on_b:
+        assert on_b.stats("shq.on-b").depth == 1
+
+
 def test_shard_and_endpoint_together_is_a_config_error(two_proxies):
     a, _, shards = two_proxies
     with pytest.raises(courier.ConfigError, match="pick one"):
