@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace courier {
@@ -502,15 +503,15 @@ struct Lock::Sharded {
     description = "shards: " + source->description();
     const auto map = source->current();
     routed_version = map->version();
-    connect(map->owner(name));
+    owner = map->owner(name);
+    inner = connect(owner);
   }
 
-  void connect(const ShardProxy& p) {
+  std::shared_ptr<Lock> connect(const ShardProxy& p) const {
     LockOptions o = base;
     o.endpoint = p.endpoint;
     o.shards.reset();
-    inner = std::make_shared<Lock>(name, std::move(o));
-    owner = p;
+    return std::make_shared<Lock>(name, std::move(o));
   }
 
   // The Lock to acquire() on: the owner's in the current map, unless the
@@ -533,9 +534,11 @@ struct Lock::Sharded {
       busy = s.acquiring || (s.current && s.current->effective(Clock::now()) == LockLoss::none);
     }
     if (busy) return {inner, owner};
+    std::shared_ptr<Lock> fresh = connect(next);  // may throw: the old one then stays
+    // The old one holds nothing: its BYE (when the last user lets go) returns no token.
+    std::shared_ptr<Lock> old = std::exchange(inner, std::move(fresh));
+    owner = next;
     routed_version = map->version();
-    std::shared_ptr<Lock> old = std::move(inner);
-    connect(next);  // the old one holds nothing: its BYE returns no token
     return {inner, owner};
   }
 };

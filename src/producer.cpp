@@ -210,15 +210,15 @@ struct Producer::Impl {
   }
 
   // Waits for window space until `deadline` (never on the I/O thread, whose
-  // callbacks may publish: waiting there would deadlock; nor when `room` is
-  // false: a sharded Producer redirecting from another I/O thread).
-  // Returns: false when the window stayed full until `deadline`.
-  bool submit(Entry e, Clock::time_point deadline, bool room = true) {
+  // callbacks may publish: waiting there would deadlock; nor when
+  // `wait_for_room` is false: a sharded Producer redirecting from another
+  // I/O thread). Returns: false when the window stayed full until `deadline`.
+  bool submit(Entry e, Clock::time_point deadline, bool wait_for_room = true) {
     std::unique_lock<std::mutex> lock(mu);
     if (closed || closing) {
       throw ClosedError("producer for " + link.endpoint() + " is closed");
     }
-    if (room && !on_io_thread()) {
+    if (wait_for_room && !on_io_thread()) {
       auto room = [&] { return in_window < options.window || closed; };
       if (deadline == Clock::time_point::max()) {
         cv.wait(lock, room);
