@@ -707,7 +707,10 @@ void Producer::submit_unbounded(std::string_view queue, zmq::message_t body, con
 
 bool Producer::submit_message(std::string_view queue, zmq::message_t body, const PublishOptions& options,
                               ConfirmCallback on_confirm, std::optional<std::chrono::milliseconds> wait) {
-  if (sharded_) return sharded_->submit(queue, std::move(body), options, std::move(on_confirm), wait);
+  // Expected false: the routing layer stays out of the single-proxy path's code.
+  if (__builtin_expect(sharded_ != nullptr, 0)) {
+    return sharded_->submit(queue, std::move(body), options, std::move(on_confirm), wait);
+  }
   Entry e = impl_->make_entry(queue, std::move(body), options);
   e.on_confirm = std::move(on_confirm);
   return impl_->submit(std::move(e), wait ? detail::deadline_after(*wait) : Clock::time_point::max());
@@ -715,7 +718,7 @@ bool Producer::submit_message(std::string_view queue, zmq::message_t body, const
 
 std::uint64_t Producer::publish_message(std::string_view queue, zmq::message_t body,
                                         const PublishOptions& options, std::chrono::milliseconds timeout) {
-  if (sharded_) return sharded_->publish(queue, std::move(body), options, timeout);
+  if (__builtin_expect(sharded_ != nullptr, 0)) return sharded_->publish(queue, std::move(body), options, timeout);
   impl_->check_not_io("publish()");
   auto w = std::make_shared<SyncWait>();
   w->timeout = timeout;
