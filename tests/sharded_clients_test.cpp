@@ -474,6 +474,28 @@ TEST_F(Sharded, ConsumerRunFollowsTheOwnerToo) {
   EXPECT_EQ(RawCqp(proxy("c").endpoint()).stats(q)["acked"], 5u);
 }
 
+TEST_F(Sharded, ConsumerOfADeadOwnerWaitsWhileOtherQueuesFlow) {
+  const std::string on_c = queue_on("c", "deadc");
+  const std::string on_a = queue_on("a", "livea");
+  courier::Producer p(producer_options());
+  (void)p.publish(on_c, 1);
+  courier::Consumer dead(on_c, consumer_options());
+  courier::Consumer live(on_a, consumer_options());
+  ASSERT_TRUE(dead.wait_consuming(5000ms));
+  proxy("c").kill9();
+  for (int i = 0; i < 5; ++i) (void)p.publish(on_a, i);
+  for (int i = 0; i < 5; ++i) {
+    auto d = live.receive<int>(5000ms);
+    ASSERT_TRUE(d) << "queue on a stalled by the dead c";
+    EXPECT_TRUE(d->ack());
+  }
+  auto first = dead.receive_raw(5000ms);  // delivered before the kill, or nothing
+  if (first) (void)first->ack();
+  EXPECT_FALSE(dead.receive_raw(300ms));
+  proxy("c").start();  // same port and journal: the consumer reconnects by itself
+  if (!first) EXPECT_TRUE(dead.receive_raw(10000ms)) << "the message c kept";
+}
+
 // ---- Admin ------------------------------------------------------------------------
 
 TEST_F(Sharded, AdminDeclaresOnTheOwnerAndMergesStats) {
