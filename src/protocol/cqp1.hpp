@@ -41,12 +41,9 @@ enum Status : int {
   kBadRequest = 400,
   kNotFound = 404,
   kConflict = 409,
+  kMoved = 421,  // extension (docs/PROTOCOL.md §3.13): publish to the proxy named in `moved_to`
   kTooLarge = 413,
   kQueueFull = 429,
-  // The queue lives on another proxy now (`courier move`, docs/scaling.md):
-  // ERROR to a PUT, with `moved_to` naming that proxy. Clients with a shard
-  // map refresh it and resend there; others report it.
-  kMoved = 421,
   kInternal = 500,
   kUnavailable = 503,
 };

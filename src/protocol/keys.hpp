@@ -44,13 +44,12 @@ inline constexpr std::string_view dead_letter = "dead_letter";
 inline constexpr std::string_view max_attempts = "max_attempts";
 inline constexpr std::string_view ack_timeout = "ack_timeout";
 inline constexpr std::string_view tokens = "tokens";
+// extension (docs/PROTOCOL.md §3.13): the queue now lives on that proxy
+inline constexpr std::string_view moved_to = "moved_to";
 
 // ERROR
 inline constexpr std::string_view code = "code";
 inline constexpr std::string_view reason = "reason";
-// ERROR 421 (and the DECLARE option that causes it): the proxy name, in the
-// shard map, that now owns the queue.
-inline constexpr std::string_view moved_to = "moved_to";
 
 // DECLARED / PURGED / STATS
 inline constexpr std::string_view depth = "depth";
