@@ -371,6 +371,32 @@ TEST_F(Sharded, ProducerFails421WhenTheMapDoesNotKnowTheNewOwner) {
   EXPECT_THROW(std::rethrow_exception(got), courier::RemoteError);
 }
 
+// With a courier-proxy that knows the DECLARE option `moved_to` (what
+// `courier move` sets on the old owner): skipped by a proxy that refuses it.
+TEST_F(Sharded, ProducerFollowsARealProxysMovedToMark) {
+  const std::string q = "marked-queue";
+  source_->publish(source_->current()->with_pin(q, "a"));
+  RawCqp raw(proxy("a").endpoint());
+  raw.send("DECLARE", std::map<std::string, std::string>{{"q", q}, {"moved_to", "b"}});
+  auto answer = raw.recv(5000ms);
+  ASSERT_GE(answer.size(), 2u) << "no answer to DECLARE";
+  if (answer[1].to_string() == "ERROR") GTEST_SKIP() << "this courier-proxy has no DECLARE moved_to yet";
+  ASSERT_EQ(answer[1].to_string(), "DECLARED");
+  courier::Producer p(producer_options());
+  for (int i = 0; i < 5; ++i) (void)p.publish(q, i);  // the map still says a: a refuses, b takes
+  EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(q)["depth"], 5u);
+  EXPECT_EQ(raw.stats(q)["depth"], 0u);
+  courier::ProducerOptions plain;
+  plain.endpoint = proxy("a").endpoint();
+  try {
+    (void)courier::Producer(plain).publish(q, 1);
+    FAIL() << "an unsharded Producer stored into a moved queue";
+  } catch (const courier::RemoteError& e) {
+    EXPECT_EQ(e.status(), 421);
+    EXPECT_NE(std::string(e.what()).find("'b'"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Sharded, UnshardedProducerReports421AndDoesNotRetry) {
   MovedProxy old_owner("b");
   courier::ProducerOptions o;
