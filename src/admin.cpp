@@ -267,6 +267,7 @@ struct Admin::Sharded {
         m.dropped += q.dropped;
         m.expired += q.expired;
         if (!m.tokens) m.tokens = q.tokens;
+        if (!q.moved_to) m.moved_to.reset();  // the copy that still takes PUTs is the queue now
       }
     }
     return merged;

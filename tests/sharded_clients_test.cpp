@@ -386,7 +386,9 @@ TEST_F(Sharded, ProducerFollowsARealProxysMovedToMark) {
   for (int i = 0; i < 5; ++i) (void)p.publish(q, i);  // the map still says a: a refuses, b takes
   EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(q)["depth"], 5u);
   // (an Admin: RawCqp::stats() reads only numbers, and a marked queue's STATS carries moved_to)
-  EXPECT_EQ(courier::Admin(admin_at(proxy("a").endpoint())).stats(q)->depth, 0u);
+  const auto on_a = courier::Admin(admin_at(proxy("a").endpoint())).stats(q);
+  EXPECT_EQ(on_a->depth, 0u);
+  EXPECT_EQ(on_a->moved_to.value_or("(none)"), "b");
   courier::ProducerOptions plain;
   plain.endpoint = proxy("a").endpoint();
   try {

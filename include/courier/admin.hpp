@@ -83,6 +83,9 @@ struct QueueStats {
   std::uint64_t dropped = 0;
   std::uint64_t expired = 0;
   std::optional<std::uint64_t> tokens;  // set for token queues only
+  // Set on the old owner of a queue `courier move` moved away: the proxy
+  // name it now refuses PUTs for (ERROR 421). What is left here drains.
+  std::optional<std::string> moved_to;
 };
 
 // One STATS answer: every queue (or the one asked for) plus the proxy's figures.

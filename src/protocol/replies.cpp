@@ -128,6 +128,10 @@ QueueStats read_queue_stats(const msgpack::object& entry) {
       s.tokens = as_uint(kv.val, "'tokens'");
       continue;
     }
+    if (name == key::moved_to && kv.val.type == msgpack::type::STR) {
+      s.moved_to = std::string(kv.val.via.str.ptr, kv.val.via.str.size);
+      continue;
+    }
     for (const auto& [field_name, field] : fields) {
       if (name == field_name) *field = as_uint(kv.val, field_name);
     }

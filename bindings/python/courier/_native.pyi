@@ -635,6 +635,10 @@ class QueueStats:
     @property
     def tokens(self) -> int | None: ...
 
+    @property
+    def moved_to(self) -> str | None:
+        """The proxy the queue moved to (set on its old owner only)."""
+
     def __repr__(self) -> str: ...
 
 class ProxyStats:

@@ -116,6 +116,7 @@ void bind_admin(nb::module_& m) {
       .def_ro("dropped", &QueueStats::dropped)
       .def_ro("expired", &QueueStats::expired)
       .def_ro("tokens", &QueueStats::tokens)
+      .def_ro("moved_to", &QueueStats::moved_to, "The proxy the queue moved to (set on its old owner only).")
       .def("__repr__", [](const QueueStats& q) {
         return fields_repr("QueueStats", {{"depth", q.depth}, {"inflight", q.inflight}, {"consumers", q.consumers},
                                              {"delayed", q.delayed}, {"put", q.put}, {"delivered", q.delivered},
