@@ -98,10 +98,13 @@ struct QueueStats {
 //   reachable  false: it did not answer within AdminOptions::timeout, or
 //              answered with an error; `error` then says what happened
 //              (the exception's text), and queues/uptime/clients are empty/0
-//   queues, uptime_ms, clients: its own STATS answer, as for one proxy.
+//   queues, uptime_ms, clients: its own STATS answer, as for one proxy; a
+//              queue `courier move` took away has QueueStats::moved_to set
+//              on the proxy it left (its rest drains there): mark that row.
 // Admin::stats() (all queues) sums the per-queue figures of every proxy that
 // has the queue (two only during a move) and the clients; uptime_ms is the
-// smallest. Its name/endpoint are empty and reachable is true.
+// smallest; moved_to stays only when every copy has it. Its name/endpoint
+// are empty and reachable is true.
 struct ProxyStats {
   std::map<std::string, QueueStats> queues;
   std::uint64_t uptime_ms = 0;  // since the proxy process started
