@@ -33,6 +33,17 @@ std::uint64_t non_negative_ms(const std::optional<Millis>& d, const char* option
   return static_cast<std::uint64_t>(d->count());
 }
 
+// A shard map proxy name (shard_map.hpp), or "" (clears a moved_to mark).
+bool valid_proxy_name_or_empty(const std::string& name) {
+  if (name.size() > 64) return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 QueueRates rates(const ProxyStats& earlier, const ProxyStats& later) noexcept {
@@ -342,6 +353,11 @@ std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
   if (o.tokens && (*o.tokens < 1 || *o.tokens > 65536)) {
     throw ConfigError("QueueOptions::tokens is " + std::to_string(*o.tokens) + "; a token queue has 1..65536");
   }
+  if (o.moved_to && !valid_proxy_name_or_empty(*o.moved_to)) {
+    throw ConfigError("QueueOptions::moved_to '" + o.moved_to->substr(0, 64) +
+                      "' is not a proxy name: use 1-64 bytes of [A-Za-z0-9._-] (a name in the shard map), "
+                      "or \"\" to remove the mark");
+  }
   std::optional<std::uint64_t> ttl, ack_timeout;
   if (o.ttl) ttl = non_negative_ms(o.ttl, "ttl");
   if (o.ack_timeout) ack_timeout = non_negative_ms(o.ack_timeout, "ack_timeout");
@@ -358,6 +374,7 @@ std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
   m.ack_timeout = ack_timeout;
   if (o.dead_letter) m.dead_letter = *o.dead_letter;
   if (o.tokens) m.tokens = *o.tokens;
+  if (o.moved_to) m.moved_to = *o.moved_to;
   cqp1::encode(impl_->header, m);
   std::uint64_t depth = 0;
   impl_->call("DECLARE", cqp1::Command::DECLARED, queue,

@@ -371,22 +371,22 @@ TEST_F(Sharded, ProducerFails421WhenTheMapDoesNotKnowTheNewOwner) {
   EXPECT_THROW(std::rethrow_exception(got), courier::RemoteError);
 }
 
-// With a courier-proxy that knows the DECLARE option `moved_to` (what
-// `courier move` sets on the old owner): skipped by a proxy that refuses it.
+// A real proxy's moved_to mark (Admin::declare, as `courier move` sets it).
 TEST_F(Sharded, ProducerFollowsARealProxysMovedToMark) {
   const std::string q = "marked-queue";
   source_->publish(source_->current()->with_pin(q, "a"));
-  RawCqp raw(proxy("a").endpoint());
-  raw.send("DECLARE", std::map<std::string, std::string>{{"q", q}, {"moved_to", "b"}});
-  auto answer = raw.recv(5000ms);
-  ASSERT_GE(answer.size(), 2u) << "no answer to DECLARE";
-  if (answer[1].to_string() == "ERROR") GTEST_SKIP() << "this courier-proxy has no DECLARE moved_to yet";
-  ASSERT_EQ(answer[1].to_string(), "DECLARED");
+  courier::Admin admin_a(admin_at(proxy("a").endpoint()));
+  courier::QueueOptions mark;
+  mark.moved_to = "b";
+  (void)admin_a.declare(q, mark);
+  courier::QueueOptions bad;
+  bad.moved_to = "not a name!";
+  EXPECT_THROW((void)admin_a.declare(q, bad), courier::ConfigError);
   courier::Producer p(producer_options());
   for (int i = 0; i < 5; ++i) (void)p.publish(q, i);  // the map still says a: a refuses, b takes
   EXPECT_EQ(RawCqp(proxy("b").endpoint()).stats(q)["depth"], 5u);
   // (an Admin: RawCqp::stats() reads only numbers, and a marked queue's STATS carries moved_to)
-  const auto on_a = courier::Admin(admin_at(proxy("a").endpoint())).stats(q);
+  const auto on_a = admin_a.stats(q);
   EXPECT_EQ(on_a->depth, 0u);
   EXPECT_EQ(on_a->moved_to.value_or("(none)"), "b");
   courier::ProducerOptions plain;
@@ -398,6 +398,10 @@ TEST_F(Sharded, ProducerFollowsARealProxysMovedToMark) {
     EXPECT_EQ(e.status(), 421);
     EXPECT_NE(std::string(e.what()).find("'b'"), std::string::npos) << e.what();
   }
+  mark.moved_to = "";  // the mark removed: a takes PUTs again
+  (void)admin_a.declare(q, mark);
+  EXPECT_FALSE(admin_a.stats(q)->moved_to);
+  EXPECT_NO_THROW((void)courier::Producer(plain).publish(q, 2));
 }
 
 TEST_F(Sharded, UnshardedProducerReports421AndDoesNotRetry) {

@@ -66,6 +66,11 @@ struct QueueOptions {
   // §3.6: locks and semaphores, see lock.hpp). Only ack_timeout may go with
   // it.
   std::optional<std::uint32_t> tokens;
+  // Marks the queue moved to that proxy (a shard map name, 1-64 bytes of
+  // [A-Za-z0-9._-]): the proxy then refuses PUTs to it with ERROR 421
+  // naming it, while what it holds can still be consumed (docs/PROTOCOL.md
+  // §3.13; `courier move` sets it). "" removes the mark. Not on token queues.
+  std::optional<std::string> moved_to;
 };
 
 // One queue's figures, as STATS reports them (PROTOCOL.md §3.2). Counters
@@ -180,7 +185,7 @@ class COURIER_EXPORT Admin {
 
   // DECLARE: sets the options given (creating the queue if needed).
   // Returns: the queue's depth. Throws: ConfigError (bad name or option,
-  // tokens outside 1..65536, negative duration); RemoteError 404 (unknown
+  // tokens outside 1..65536, negative duration, moved_to not a proxy name); RemoteError 404 (unknown
   // option), 400 (bad value, or an option a token queue does not take), 409
   // (tokens on a queue holding messages, or a different number of tokens),
   // 503; TimeoutError; ClosedError.

@@ -706,7 +706,7 @@ class Admin:
         Every queue's figures per proxy of the shard map (one entry without shards); a proxy that does not answer is an entry with reachable False and the error.
         """
 
-    def declare(self, queue: str, *, max_length: int | None = None, max_attempts: int | None = None, ttl: float | None = None, ack_timeout: float | None = None, dead_letter: str | None = None, tokens: int | None = None) -> int:
+    def declare(self, queue: str, *, max_length: int | None = None, max_attempts: int | None = None, ttl: float | None = None, ack_timeout: float | None = None, dead_letter: str | None = None, tokens: int | None = None, moved_to: str | None = None) -> int:
         """
         Set queue policies (unset = unchanged; seconds for ttl/ack_timeout); returns its depth.
         """

@@ -50,7 +50,7 @@ class PyAdmin : public Owner<Admin> {
   std::uint64_t declare(const std::string& queue, std::optional<std::uint64_t> max_length,
                         std::optional<std::uint64_t> max_attempts, std::optional<double> ttl,
                         std::optional<double> ack_timeout, std::optional<std::string> dead_letter,
-                        std::optional<std::uint32_t> tokens) {
+                        std::optional<std::uint32_t> tokens, std::optional<std::string> moved_to) {
     QueueOptions o;
     o.max_length = max_length;
     o.max_attempts = max_attempts;
@@ -58,6 +58,7 @@ class PyAdmin : public Owner<Admin> {
     if (ack_timeout) o.ack_timeout = to_ms(*ack_timeout, "ack_timeout");
     o.dead_letter = std::move(dead_letter);
     o.tokens = tokens;
+    o.moved_to = std::move(moved_to);
     auto a = get();
     nb::gil_scoped_release unlocked;
     return a->declare(queue, o);
@@ -166,7 +167,7 @@ void bind_admin(nb::module_& m) {
            "does not answer is an entry with reachable False and the error.")
       .def("declare", &PyAdmin::declare, nb::arg("queue"), nb::kw_only(), nb::arg("max_length") = nb::none(),
            nb::arg("max_attempts") = nb::none(), nb::arg("ttl") = nb::none(), nb::arg("ack_timeout") = nb::none(),
-           nb::arg("dead_letter") = nb::none(), nb::arg("tokens") = nb::none(),
+           nb::arg("dead_letter") = nb::none(), nb::arg("tokens") = nb::none(), nb::arg("moved_to") = nb::none(),
            "Set queue policies (unset = unchanged; seconds for ttl/ack_timeout); returns its depth.")
       .def("purge", &PyAdmin::purge, nb::arg("queue"), "Remove the ready messages; returns how many.")
       .def("remove", &PyAdmin::remove, nb::arg("queue"), "Forget an empty, unused queue.")

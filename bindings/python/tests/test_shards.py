@@ -49,6 +49,20 @@ def test_shard_clients_route_each_queue_to_its_owner(two_proxies):
                 assert on_b.stats("shq.lock").inflight == 1
 
 
+def test_shard_producer_follows_a_moved_to_mark(two_proxies):
+    a, b, shards = two_proxies
+    with courier.Admin(a.endpoint) as on_a:
+        on_a.declare("shq.on-a", moved_to="b")  # what `courier move` sets on the old owner
+        assert on_a.stats("shq.on-a").moved_to == "b"
+        with courier.Producer(a.endpoint) as plain:
+            with pytest.raises(courier.RemoteError, match="'b'"):
+                plain.publish("shq.on-a", 0)
+        with courier.Producer(shards=shards) as producer:  # the map still says a
+            producer.publish("shq.on-a", 1)
+        with courier.Admin(b.endpoint) as on_b:
+            assert on_b.stats("shq.on-a").depth == 1 and on_a.stats("shq.on-a").depth == 0
+
+
 def test_shard_admin_reports_a_dead_proxy_unreachable(two_proxies):
     a, b, shards = two_proxies
     b.stop()
