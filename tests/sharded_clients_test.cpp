@@ -504,6 +504,7 @@ TEST_F(Sharded, ConsumerRunFollowsTheOwnerToo) {
   });
   t.join();
   EXPECT_EQ(n, 10);
+  EXPECT_TRUE(c.close(2000ms)) << "close() hands the last acks over and waits until they are applied";
   EXPECT_EQ(RawCqp(proxy("c").endpoint()).stats(q)["acked"], 5u);
 }
 
