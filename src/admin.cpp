@@ -8,7 +8,9 @@
 #include "zmq_util.hpp"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
+#include <vector>
 
 namespace courier {
 
@@ -29,6 +31,17 @@ std::uint64_t non_negative_ms(const std::optional<Millis>& d, const char* option
     throw ConfigError(std::string("QueueOptions::") + option + " must be >= 0 ms (0 = none)");
   }
   return static_cast<std::uint64_t>(d->count());
+}
+
+// A shard map proxy name (shard_map.hpp), or "" (clears a moved_to mark).
+bool valid_proxy_name_or_empty(const std::string& name) {
+  if (name.size() > 64) return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -150,18 +163,150 @@ struct Admin::Impl {
   }
 };
 
-Admin::Admin(AdminOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+// ---- Sharded: one inner Admin per proxy ------------------------------------------
+
+namespace {
+
+std::string where(const ShardProxy& p) { return " [proxy '" + p.name + "' at " + p.endpoint + "]"; }
+
+// Runs `f` (a call on `p`'s Admin) and rethrows its error with the proxy named.
+template <class F>
+auto naming(const ShardProxy& p, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const RemoteError& e) {
+    throw RemoteError(e.status(), e.reason() + where(p));
+  } catch (const TimeoutError& e) {
+    throw TimeoutError(e.what() + where(p));
+  } catch (const ProtocolError& e) {
+    throw ProtocolError(e.what() + where(p));
+  } catch (const ClosedError& e) {
+    throw ClosedError(e.what() + where(p));
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.what() + where(p));
+  }
+}
+
+}  // namespace
+
+struct Admin::Sharded {
+  AdminOptions base;
+  std::shared_ptr<ShardMapSource> source;
+  std::string description;
+  std::mutex mu;  // guards admins
+  // By endpoint; an inner Admin serializes its own calls, so calls to
+  // different proxies from different threads go on at once.
+  std::map<std::string, std::shared_ptr<Admin>, std::less<>> admins;
+
+  explicit Sharded(AdminOptions o) : base(std::move(o)) {
+    if (!base.endpoint.empty()) {
+      throw ConfigError("AdminOptions: both endpoint ('" + base.endpoint +
+                        "') and shards are set; pick one (shards routes each queue to its proxy)");
+    }
+    if (base.timeout.count() <= 0) throw ConfigError("AdminOptions::timeout must be > 0 ms");
+    source = std::move(base.shards);
+    description = "shards: " + source->description();
+  }
+
+  std::shared_ptr<Admin> admin_for(const ShardProxy& p) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = admins.find(p.endpoint);
+    if (it != admins.end()) return it->second;
+    AdminOptions o = base;
+    o.endpoint = p.endpoint;
+    o.shards.reset();
+    return admins.emplace(p.endpoint, std::make_shared<Admin>(std::move(o))).first->second;
+  }
+
+  // The queue's owner now. Throws: ConfigError (an empty map).
+  ShardProxy owner(std::string_view queue) const { return source->current()->owner(queue); }
+
+  std::vector<ProxyStats> stats_by_proxy() {
+    const auto map = source->current();
+    if (map->empty()) {
+      throw ConfigError("Admin::stats_by_proxy: the shard map (" + source->description() + ") lists no proxy");
+    }
+    std::vector<ProxyStats> out;
+    for (const ShardProxy& p : map->proxies()) {
+      ProxyStats s;
+      try {
+        s = naming(p, [&] { return admin_for(p)->stats(); });
+        s.reachable = true;
+      } catch (const Error& e) {
+        s = ProxyStats{};
+        s.reachable = false;
+        s.error = e.what();
+      }
+      s.name = p.name;
+      s.endpoint = p.endpoint;
+      out.push_back(std::move(s));
+    }
+    // Forget the connections of proxies that left the map.
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto it = admins.begin(); it != admins.end();) {
+      bool listed = false;
+      for (const ShardProxy& p : map->proxies()) listed = listed || p.endpoint == it->first;
+      it = listed ? std::next(it) : admins.erase(it);
+    }
+    return out;
+  }
+
+  ProxyStats stats() {
+    ProxyStats merged;
+    bool first = true;
+    for (ProxyStats& s : stats_by_proxy()) {
+      if (!s.reachable) {
+        throw TimeoutError("Admin::stats: proxy '" + s.name + "' at " + s.endpoint + " did not answer (" +
+                           s.error + "); stats_by_proxy() reports the others");
+      }
+      merged.clients += s.clients;
+      merged.uptime_ms = first ? s.uptime_ms : std::min(merged.uptime_ms, s.uptime_ms);
+      first = false;
+      for (auto& [name, q] : s.queues) {
+        auto [it, fresh] = merged.queues.emplace(name, q);
+        if (fresh) continue;
+        QueueStats& m = it->second;  // on two proxies: a move under way
+        m.depth += q.depth;
+        m.inflight += q.inflight;
+        m.consumers += q.consumers;
+        m.delayed += q.delayed;
+        m.put += q.put;
+        m.delivered += q.delivered;
+        m.acked += q.acked;
+        m.redelivered += q.redelivered;
+        m.dead_lettered += q.dead_lettered;
+        m.dropped += q.dropped;
+        m.expired += q.expired;
+        if (!m.tokens) m.tokens = q.tokens;
+        if (!q.moved_to) m.moved_to.reset();  // the copy that still takes PUTs is the queue now
+      }
+    }
+    return merged;
+  }
+};
+
+// ---- Admin ------------------------------------------------------------------------
+
+Admin::Admin(AdminOptions options) {
+  if (options.shards) {
+    sharded_ = std::make_unique<Sharded>(std::move(options));
+  } else {
+    impl_ = std::make_unique<Impl>(std::move(options));
+  }
+}
 Admin::Admin(Admin&&) noexcept = default;
 Admin& Admin::operator=(Admin&& other) noexcept {
   if (this != &other) {
     Admin dying(std::move(*this));
     impl_ = std::move(other.impl_);
+    sharded_ = std::move(other.sharded_);
   }
   return *this;
 }
 Admin::~Admin() = default;
 
 ProxyStats Admin::stats() {
+  if (sharded_) return sharded_->stats();
   std::lock_guard<std::mutex> lock(impl_->mu);
   cqp1::encode(impl_->header, cqp1::QueueOnly{});
   ProxyStats out;
@@ -169,8 +314,28 @@ ProxyStats Admin::stats() {
   return out;
 }
 
+std::vector<ProxyStats> Admin::stats_by_proxy() {
+  if (sharded_) return sharded_->stats_by_proxy();
+  ProxyStats s;
+  try {
+    s = stats();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    s = ProxyStats{};
+    s.reachable = false;
+    s.error = e.what();
+  }
+  s.endpoint = impl_->link.endpoint();
+  return {std::move(s)};
+}
+
 std::optional<QueueStats> Admin::stats(std::string_view queue) {
   check_queue(queue, "Admin::stats");
+  if (sharded_) {
+    const ShardProxy p = sharded_->owner(queue);
+    return naming(p, [&] { return sharded_->admin_for(p)->stats(queue); });
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   cqp1::encode(impl_->header, cqp1::QueueOnly{queue});
   std::optional<QueueStats> out;
@@ -188,9 +353,18 @@ std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
   if (o.tokens && (*o.tokens < 1 || *o.tokens > 65536)) {
     throw ConfigError("QueueOptions::tokens is " + std::to_string(*o.tokens) + "; a token queue has 1..65536");
   }
+  if (o.moved_to && !valid_proxy_name_or_empty(*o.moved_to)) {
+    throw ConfigError("QueueOptions::moved_to '" + o.moved_to->substr(0, 64) +
+                      "' is not a proxy name: use 1-64 bytes of [A-Za-z0-9._-] (a name in the shard map), "
+                      "or \"\" to remove the mark");
+  }
   std::optional<std::uint64_t> ttl, ack_timeout;
   if (o.ttl) ttl = non_negative_ms(o.ttl, "ttl");
   if (o.ack_timeout) ack_timeout = non_negative_ms(o.ack_timeout, "ack_timeout");
+  if (sharded_) {
+    const ShardProxy p = sharded_->owner(queue);
+    return naming(p, [&] { return sharded_->admin_for(p)->declare(queue, o); });
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   cqp1::Declare m;
   m.queue = queue;
@@ -200,6 +374,7 @@ std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
   m.ack_timeout = ack_timeout;
   if (o.dead_letter) m.dead_letter = *o.dead_letter;
   if (o.tokens) m.tokens = *o.tokens;
+  if (o.moved_to) m.moved_to = *o.moved_to;
   cqp1::encode(impl_->header, m);
   std::uint64_t depth = 0;
   impl_->call("DECLARE", cqp1::Command::DECLARED, queue,
@@ -209,6 +384,10 @@ std::uint64_t Admin::declare(std::string_view queue, const QueueOptions& o) {
 
 std::uint64_t Admin::purge(std::string_view queue) {
   check_queue(queue, "Admin::purge");
+  if (sharded_) {
+    const ShardProxy p = sharded_->owner(queue);
+    return naming(p, [&] { return sharded_->admin_for(p)->purge(queue); });
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   cqp1::encode(impl_->header, cqp1::QueueOnly{queue});
   std::uint64_t removed = 0;
@@ -219,11 +398,18 @@ std::uint64_t Admin::purge(std::string_view queue) {
 
 void Admin::remove(std::string_view queue) {
   check_queue(queue, "Admin::remove");
+  if (sharded_) {
+    const ShardProxy p = sharded_->owner(queue);
+    naming(p, [&] { sharded_->admin_for(p)->remove(queue); });
+    return;
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   cqp1::encode(impl_->header, cqp1::QueueOnly{queue});
   impl_->call("DELETE", cqp1::Command::DELETED, queue, [](const cqp1::HeaderView&) {});
 }
 
-const std::string& Admin::endpoint() const noexcept { return impl_->link.endpoint(); }
+const std::string& Admin::endpoint() const noexcept {
+  return sharded_ ? sharded_->description : impl_->link.endpoint();
+}
 
 }  // namespace courier

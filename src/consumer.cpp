@@ -18,6 +18,21 @@ namespace detail {
 
 enum Settle : int { kAck = 0, kRequeue = 1, kReject = 2, kTouch = 3 };
 
+// What a sharded Consumer waits on: each of its inner Consumers' I/O threads
+// rings it when deliveries arrive (or it closes), so one wait covers all.
+struct Doorbell {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t rings = 0;  // guarded by mu
+  void ring() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++rings;
+    }
+    cv.notify_all();
+  }
+};
+
 // Deliveries received and not yet handed out, oldest first. Two vectors
 // take turns (the I/O thread fills one while this holds the other) and keep
 // their capacity, so a delivery costs no allocation on its way to the user
@@ -83,14 +98,19 @@ class ConsumerShared {
   bool stop_requested = false;
   bool consuming = false;
   std::exception_ptr consume_error;
+  // Deliveries handed out (not auto_ack) and not yet acked or nacked: a
+  // sharded Consumer closes an old owner's connection once this is 0.
+  std::uint64_t unsettled = 0;
   std::atomic<std::uint64_t> stale{0};
   EventfdWakeup wake;
+  std::shared_ptr<Doorbell> bell;  // set before the I/O thread starts; null unless sharded
 
   // Returns: true when queued for the I/O thread.
   bool queue_settlement(std::uint64_t from_epoch, std::uint64_t id, int how) noexcept {
     bool notify = false;
     {
       std::lock_guard<std::mutex> lock(mu);
+      if (how != kTouch && unsettled > 0) --unsettled;  // each delivery settles once
       if (closed) return false;
       if (from_epoch != epoch) {
         ++stale;
@@ -174,7 +194,7 @@ struct Consumer::Impl {
   detail::Incoming in;
   std::vector<detail::DeliveryData> arrived;
 
-  Impl(std::string q, ConsumerOptions o)
+  Impl(std::string q, ConsumerOptions o, std::shared_ptr<detail::Doorbell> bell = nullptr)
       : queue(std::move(q)),
         options(std::move(o)),
         link(detail::LinkConfig{options.endpoint.empty() ? default_proxy_endpoint() : options.endpoint,
@@ -187,6 +207,7 @@ struct Consumer::Impl {
     if (options.limit && *options.limit == 0) {
       throw ConfigError("ConsumerOptions::limit must be at least 1 (unset = no limit)");
     }
+    shared->bell = std::move(bell);
     link.open();
     send_consume(options.prefetch, options.limit);
     shared->epoch = link.epoch();
@@ -294,6 +315,7 @@ struct Consumer::Impl {
     }
     arrived.clear();
     shared->cv.notify_all();
+    if (shared->bell) shared->bell->ring();
   }
 
   // Fresh socket and CONSUME again. What the old connection held is requeued
@@ -358,11 +380,13 @@ struct Consumer::Impl {
       shared->ready.clear();
     }
     shared->cv.notify_all();
+    if (shared->bell) shared->bell->ring();
   }
 
   RawDelivery pop(std::unique_lock<std::mutex>& lock) {
     detail::DeliveryData d = shared->ready.pop();
     ++n_received;  // under the lock: reconnect() counts what was taken
+    if (!d.auto_ack) ++shared->unsettled;
     bool notify = false;
     if (d.auto_ack) notify = shared->credits++ == 0;
     lock.unlock();
@@ -375,8 +399,152 @@ struct Consumer::Impl {
   }
 };
 
-Consumer::Consumer(std::string queue, ConsumerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(queue), std::move(options))) {}
+// ---- Sharded: the queue's owner, followed across map versions --------------------------
+
+struct Consumer::Sharded {
+  // One connection: the current owner's (routes.back()) or an old one
+  // draining (its deliveries are still being settled).
+  struct Route {
+    ShardProxy proxy;
+    std::shared_ptr<Consumer> consumer;  // shared: wait_consuming() uses it unlocked
+  };
+  // How often a waiting receive() looks at the map's version.
+  static constexpr std::chrono::milliseconds kMapCheck{100};
+
+  std::string queue;
+  ConsumerOptions base;
+  std::shared_ptr<ShardMapSource> source;
+  std::string description;
+  std::shared_ptr<detail::Doorbell> bell = std::make_shared<detail::Doorbell>();
+  std::mutex mu;              // guards everything below
+  std::vector<Route> routes;  // oldest first; never empty
+  std::uint64_t routed_version = 0;
+  bool closed = false;
+  bool stop_requested = false;  // guarded by bell->mu (stop() rings it)
+  std::atomic<std::uint64_t> n_decode_errors{0};
+  // Counters of the connections already closed.
+  std::uint64_t done_received = 0, done_reconnects = 0, done_stale = 0, done_acks = 0;
+
+  Sharded(std::string q, ConsumerOptions o) : queue(std::move(q)), base(std::move(o)) {
+    if (!base.endpoint.empty()) {
+      throw ConfigError("ConsumerOptions: both endpoint ('" + base.endpoint +
+                        "') and shards are set; pick one (shards finds the queue's proxy)");
+    }
+    source = std::move(base.shards);
+    description = "shards: " + source->description();
+    const auto map = source->current();
+    routed_version = map->version();
+    routes.push_back(connect(map->owner(queue)));
+  }
+
+  Route connect(const ShardProxy& p) {
+    ConsumerOptions o = base;
+    o.endpoint = p.endpoint;
+    o.shards.reset();
+    return Route{p, std::shared_ptr<Consumer>(new Consumer(queue, std::move(o), bell))};
+  }
+
+  static bool drained(Consumer& c) {
+    auto& s = *c.impl_->shared;
+    std::lock_guard<std::mutex> lock(s.mu);
+    return s.ready.empty() && s.unsettled == 0;
+  }
+
+  // Follows a new map version, and takes out the old connections that have
+  // nothing left to settle (destroyed by the caller, outside the lock).
+  void follow_locked(std::vector<std::shared_ptr<Consumer>>& to_close) {
+    if (source->version() != routed_version) {
+      const auto map = source->current();
+      routed_version = map->version();
+      const ShardProxy next = map->owner(queue);
+      if (next.endpoint == routes.back().proxy.endpoint) {
+        routes.back().proxy = next;
+      } else {
+        auto again = std::find_if(routes.begin(), routes.end(),
+                                  [&](const Route& r) { return r.proxy.endpoint == next.endpoint; });
+        if (again != routes.end()) {  // moved back while the old one drained
+          Route r = std::move(*again);
+          routes.erase(again);
+          r.proxy = next;
+          routes.push_back(std::move(r));
+        } else {
+          routes.push_back(connect(next));
+        }
+      }
+    }
+    for (std::size_t i = 0; i + 1 < routes.size();) {
+      if (drained(*routes[i].consumer)) {
+        Consumer& c = *routes[i].consumer;
+        done_received += c.received();
+        done_reconnects += c.reconnects();
+        done_acks += c.acks_sent();
+        done_stale += c.stale_settlements();
+        // Its destructor hands the last settlements over, then says BYE.
+        to_close.push_back(std::move(routes[i].consumer));
+        routes.erase(routes.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  // One look at every connection, the old ones first.
+  std::optional<RawDelivery> try_take() {
+    std::vector<std::shared_ptr<Consumer>> to_close;
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) throw ClosedError("consumer of queue " + queue + " (" + description + ") is closed");
+    follow_locked(to_close);
+    for (auto& r : routes) {
+      try {
+        if (auto d = r.consumer->try_receive_raw()) return d;
+      } catch (const ClosedError& e) {
+        throw ClosedError(e.what() + std::string(" [proxy '") + r.proxy.name + "' at " + r.proxy.endpoint + "]");
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Waits for a delivery until `deadline`; nullopt at the deadline or, when
+  // `for_run`, on stop().
+  std::optional<RawDelivery> take(detail::Clock::time_point deadline, bool for_run) {
+    for (;;) {
+      std::uint64_t seen;
+      {
+        std::lock_guard<std::mutex> lock(bell->mu);
+        if (for_run && stop_requested) {
+          stop_requested = false;
+          return std::nullopt;
+        }
+        seen = bell->rings;
+      }
+      if (auto d = try_take()) return d;
+      const auto now = detail::Clock::now();
+      if (now >= deadline) return std::nullopt;
+      std::unique_lock<std::mutex> lock(bell->mu);
+      bell->cv.wait_until(lock, std::min(deadline, now + kMapCheck),
+                          [&] { return bell->rings != seen || (for_run && stop_requested); });
+    }
+  }
+
+  template <class F>
+  std::uint64_t sum(F f, const std::uint64_t Sharded::*done) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::uint64_t n = this->*done;
+    for (auto& r : routes) n += f(*r.consumer);
+    return n;
+  }
+};
+
+Consumer::Consumer(std::string queue, ConsumerOptions options) {
+  if (options.shards) {
+    sharded_ = std::make_unique<Sharded>(std::move(queue), std::move(options));
+  } else {
+    impl_ = std::make_unique<Impl>(std::move(queue), std::move(options));
+  }
+}
+
+Consumer::Consumer(std::string queue, ConsumerOptions options, std::shared_ptr<detail::Doorbell> bell)
+    : impl_(std::make_unique<Impl>(std::move(queue), std::move(options), std::move(bell))) {}
 
 Consumer::Consumer(Consumer&&) noexcept = default;
 
@@ -384,6 +552,7 @@ Consumer& Consumer::operator=(Consumer&& other) noexcept {
   if (this != &other) {
     Consumer dying(std::move(*this));
     impl_ = std::move(other.impl_);
+    sharded_ = std::move(other.sharded_);
   }
   return *this;
 }
@@ -396,6 +565,14 @@ Consumer::~Consumer() {
 }
 
 bool Consumer::close(std::chrono::milliseconds timeout) {
+  if (sharded_) {
+    std::lock_guard<std::mutex> lock(sharded_->mu);
+    sharded_->closed = true;
+    bool all = true;
+    for (auto& r : sharded_->routes) all = r.consumer->close(timeout) && all;
+    sharded_->bell->ring();
+    return all;
+  }
   if (!impl_) return false;
   if (!impl_->io.joinable()) return impl_->drained.load();
   impl_->drain_wait = std::max(timeout, std::chrono::milliseconds(1));  // read by the I/O thread after `closing`
@@ -406,6 +583,7 @@ bool Consumer::close(std::chrono::milliseconds timeout) {
 }
 
 std::optional<RawDelivery> Consumer::receive_raw(std::chrono::milliseconds timeout) {
+  if (sharded_) return sharded_->take(detail::deadline_after(timeout), false);
   auto& s = *impl_->shared;
   std::unique_lock<std::mutex> lock(s.mu);
   // Something buffered: no clock read (a delivery's cost matters at 100k+/s).
@@ -417,6 +595,7 @@ std::optional<RawDelivery> Consumer::receive_raw(std::chrono::milliseconds timeo
 }
 
 RawDelivery Consumer::receive_raw() {
+  if (sharded_) return std::move(*sharded_->take(detail::Clock::time_point::max(), false));
   auto& s = *impl_->shared;
   std::unique_lock<std::mutex> lock(s.mu);
   s.cv.wait(lock, [&] { return !s.ready.empty() || s.closed; });
@@ -425,6 +604,7 @@ RawDelivery Consumer::receive_raw() {
 }
 
 std::optional<RawDelivery> Consumer::next_for_run() {
+  if (sharded_) return sharded_->take(detail::Clock::time_point::max(), true);
   auto& s = *impl_->shared;
   std::unique_lock<std::mutex> lock(s.mu);
   s.cv.wait(lock, [&] { return !s.ready.empty() || s.closed || s.stop_requested; });
@@ -437,6 +617,14 @@ std::optional<RawDelivery> Consumer::next_for_run() {
 }
 
 void Consumer::stop() noexcept {
+  if (sharded_) {
+    {
+      std::lock_guard<std::mutex> lock(sharded_->bell->mu);
+      sharded_->stop_requested = true;
+    }
+    sharded_->bell->cv.notify_all();
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->shared->mu);
     impl_->shared->stop_requested = true;
@@ -445,6 +633,22 @@ void Consumer::stop() noexcept {
 }
 
 bool Consumer::wait_consuming(std::chrono::milliseconds timeout) {
+  if (sharded_) {
+    std::shared_ptr<Consumer> current;
+    ShardProxy owner;
+    {
+      std::vector<std::shared_ptr<Consumer>> to_close;
+      std::lock_guard<std::mutex> lock(sharded_->mu);
+      sharded_->follow_locked(to_close);
+      current = sharded_->routes.back().consumer;
+      owner = sharded_->routes.back().proxy;
+    }
+    try {
+      return current->wait_consuming(timeout);
+    } catch (const RemoteError& e) {
+      throw RemoteError(e.status(), e.reason() + " [proxy '" + owner.name + "' at " + owner.endpoint + "]");
+    }
+  }
   auto& s = *impl_->shared;
   std::unique_lock<std::mutex> lock(s.mu);
   s.cv.wait_until(lock, detail::deadline_after(timeout),
@@ -453,14 +657,36 @@ bool Consumer::wait_consuming(std::chrono::milliseconds timeout) {
   return s.consuming;
 }
 
-void Consumer::count_decode_error() noexcept { ++impl_->n_decode_errors; }
+void Consumer::count_decode_error() noexcept {
+  if (sharded_) {
+    ++sharded_->n_decode_errors;
+  } else {
+    ++impl_->n_decode_errors;
+  }
+}
 
-const std::string& Consumer::queue() const noexcept { return impl_->queue; }
-const std::string& Consumer::endpoint() const noexcept { return impl_->link.endpoint(); }
-std::uint64_t Consumer::received() const noexcept { return impl_->n_received.load(); }
-std::uint64_t Consumer::decode_errors() const noexcept { return impl_->n_decode_errors.load(); }
-std::uint64_t Consumer::reconnects() const noexcept { return impl_->n_reconnects.load(); }
-std::uint64_t Consumer::stale_settlements() const noexcept { return impl_->shared->stale.load(); }
-std::uint64_t Consumer::acks_sent() const noexcept { return impl_->n_acks.load(); }
+const std::string& Consumer::queue() const noexcept { return sharded_ ? sharded_->queue : impl_->queue; }
+const std::string& Consumer::endpoint() const noexcept {
+  return sharded_ ? sharded_->description : impl_->link.endpoint();
+}
+std::uint64_t Consumer::received() const noexcept {
+  if (sharded_) return sharded_->sum([](Consumer& c) { return c.received(); }, &Sharded::done_received);
+  return impl_->n_received.load();
+}
+std::uint64_t Consumer::decode_errors() const noexcept {
+  return sharded_ ? sharded_->n_decode_errors.load() : impl_->n_decode_errors.load();
+}
+std::uint64_t Consumer::reconnects() const noexcept {
+  if (sharded_) return sharded_->sum([](Consumer& c) { return c.reconnects(); }, &Sharded::done_reconnects);
+  return impl_->n_reconnects.load();
+}
+std::uint64_t Consumer::stale_settlements() const noexcept {
+  if (sharded_) return sharded_->sum([](Consumer& c) { return c.stale_settlements(); }, &Sharded::done_stale);
+  return impl_->shared->stale.load();
+}
+std::uint64_t Consumer::acks_sent() const noexcept {
+  if (sharded_) return sharded_->sum([](Consumer& c) { return c.acks_sent(); }, &Sharded::done_acks);
+  return impl_->n_acks.load();
+}
 
 }  // namespace courier

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace courier {
@@ -481,8 +482,80 @@ struct Lock::Impl {
   }
 };
 
-Lock::Lock(std::string name, LockOptions options)
-    : impl_(std::make_unique<Impl>(std::move(name), std::move(options))) {}
+// ---- Sharded: the lock's queue on its owner ------------------------------------------
+
+struct Lock::Sharded {
+  std::string name;
+  LockOptions base;
+  std::shared_ptr<ShardMapSource> source;
+  std::string description;
+  std::mutex mu;                 // guards inner and owner
+  std::shared_ptr<Lock> inner;   // the connection to `owner`
+  ShardProxy owner;
+  std::uint64_t routed_version = 0;
+
+  Sharded(std::string n, LockOptions o) : name(std::move(n)), base(std::move(o)) {
+    if (!base.endpoint.empty()) {
+      throw ConfigError("LockOptions: both endpoint ('" + base.endpoint +
+                        "') and shards are set; pick one (shards finds the lock's proxy)");
+    }
+    source = std::move(base.shards);
+    description = "shards: " + source->description();
+    const auto map = source->current();
+    routed_version = map->version();
+    owner = map->owner(name);
+    inner = connect(owner);
+  }
+
+  std::shared_ptr<Lock> connect(const ShardProxy& p) const {
+    LockOptions o = base;
+    o.endpoint = p.endpoint;
+    o.shards.reset();
+    return std::make_shared<Lock>(name, std::move(o));
+  }
+
+  // The Lock to acquire() on: the owner's in the current map, unless the
+  // present one holds a token or waits for one (it keeps its connection;
+  // its acquire() then says why it refuses).
+  std::pair<std::shared_ptr<Lock>, ShardProxy> route() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (source->version() == routed_version) return {inner, owner};
+    const auto map = source->current();
+    const ShardProxy next = map->owner(name);
+    if (next.endpoint == owner.endpoint) {
+      routed_version = map->version();
+      owner = next;
+      return {inner, owner};
+    }
+    auto& s = *inner->impl_->shared;
+    bool busy;
+    {
+      std::lock_guard<std::mutex> hold(s.mu);
+      busy = s.acquiring || (s.current && s.current->effective(Clock::now()) == LockLoss::none);
+    }
+    if (busy) return {inner, owner};
+    std::shared_ptr<Lock> fresh = connect(next);  // may throw: the old one then stays
+    // The old one holds nothing: its BYE (when the last user lets go) returns no token.
+    std::shared_ptr<Lock> old = std::exchange(inner, std::move(fresh));
+    owner = next;
+    routed_version = map->version();
+    return {inner, owner};
+  }
+};
+
+namespace {
+
+std::string where(const ShardProxy& p) { return " [proxy '" + p.name + "' at " + p.endpoint + "]"; }
+
+}  // namespace
+
+Lock::Lock(std::string name, LockOptions options) {
+  if (options.shards) {
+    sharded_ = std::make_unique<Sharded>(std::move(name), std::move(options));
+  } else {
+    impl_ = std::make_unique<Impl>(std::move(name), std::move(options));
+  }
+}
 
 Lock::Lock(Lock&&) noexcept = default;
 
@@ -490,6 +563,7 @@ Lock& Lock::operator=(Lock&& other) noexcept {
   if (this != &other) {
     Lock dying(std::move(*this));
     impl_ = std::move(other.impl_);
+    sharded_ = std::move(other.sharded_);
   }
   return *this;
 }
@@ -505,6 +579,14 @@ Lock::~Lock() {
 }
 
 bool Lock::close(std::chrono::milliseconds timeout) {
+  if (sharded_) {
+    std::shared_ptr<Lock> inner;
+    {
+      std::lock_guard<std::mutex> lock(sharded_->mu);
+      inner = sharded_->inner;
+    }
+    return inner->close(timeout);
+  }
   if (!impl_) return false;
   if (!impl_->io.joinable()) return impl_->drained.load();
   {
@@ -518,6 +600,16 @@ bool Lock::close(std::chrono::milliseconds timeout) {
 }
 
 std::optional<LockGuard> Lock::acquire(std::chrono::milliseconds timeout) {
+  if (sharded_) {
+    auto [inner, owner] = sharded_->route();
+    try {
+      return inner->acquire(timeout);
+    } catch (const RemoteError& e) {
+      throw RemoteError(e.status(), e.reason() + where(owner));
+    } catch (const ClosedError& e) {
+      throw ClosedError(e.what() + where(owner));
+    }
+  }
   auto& s = *impl_->shared;
   const auto deadline = detail::deadline_after(timeout);
   std::unique_lock<std::mutex> lock(s.mu);
@@ -567,7 +659,9 @@ LockGuard Lock::acquire() {
   return std::move(*g);  // only error or close end an unlimited wait, and they throw
 }
 
-const std::string& Lock::name() const noexcept { return impl_->queue(); }
-const std::string& Lock::endpoint() const noexcept { return impl_->link.endpoint(); }
+const std::string& Lock::name() const noexcept { return sharded_ ? sharded_->name : impl_->queue(); }
+const std::string& Lock::endpoint() const noexcept {
+  return sharded_ ? sharded_->description : impl_->link.endpoint();
+}
 
 }  // namespace courier

@@ -1,8 +1,10 @@
 #include <courier/producer.hpp>
 
 #include "eventfd_wakeup.hpp"
+#include "moved_error.hpp"
 #include "protocol/cqp1.hpp"
 #include "proxy_link.hpp"
+#include "sharded_producer.hpp"
 #include "zmq_util.hpp"
 
 #include <algorithm>
@@ -167,6 +169,14 @@ struct Producer::Impl {
 
   bool on_io_thread() const { return std::this_thread::get_id() == io.get_id(); }
 
+  // How long closing waits for unconfirmed messages: close_timeout, or what
+  // begin_close() asked for.
+  std::optional<Millis> close_wait_override;  // guarded by mu
+  Millis close_wait() {
+    std::lock_guard<std::mutex> lock(mu);
+    return close_wait_override.value_or(options.close_timeout);
+  }
+
   // ---- user side ----------------------------------------------------------
 
   // Checks a publish's arguments and makes its Entry. Throws: ConfigError.
@@ -200,14 +210,15 @@ struct Producer::Impl {
   }
 
   // Waits for window space until `deadline` (never on the I/O thread, whose
-  // callbacks may publish: waiting there would deadlock).
-  // Returns: false when the window stayed full until `deadline`.
-  bool submit(Entry e, Clock::time_point deadline) {
+  // callbacks may publish: waiting there would deadlock; nor when
+  // `wait_for_room` is false: a sharded Producer redirecting from another
+  // I/O thread). Returns: false when the window stayed full until `deadline`.
+  bool submit(Entry e, Clock::time_point deadline, bool wait_for_room = true) {
     std::unique_lock<std::mutex> lock(mu);
     if (closed || closing) {
       throw ClosedError("producer for " + link.endpoint() + " is closed");
     }
-    if (!on_io_thread()) {
+    if (wait_for_room && !on_io_thread()) {
       auto room = [&] { return in_window < options.window || closed; };
       if (deadline == Clock::time_point::max()) {
         cv.wait(lock, room);
@@ -507,6 +518,19 @@ struct Producer::Impl {
         // without waiting (full_wait 0) each is tried alone, and only a
         // message refused on its own fails.
         lane.batch_cap = 1;
+      } else if (code == cqp1::kMoved) {
+        // The queue lives on another proxy now. Never retried here: a
+        // sharded Producer above this one catches MovedError and resends.
+        const std::string to(e.moved_to.value_or(""));
+        finish_front(lane, n, [&](std::size_t, const Entry& m) {
+          Confirm c;
+          c.error = std::make_exception_ptr(detail::MovedError(
+              reason + " (queue " + m.queue + ", id " + id_text(m) + " at " + link.endpoint() + "): moved to " +
+                  (to.empty() ? std::string("another proxy") : "proxy '" + to + "'") +
+                  "; publish there, or give ProducerOptions::shards to follow moves",
+              to));
+          return c;
+        });
       } else {
         finish_front(lane, n, [&](std::size_t, const Entry& e) {
           Confirm c;
@@ -570,7 +594,7 @@ struct Producer::Impl {
       send_wanted(now);
       if (!running) {
         if (close_deadline == Clock::time_point::max()) {
-          close_deadline = detail::deadline_after(options.close_timeout);
+          close_deadline = detail::deadline_after(close_wait());
         }
         if (lanes.empty() || now >= close_deadline) return;
       }
@@ -626,7 +650,15 @@ struct Producer::Impl {
 
 // ---- Producer ----------------------------------------------------------------
 
-Producer::Producer(ProducerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+// With shards every public member hands over to the routing layer
+// (sharded_producer.cpp); the single-proxy path pays one null test.
+Producer::Producer(ProducerOptions options) {
+  if (options.shards) {
+    sharded_ = std::make_unique<Sharded>(std::move(options));
+  } else {
+    impl_ = std::make_unique<Impl>(std::move(options));
+  }
+}
 
 Producer::Producer(Producer&&) noexcept = default;
 
@@ -634,6 +666,7 @@ Producer& Producer::operator=(Producer&& other) noexcept {
   if (this != &other) {
     Producer dying(std::move(*this));
     impl_ = std::move(other.impl_);
+    sharded_ = std::move(other.sharded_);
   }
   return *this;
 }
@@ -655,8 +688,29 @@ Producer::~Producer() {
   impl_->io.join();
 }
 
+void Producer::begin_close(std::chrono::milliseconds wait) noexcept {
+  if (!impl_) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->close_wait_override = std::max(wait, Millis(0));
+    impl_->closing = true;
+  }
+  impl_->wake.notify();
+}
+
+void Producer::submit_unbounded(std::string_view queue, zmq::message_t body, const PublishOptions& options,
+                                ConfirmCallback on_confirm) {
+  Entry e = impl_->make_entry(queue, std::move(body), options);
+  e.on_confirm = std::move(on_confirm);
+  (void)impl_->submit(std::move(e), Clock::time_point::max(), false);
+}
+
 bool Producer::submit_message(std::string_view queue, zmq::message_t body, const PublishOptions& options,
                               ConfirmCallback on_confirm, std::optional<std::chrono::milliseconds> wait) {
+  // Expected false: the routing layer stays out of the single-proxy path's code.
+  if (__builtin_expect(sharded_ != nullptr, 0)) {
+    return sharded_->submit(queue, std::move(body), options, std::move(on_confirm), wait);
+  }
   Entry e = impl_->make_entry(queue, std::move(body), options);
   e.on_confirm = std::move(on_confirm);
   return impl_->submit(std::move(e), wait ? detail::deadline_after(*wait) : Clock::time_point::max());
@@ -664,6 +718,7 @@ bool Producer::submit_message(std::string_view queue, zmq::message_t body, const
 
 std::uint64_t Producer::publish_message(std::string_view queue, zmq::message_t body,
                                         const PublishOptions& options, std::chrono::milliseconds timeout) {
+  if (__builtin_expect(sharded_ != nullptr, 0)) return sharded_->publish(queue, std::move(body), options, timeout);
   impl_->check_not_io("publish()");
   auto w = std::make_shared<SyncWait>();
   w->timeout = timeout;
@@ -712,6 +767,7 @@ bool Producer::try_publish_raw_async(std::string_view queue, std::string_view bo
 }
 
 bool Producer::flush(std::chrono::milliseconds timeout) {
+  if (sharded_) return sharded_->flush(timeout);
   impl_->check_not_io("flush()");
   std::unique_lock<std::mutex> lock(impl_->mu);
   const bool empty = impl_->cv.wait_until(lock, detail::deadline_after(timeout),
@@ -725,26 +781,44 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
 }
 
 bool Producer::wait_connected(std::chrono::milliseconds timeout) {
+  if (sharded_) return sharded_->wait_connected(timeout);
   std::unique_lock<std::mutex> lock(impl_->mu);
   return impl_->cv.wait_until(lock, detail::deadline_after(timeout), [&] { return impl_->connected; });
 }
 
-const std::string& Producer::endpoint() const noexcept { return impl_->link.endpoint(); }
+const std::string& Producer::endpoint() const noexcept {
+  return sharded_ ? sharded_->description : impl_->link.endpoint();
+}
 
 std::chrono::milliseconds Producer::default_publish_timeout() const noexcept {
-  return impl_->options.publish_timeout;
+  return sharded_ ? sharded_->base.publish_timeout : impl_->options.publish_timeout;
 }
 
 std::size_t Producer::unconfirmed() const noexcept {
+  if (sharded_) return sharded_->unconfirmed();
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->in_window;
 }
-std::uint64_t Producer::confirmed() const noexcept { return impl_->n_confirmed.load(); }
-std::uint64_t Producer::duplicates() const noexcept { return impl_->n_dup.load(); }
-std::uint64_t Producer::batches_sent() const noexcept { return impl_->n_batches.load(); }
-std::uint64_t Producer::messages_sent() const noexcept { return impl_->n_sent.load(); }
-std::uint64_t Producer::resent() const noexcept { return impl_->n_resent.load(); }
-std::uint64_t Producer::reconnects() const noexcept { return impl_->n_reconnects.load(); }
-std::uint64_t Producer::full_retries() const noexcept { return impl_->n_full_retries.load(); }
+std::uint64_t Producer::confirmed() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::confirmed) : impl_->n_confirmed.load();
+}
+std::uint64_t Producer::duplicates() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::duplicates) : impl_->n_dup.load();
+}
+std::uint64_t Producer::batches_sent() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::batches_sent) : impl_->n_batches.load();
+}
+std::uint64_t Producer::messages_sent() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::messages_sent) : impl_->n_sent.load();
+}
+std::uint64_t Producer::resent() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::resent) : impl_->n_resent.load();
+}
+std::uint64_t Producer::reconnects() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::reconnects) : impl_->n_reconnects.load();
+}
+std::uint64_t Producer::full_retries() const noexcept {
+  return sharded_ ? sharded_->sum(&Producer::full_retries) : impl_->n_full_retries.load();
+}
 
 }  // namespace courier

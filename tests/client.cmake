@@ -1,8 +1,9 @@
 # Client side of the proxy (producer.hpp, consumer.hpp, delivery.hpp,
-# admin.hpp, lock.hpp): suites that start a real courier-proxy process on a
+# admin.hpp, lock.hpp; sharded_clients_test: the same given a shard map,
+# over three proxies): suites that start a real courier-proxy process on a
 # free port (proxy_process.hpp).
 if(TARGET courier-proxy)
-  foreach(suite producer_test consumer_test admin_test lock_test)
+  foreach(suite producer_test consumer_test admin_test lock_test sharded_clients_test)
     courier_add_gtest(${suite} ${suite}.cpp)
     target_compile_definitions(${suite} PRIVATE COURIER_PROXY_PATH="$<TARGET_FILE:courier-proxy>")
     add_dependencies(${suite} courier-proxy)

@@ -38,6 +38,21 @@
 //   ConsumerOptions::endpoint). Naming follows Pull: receive/try_receive,
 //   typed by a template argument on the call (one Consumer, one queue, any
 //   T); the untyped forms are receive_raw/try_receive_raw.
+// - Sharded (ConsumerOptions::shards, docs/scaling.md "Routing in the
+//   clients"): the Consumer takes its queue from the queue's owner in the
+//   map, through an inner single-proxy Consumer (with its own I/O thread).
+//   receive(), run() and the other calls look at the map's version each
+//   time they look for a delivery (at least every 100 ms while they wait):
+//   when the queue's owner changed, the Consumer starts consuming from the
+//   new owner and keeps the old connection until every delivery it gave
+//   out has been acked or nacked and nothing it received waits to be
+//   handed out; then it closes it (its settlements first, then BYE, so the
+//   proxy applies them and requeues nothing). Meanwhile receive() yields
+//   deliveries of both, the old ones first, and each ack/nack goes to the
+//   connection its delivery came from. Messages the old owner still holds
+//   after that are for `courier move` to carry over. One Consumer is one
+//   queue: a consumer of several queues is several Consumers sharing one
+//   ShardMapSource (each routes its own queue, so each follows its owner).
 #pragma once
 
 #include <courier/codec.hpp>
@@ -46,6 +61,7 @@
 #include <courier/errors.hpp>
 #include <courier/export.hpp>
 #include <courier/options.hpp>
+#include <courier/shard_source.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -59,9 +75,18 @@
 
 namespace courier {
 
+namespace detail {
+struct Doorbell;  // wakes a sharded Consumer waiting on several inner ones (src/consumer.cpp)
+}
+
 struct ConsumerOptions {
   // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
   std::string endpoint;
+  // Queues spread over several proxies: consume from the queue's owner in
+  // this source's current map, following it when it changes (see "Sharded"
+  // above). When set, `endpoint` must be empty (ConfigError: give one or
+  // the other).
+  std::shared_ptr<ShardMapSource> shards;
   // This client's name, sent in HELLO; shows up in the proxy's logs.
   std::string client_name;
   // CONSUME credit: the most deliveries out to this consumer and not yet
@@ -179,9 +204,11 @@ class COURIER_EXPORT Consumer {
   // Returns: the queue this Consumer takes from. Thread-safe.
   const std::string& queue() const noexcept;
   // Returns: the endpoint this Consumer talks to (default_proxy_endpoint()
-  // when the options left it empty). Thread-safe.
+  // when the options left it empty); with shards, "shards: " and the
+  // source's description(). Thread-safe.
   const std::string& endpoint() const noexcept;
-  // Counters, thread-safe.
+  // Counters, thread-safe (with shards: sums over every connection, the
+  // closed ones included).
   std::uint64_t received() const noexcept;       // deliveries handed to user code
   std::uint64_t decode_errors() const noexcept;  // bodies run() could not decode
   std::uint64_t reconnects() const noexcept;     // fresh sockets + re-CONSUME
@@ -190,9 +217,14 @@ class COURIER_EXPORT Consumer {
 
  private:
   struct Impl;
+  struct Sharded;  // the routing layer, set instead of impl_
+  // An inner Consumer of a sharded one: rings `bell` whenever deliveries
+  // arrive or it closes.
+  Consumer(std::string queue, ConsumerOptions options, std::shared_ptr<detail::Doorbell> bell);
   std::optional<RawDelivery> next_for_run();
   void count_decode_error() noexcept;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Sharded> sharded_;
 };
 
 }  // namespace courier

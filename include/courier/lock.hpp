@@ -36,12 +36,21 @@
 //   messages or was declared with another number of tokens), ClosedError
 //   (Lock destroyed, context shut down), LockLostError (check(), extend() on
 //   a lost guard).
+// - Sharded (LockOptions::shards, docs/scaling.md "Routing in the
+//   clients"): the lock's token queue lives on its owner in the map. The
+//   owner is looked up when the Lock is made and again at each acquire()
+//   while no token is held: when the map gave the queue to another proxy,
+//   the Lock closes its connection to the old one and connects to the new
+//   one. A token held keeps its connection until released. Fences are the
+//   proxy's: a token queue moved to another proxy starts its fences there
+//   again unless the move carried them over (docs/scaling.md).
 #pragma once
 
 #include <courier/context.hpp>
 #include <courier/errors.hpp>
 #include <courier/export.hpp>
 #include <courier/options.hpp>
+#include <courier/shard_source.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -84,6 +93,10 @@ class COURIER_EXPORT LockLostError : public Error {
 struct LockOptions {
   // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint() (options.hpp).
   std::string endpoint;
+  // Queues spread over several proxies: the lock's queue is on its owner in
+  // this source's current map (see "Sharded" above). When set, `endpoint`
+  // must be empty (ConfigError: give one or the other).
+  std::shared_ptr<ShardMapSource> shards;
   // This client's name, sent in HELLO; shows up in the proxy's logs (the
   // lock's own name is Lock's first argument).
   std::string client_name;
@@ -184,12 +197,15 @@ class COURIER_EXPORT Lock {
   // Returns: the lock's name (its token queue). Thread-safe.
   const std::string& name() const noexcept;
   // Returns: the endpoint this Lock talks to (default_proxy_endpoint() when
-  // the options left it empty). Thread-safe.
+  // the options left it empty); with shards, "shards: " and the source's
+  // description(). Thread-safe.
   const std::string& endpoint() const noexcept;
 
  private:
   struct Impl;
+  struct Sharded;  // the routing layer, set instead of impl_
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Sharded> sharded_;
 };
 
 }  // namespace courier

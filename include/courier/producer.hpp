@@ -53,6 +53,23 @@
 //   endpoint, when not the default one, is ProducerOptions::endpoint). The
 //   value type is a template argument of each call (one Producer, any queue,
 //   any T), not of the class: a proxy connection is shared by all queues.
+// - Sharded (ProducerOptions::shards, docs/scaling.md "Routing in the
+//   clients"): the Producer routes each message to the owner of its queue in
+//   the shard map's current version, through one inner single-proxy Producer
+//   per proxy (made on first use, same options; so `window` is per proxy,
+//   and each has its own I/O thread). Every message gets its id here, before
+//   routing, and keeps it whatever proxy it ends up on. A new map version
+//   sends new messages to the new owner while the old one's inner Producer
+//   finishes what it holds; one that left the map is closed once it holds
+//   nothing. Per-queue order holds among the messages that one proxy stores.
+//   A proxy that answers ERROR 421 (the queue moved, `moved_to` names the
+//   new owner) makes the Producer refresh the map and resend that message,
+//   same id, to the queue's owner in the new map, or else to the proxy named
+//   by `moved_to` when the map has it; otherwise the message fails with
+//   RemoteError 421 naming the new owner. A redirected message may be
+//   stored after ones published later. Errors name the proxy (its map name
+//   and endpoint). A proxy that is down fails only the queues it owns.
+//   Without shards a 421 is reported as RemoteError 421 and never retried.
 #pragma once
 
 #include <courier/codec.hpp>
@@ -60,6 +77,7 @@
 #include <courier/errors.hpp>
 #include <courier/export.hpp>
 #include <courier/options.hpp>
+#include <courier/shard_source.hpp>
 
 #include <zmq.hpp>
 
@@ -78,9 +96,13 @@ namespace courier {
 struct ProducerOptions {
   // The proxy's ROUTER endpoint. Empty = default_proxy_endpoint().
   std::string endpoint;
+  // Queues spread over several proxies: route each queue to its owner in
+  // this source's current map (see "Sharded" above). When set, `endpoint`
+  // must be empty (ConfigError: give one or the other). Shared freely.
+  std::shared_ptr<ShardMapSource> shards;
   // This client's name, sent in HELLO; shows up in the proxy's logs.
   std::string client_name;
-  // Most messages queued or sent but not yet confirmed. publish_async()
+  // Most messages queued or sent but not yet confirmed (per proxy with shards). publish_async()
   // blocks while the window is full (try_publish_async() returns false).
   std::size_t window = 1024;
   // How long publish() waits for its confirm by default.
@@ -211,14 +233,18 @@ class COURIER_EXPORT Producer {
   bool flush(std::chrono::milliseconds timeout);
 
   // Returns: true once the proxy has answered HELLO on the current
-  // connection, false when `timeout` passed first. Thread-safe.
+  // connection (with shards: every proxy of the current map has), false
+  // when `timeout` passed first. Thread-safe.
   bool wait_connected(std::chrono::milliseconds timeout);
 
   // Returns: the endpoint this Producer talks to (default_proxy_endpoint()
-  // when the options left it empty). Thread-safe.
+  // when the options left it empty); with shards, "shards: " and the
+  // source's description(). Thread-safe.
   const std::string& endpoint() const noexcept;
 
-  // Counters, thread-safe to read.
+  // Counters, thread-safe to read. With shards: sums over the inner
+  // Producers, the closed ones included; unconfirmed() counts messages not
+  // yet finished, redirects included.
   std::size_t unconfirmed() const noexcept;       // in the window now
   std::uint64_t confirmed() const noexcept;       // confirmed messages
   std::uint64_t duplicates() const noexcept;      // confirmed with dup = true
@@ -228,8 +254,18 @@ class COURIER_EXPORT Producer {
   std::uint64_t reconnects() const noexcept;      // fresh sockets after silence/timeout/restart
   std::uint64_t full_retries() const noexcept;    // bodies sent again after ERROR 429
 
+
  private:
   struct Impl;
+  // The routing layer (src/sharded_producer.cpp); set instead of impl_.
+  struct Sharded;
+  // Queues without waiting for window room (a message redirected from
+  // another inner Producer's I/O thread must not block it). Throws: ClosedError.
+  void submit_unbounded(std::string_view queue, zmq::message_t body, const PublishOptions& options,
+                        ConfirmCallback on_confirm);
+  // Starts closing now, waiting at most `wait` for unconfirmed messages (the
+  // destructor then only joins). noexcept.
+  void begin_close(std::chrono::milliseconds wait) noexcept;
   std::uint64_t publish_message(std::string_view queue, zmq::message_t body,
                                 const PublishOptions& options, std::chrono::milliseconds timeout);
   // Queues one message, waiting for window room at most `wait` (nullopt: as long as it takes).
@@ -237,6 +273,7 @@ class COURIER_EXPORT Producer {
                       ConfirmCallback on_confirm, std::optional<std::chrono::milliseconds> wait);
   std::chrono::milliseconds default_publish_timeout() const noexcept;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Sharded> sharded_;
 };
 
 }  // namespace courier

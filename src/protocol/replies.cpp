@@ -11,6 +11,7 @@ ErrorReply ErrorReply::read(const HeaderView& h) {
   e.code = static_cast<int>(h.uint(key::code).value_or(kInternal));
   if (auto r = h.str(key::reason)) e.reason = *r;
   e.tag = h.uint(key::tag);
+  e.moved_to = h.str(key::moved_to);
   if (h.find(key::d) != nullptr) {
     e.ids = h.array(key::d);
     if (e.ids == nullptr) throw BadRequest("ERROR 'd' is not an array of delivery ids");
@@ -125,6 +126,10 @@ QueueStats read_queue_stats(const msgpack::object& entry) {
     const std::string_view name(kv.key.via.str.ptr, kv.key.via.str.size);
     if (name == key::tokens) {
       s.tokens = as_uint(kv.val, "'tokens'");
+      continue;
+    }
+    if (name == key::moved_to && kv.val.type == msgpack::type::STR) {
+      s.moved_to = std::string(kv.val.via.str.ptr, kv.val.via.str.size);
       continue;
     }
     for (const auto& [field_name, field] : fields) {

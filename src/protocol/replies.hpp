@@ -25,6 +25,7 @@ struct ErrorReply {
   std::string_view reason = "(no reason given)";
   std::optional<std::uint64_t> tag;            // it answers the PUT of this tag
   const msgpack::object_array* ids = nullptr;  // it names delivery ids (an ACK/NACK/TOUCH of unknown ones)
+  std::optional<std::string_view> moved_to;    // 421: the proxy that owns the queue now
   // Neither tagged nor about ids: it answers the client's last untagged
   // request (DECLARE, CONSUME, PURGE, ...), which the proxy handles in order.
   bool answers_request() const noexcept { return !tag && ids == nullptr; }

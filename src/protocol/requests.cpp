@@ -38,7 +38,8 @@ void encode(msgpack::sbuffer& out, const Credit& m) {
 
 void encode(msgpack::sbuffer& out, const Declare& m) {
   const uint32_t n = 1 + (m.max_length ? 1 : 0) + (m.max_attempts ? 1 : 0) + (m.ttl ? 1 : 0) +
-                     (m.ack_timeout ? 1 : 0) + (m.dead_letter ? 1 : 0) + (m.tokens ? 1 : 0);
+                     (m.ack_timeout ? 1 : 0) + (m.dead_letter ? 1 : 0) + (m.tokens ? 1 : 0) +
+                     (m.moved_to ? 1 : 0);
   MapWriter w(out, n);
   pack_string(w.key(key::q), m.queue);
   if (m.max_length) w.key(key::max_length).pack(*m.max_length);
@@ -47,6 +48,7 @@ void encode(msgpack::sbuffer& out, const Declare& m) {
   if (m.ack_timeout) w.key(key::ack_timeout).pack(*m.ack_timeout);
   if (m.dead_letter) pack_string(w.key(key::dead_letter), *m.dead_letter);
   if (m.tokens) w.key(key::tokens).pack(*m.tokens);
+  if (m.moved_to) pack_string(w.key(key::moved_to), *m.moved_to);
 }
 
 void encode(msgpack::sbuffer& out, const QueueOnly& m) {

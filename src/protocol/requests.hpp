@@ -82,6 +82,7 @@ struct Declare {
   std::string_view queue;
   std::optional<std::uint64_t> max_length, max_attempts, ttl, ack_timeout, tokens;
   std::optional<std::string_view> dead_letter;
+  std::optional<std::string_view> moved_to;  // §3.13; "" clears the mark
 };
 void encode(msgpack::sbuffer& out, const Declare& m);
 

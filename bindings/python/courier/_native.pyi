@@ -379,7 +379,7 @@ class Producer:
     Publishes into courier-proxy queues; a message is published once the proxy confirms it (fsync'd). Owns one C++ I/O thread.
     """
 
-    def __init__(self, endpoint: str | None = None, *, client_name: str = '', window: int = 1024, publish_timeout: float = 30.0, confirm_timeout: float = 10.0, heartbeat: float = 1.0, close_timeout: float = 5.0, full_wait: float = 30.0, id_prefix: str = '', socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, endpoint: str | None = None, *, client_name: str = '', window: int = 1024, publish_timeout: float = 30.0, confirm_timeout: float = 10.0, heartbeat: float = 1.0, close_timeout: float = 5.0, full_wait: float = 30.0, id_prefix: str = '', socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None, shards: str | None = None) -> None: ...
 
     def publish(self, queue: str, value: object, *, id: str | None = None, delay: float | None = None, deliver_at: datetime | float | None = None, ttl: float | None = None, timeout: float | None = None) -> int:
         """
@@ -520,7 +520,7 @@ class Consumer:
     Takes messages from one courier-proxy queue. Owns one C++ I/O thread (heartbeats, acks); your code runs on your thread.
     """
 
-    def __init__(self, queue: str, endpoint: str | None = None, *, client_name: str = '', prefetch: int = 100, auto_ack: bool = False, batch: int = 0, limit: int | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, queue: str, endpoint: str | None = None, *, client_name: str = '', prefetch: int = 100, auto_ack: bool = False, batch: int = 0, limit: int | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None, shards: str | None = None) -> None: ...
 
     def receive(self, timeout: float | None = None) -> Delivery:
         """
@@ -635,6 +635,10 @@ class QueueStats:
     @property
     def tokens(self) -> int | None: ...
 
+    @property
+    def moved_to(self) -> str | None:
+        """The proxy the queue moved to (set on its old owner only)."""
+
     def __repr__(self) -> str: ...
 
 class ProxyStats:
@@ -648,6 +652,22 @@ class ProxyStats:
 
     @property
     def clients(self) -> int: ...
+
+    @property
+    def name(self) -> str:
+        """stats_by_proxy(): the proxy's name in the shard map."""
+
+    @property
+    def endpoint(self) -> str:
+        """stats_by_proxy(): where it was asked."""
+
+    @property
+    def reachable(self) -> bool:
+        """stats_by_proxy(): False when it did not answer."""
+
+    @property
+    def error(self) -> str:
+        """stats_by_proxy(): why it is not reachable."""
 
     def __repr__(self) -> str: ...
 
@@ -671,7 +691,7 @@ def rates(earlier: ProxyStats, later: ProxyStats) -> dict[str, QueueRate]:
 class Admin:
     """Queue figures and policies on courier-proxy; starts no thread."""
 
-    def __init__(self, endpoint: str | None = None, *, client_name: str = '', timeout: float = 5.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, endpoint: str | None = None, *, client_name: str = '', timeout: float = 5.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None, shards: str | None = None) -> None: ...
 
     @overload
     def stats(self) -> ProxyStats:
@@ -681,7 +701,12 @@ class Admin:
     def stats(self, queue: str) -> QueueStats | None:
         """One queue's figures, or None if it does not exist."""
 
-    def declare(self, queue: str, *, max_length: int | None = None, max_attempts: int | None = None, ttl: float | None = None, ack_timeout: float | None = None, dead_letter: str | None = None, tokens: int | None = None) -> int:
+    def stats_by_proxy(self) -> list[ProxyStats]:
+        """
+        Every queue's figures per proxy of the shard map (one entry without shards); a proxy that does not answer is an entry with reachable False and the error.
+        """
+
+    def declare(self, queue: str, *, max_length: int | None = None, max_attempts: int | None = None, ttl: float | None = None, ack_timeout: float | None = None, dead_letter: str | None = None, tokens: int | None = None, moved_to: str | None = None) -> int:
         """
         Set queue policies (unset = unchanged; seconds for ttl/ack_timeout); returns its depth.
         """
@@ -742,7 +767,7 @@ class Lock:
     A distributed lock/semaphore on a courier-proxy token queue; owns one C++ I/O thread.
     """
 
-    def __init__(self, name: str, endpoint: str | None = None, *, client_name: str = '', permits: int = 1, lease: float | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None) -> None: ...
+    def __init__(self, name: str, endpoint: str | None = None, *, client_name: str = '', permits: int = 1, lease: float | None = None, heartbeat: float = 1.0, socket: SocketOptions | None = None, curve: Curve | None = None, context: Context | None = None, shards: str | None = None) -> None: ...
 
     def acquire(self, timeout: float | None = None) -> LockGuard:
         """Take a token; raises courier.TimeoutError when timeout passes first."""

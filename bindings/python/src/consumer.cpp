@@ -74,9 +74,9 @@ class PyConsumer : public Owner<Consumer> {
  public:
   PyConsumer(std::string queue, std::optional<std::string> endpoint, std::string client_name, std::uint32_t prefetch,
              bool auto_ack, std::uint32_t batch, std::optional<std::uint64_t> limit, double heartbeat,
-             const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+             const SocketOptions* socket, const CurveOptions* curve, const Context* context, std::optional<std::string> shards)
       : Owner("Consumer", make(std::move(queue), std::move(endpoint), std::move(client_name), prefetch, auto_ack,
-                               batch, limit, heartbeat, socket, curve, context)) {}
+                               batch, limit, heartbeat, socket, curve, context, std::move(shards))) {}
 
   // The next delivery; nullopt when `timeout` passed or (stoppable) stop().
   std::optional<PyDelivery> next(std::optional<double> timeout, bool stoppable) {
@@ -191,9 +191,10 @@ class PyConsumer : public Owner<Consumer> {
   static std::shared_ptr<Consumer> make(std::string queue, std::optional<std::string> endpoint,
                                         std::string client_name, std::uint32_t prefetch, bool auto_ack,
                                         std::uint32_t batch, std::optional<std::uint64_t> limit, double heartbeat,
-                                        const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
+                                        const SocketOptions* socket, const CurveOptions* curve, const Context* context, std::optional<std::string> shards) {
     ConsumerOptions o;
     o.endpoint = endpoint_or_default(endpoint);
+    o.shards = shard_source(shards);
     o.client_name = std::move(client_name);
     o.prefetch = prefetch;
     o.auto_ack = auto_ack;
@@ -260,11 +261,12 @@ void bind_consumer(nb::module_& m) {
                          "Takes messages from one courier-proxy queue. Owns one C++ I/O thread (heartbeats, "
                          "acks); your code runs on your thread.")
       .def(nb::init<std::string, std::optional<std::string>, std::string, std::uint32_t, bool, std::uint32_t,
-                    std::optional<std::uint64_t>, double, const SocketOptions*, const CurveOptions*, const Context*>(),
+                    std::optional<std::uint64_t>, double, const SocketOptions*, const CurveOptions*, const Context*, std::optional<std::string>>(),
            nb::arg("queue"), nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "",
            nb::arg("prefetch") = 100, nb::arg("auto_ack") = false, nb::arg("batch") = 0,
            nb::arg("limit") = nb::none(), nb::arg("heartbeat") = 1.0, nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(),
-           nb::arg("context") = nb::none())
+           nb::arg("context") = nb::none(),
+           nb::arg("shards") = nb::none())
       .def("receive", &PyConsumer::receive, nb::arg("timeout") = nb::none(),
            "The next Delivery; raises courier.TimeoutError when timeout passes first.")
       .def("receive_many", &PyConsumer::receive_many, nb::arg("max_count"), nb::arg("timeout") = nb::none(),

@@ -45,9 +45,9 @@ class PyGuard {
 class PyLock : public Owner<Lock> {
  public:
   PyLock(std::string name, std::optional<std::string> endpoint, std::string client_name, std::uint32_t permits,
-         std::optional<double> lease, double heartbeat, const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+         std::optional<double> lease, double heartbeat, const SocketOptions* socket, const CurveOptions* curve, const Context* context, std::optional<std::string> shards)
       : Owner("Lock", make(std::move(name), std::move(endpoint), std::move(client_name), permits, lease, heartbeat,
-                           socket, curve, context)) {}
+                           socket, curve, context, std::move(shards))) {}
 
   std::optional<PyGuard> try_acquire(std::optional<double> timeout) {
     auto l = get();
@@ -71,9 +71,10 @@ class PyLock : public Owner<Lock> {
  private:
   static std::shared_ptr<Lock> make(std::string name, std::optional<std::string> endpoint, std::string client_name,
                                     std::uint32_t permits, std::optional<double> lease, double heartbeat,
-                                    const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
+                                    const SocketOptions* socket, const CurveOptions* curve, const Context* context, std::optional<std::string> shards) {
     LockOptions o;
     o.endpoint = endpoint_or_default(endpoint);
+    o.shards = shard_source(shards);
     o.client_name = std::move(client_name);
     o.permits = permits;
     if (lease) o.lease = to_ms(*lease, "lease");
@@ -102,10 +103,11 @@ void bind_lock(nb::module_& m) {
 
   nb::class_<PyLock>(m, "Lock", "A distributed lock/semaphore on a courier-proxy token queue; owns one C++ I/O thread.")
       .def(nb::init<std::string, std::optional<std::string>, std::string, std::uint32_t, std::optional<double>, double,
-                    const SocketOptions*, const CurveOptions*, const Context*>(),
+                    const SocketOptions*, const CurveOptions*, const Context*, std::optional<std::string>>(),
            nb::arg("name"), nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "",
            nb::arg("permits") = 1, nb::arg("lease") = nb::none(), nb::arg("heartbeat") = 1.0,
-           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none())
+           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none(),
+           nb::arg("shards") = nb::none())
       .def("acquire", &PyLock::acquire, nb::arg("timeout") = nb::none(),
            "Take a token; raises courier.TimeoutError when timeout passes first.")
       .def("try_acquire", &PyLock::try_acquire, nb::arg("timeout").none(),

@@ -5,7 +5,9 @@
 #include <nanobind/stl/string.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include <unistd.h>
 
@@ -23,6 +25,23 @@ std::unique_ptr<Context> child;
 pid_t child_pid = 0;
 
 }  // namespace
+
+std::shared_ptr<ShardMapSource> shard_source(const std::optional<std::string>& spec) {
+  if (!spec) return nullptr;
+  // Same spec, same source: one watch thread (file poll or etcd watch) for
+  // all the clients of a process that name it. The entries are weak: the
+  // source closes with its last client.
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<ShardMapSource>> open;
+  nb::gil_scoped_release unlocked;  // etcd may take up to its timeout
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = open.find(*spec); it != open.end()) {
+    if (auto live = it->second.lock()) return live;
+  }
+  auto source = ShardMapSource::open(*spec);
+  open[*spec] = source;
+  return source;
+}
 
 Context default_context() {
   const pid_t pid = getpid();

@@ -7,8 +7,10 @@
 
 #include <courier/context.hpp>
 #include <courier/options.hpp>
+#include <courier/shard_source.hpp>
 #include <courier/security.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -39,5 +41,11 @@ inline Context context_or_global(const Context* context) {
 inline std::string endpoint_or_default(const std::optional<std::string>& endpoint) {
   return endpoint ? *endpoint : std::string();
 }
+
+// The `shards=` keyword of Producer, Consumer, Admin and Lock: "etcd://HOST:PORT/KEY"
+// or a map file path (ShardMapSource::open). Clients given the same string
+// share one source (one watch thread) while any of them lives.
+// Throws: ConfigError (bad spec, no valid map now). Call without the GIL: etcd may take seconds.
+std::shared_ptr<ShardMapSource> shard_source(const std::optional<std::string>& spec);
 
 }  // namespace courier::python

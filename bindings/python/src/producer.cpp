@@ -92,10 +92,10 @@ class PyProducer : public Owner<Producer> {
  public:
   PyProducer(std::optional<std::string> endpoint, std::string client_name, std::size_t window,
              double publish_timeout, double confirm_timeout, double heartbeat, double close_timeout,
-             double full_wait, std::string id_prefix, const SocketOptions* socket, const CurveOptions* curve, const Context* context)
+             double full_wait, std::string id_prefix, const SocketOptions* socket, const CurveOptions* curve, const Context* context, std::optional<std::string> shards)
       : Owner("Producer", make(std::move(endpoint), std::move(client_name), window, publish_timeout,
                                confirm_timeout, heartbeat, close_timeout, full_wait, std::move(id_prefix), socket,
-                               curve, context)),
+                               curve, context, std::move(shards))),
         publish_timeout_(publish_timeout) {}
 
   std::uint64_t publish(const std::string& queue, nb::handle value, std::optional<std::string> id,
@@ -220,9 +220,10 @@ class PyProducer : public Owner<Producer> {
   static std::shared_ptr<Producer> make(std::optional<std::string> endpoint, std::string client_name,
                                         std::size_t window, double publish_timeout, double confirm_timeout,
                                         double heartbeat, double close_timeout, double full_wait,
-                                        std::string id_prefix, const SocketOptions* socket, const CurveOptions* curve, const Context* context) {
+                                        std::string id_prefix, const SocketOptions* socket, const CurveOptions* curve, const Context* context, std::optional<std::string> shards) {
     ProducerOptions o;
     o.endpoint = endpoint_or_default(endpoint);
+    o.shards = shard_source(shards);
     o.client_name = std::move(client_name);
     o.window = window;
     o.publish_timeout = to_ms(publish_timeout, "publish_timeout");
@@ -300,11 +301,12 @@ void bind_producer(nb::module_& m) {
                          "Publishes into courier-proxy queues; a message is published once the proxy "
                          "confirms it (fsync'd). Owns one C++ I/O thread.")
       .def(nb::init<std::optional<std::string>, std::string, std::size_t, double, double, double, double, double,
-                    std::string, const SocketOptions*, const CurveOptions*, const Context*>(),
+                    std::string, const SocketOptions*, const CurveOptions*, const Context*, std::optional<std::string>>(),
            nb::arg("endpoint") = nb::none(), nb::kw_only(), nb::arg("client_name") = "", nb::arg("window") = 1024,
            nb::arg("publish_timeout") = 30.0, nb::arg("confirm_timeout") = 10.0, nb::arg("heartbeat") = 1.0,
            nb::arg("close_timeout") = 5.0, nb::arg("full_wait") = 30.0, nb::arg("id_prefix") = "",
-           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none())
+           nb::arg("socket") = nb::none(), nb::arg("curve") = nb::none(), nb::arg("context") = nb::none(),
+           nb::arg("shards") = nb::none())
       .def("publish", &PyProducer::publish, nb::arg("queue"), nb::arg("value").none(), nb::kw_only(),
            nb::arg("id") = nb::none(), nb::arg("delay") = nb::none(), nb::arg("deliver_at").none() = nb::none(),
            nb::arg("ttl") = nb::none(), nb::arg("timeout") = nb::none(),

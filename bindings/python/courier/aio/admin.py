@@ -34,6 +34,10 @@ class Admin:
             return await self._call(self._native.stats)
         return await self._call(self._native.stats, queue)
 
+    async def stats_by_proxy(self) -> list[_native.ProxyStats]:
+        """Every queue's figures per proxy of the shard map (see courier.Admin.stats_by_proxy)."""
+        return list(await self._call(self._native.stats_by_proxy))
+
     async def declare(self, queue: str, **options: Any) -> int:
         """Set the queue's options (see courier.Admin.declare); returns its depth."""
         return int(await self._call(self._native.declare, queue, **options))
