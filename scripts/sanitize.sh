@@ -29,7 +29,7 @@ export COURIER_SANITIZED=$kind  # black-box suites skip their RSS bounds (tests/
 cd "$build"
 if [ "$kind" = tsan ]; then
   cmake --build . -j "$(nproc)" --target producer_test consumer_test admin_test lock_test lock_child \
-        request_test pipeline_test security_test shard_source_test courier-proxy
+        request_test pipeline_test security_test shard_source_test sharded_clients_test courier-proxy
   # Only the client suites: the proxy is single-threaded. Left out: the
   # 10,000-requests stress test, whose server drops replies a client too slow
   # to read them does not take within 1 s (request.hpp) — which a 10x slower

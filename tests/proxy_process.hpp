@@ -118,7 +118,8 @@ class RawCqp {
     }
   }
 
-  // STATS for one queue as name -> counter (empty when the proxy did not answer).
+  // STATS for one queue as name -> counter (empty when the proxy did not
+  // answer). Fields that are not counters (a queue's `moved_to`) are left out.
   std::map<std::string, uint64_t> stats(const std::string& queue) {
     send("STATS", std::map<std::string, std::string>{{"q", queue}});
     auto parts = expect("STATS");
@@ -129,7 +130,9 @@ class RawCqp {
     auto queues = top.at("queues").as<std::map<std::string, msgpack::object>>();
     auto it = queues.find(queue);
     if (it == queues.end()) return out;
-    return it->second.as<std::map<std::string, uint64_t>>();
+    for (const auto& [name, value] : it->second.as<std::map<std::string, msgpack::object>>())
+      if (value.type == msgpack::type::POSITIVE_INTEGER) out[name] = value.as<uint64_t>();
+    return out;
   }
 
   zmq::socket_t& socket() { return socket_; }
