@@ -5,12 +5,14 @@ find_package(msgpack 4 CONFIG REQUIRED)         # libmsgpack-cxx-dev, target msg
 find_package(PkgConfig REQUIRED)
 if(COURIER_BUILD_PROXY)
   pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)   # liblmdb-dev
+  # courier-proxy --http (metrics and dashboard): a compiled library in Debian.
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # libcpp-httplib-dev
 endif()
 if(COURIER_BUILD_PROXY OR COURIER_BUILD_TOOLS)
   find_package(CLI11 CONFIG REQUIRED)           # libcli11-dev
   find_package(spdlog CONFIG REQUIRED)          # libspdlog-dev
 endif()
-if(COURIER_BUILD_TOOLS)
+if(COURIER_BUILD_TOOLS OR COURIER_BUILD_PROXY)
   find_package(nlohmann_json 3 CONFIG REQUIRED) # nlohmann-json3-dev
 endif()
 if(COURIER_BUILD_TESTS)

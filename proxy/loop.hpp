@@ -12,6 +12,7 @@
 #include "config.hpp"
 #include "journal.hpp"
 #include "outbox.hpp"
+#include "snapshot_board.hpp"
 
 #include <zmq.hpp>
 
@@ -29,10 +30,16 @@ class Loop {
   // current turn is finished and committed first.
   void run(const volatile std::sig_atomic_t& stop);
   const std::string& endpoint() const noexcept { return endpoint_; }
+  // --http: publishes a MetricsSnapshot to `board` now, then every
+  // kSnapshotEveryMs from run() (loop_snapshots.cpp). Without this call the
+  // loop builds no snapshot at all.
+  void publish_snapshots_to(SnapshotBoard& board);
+  static constexpr uint64_t kSnapshotEveryMs = 500;
 
  private:
   void turn();
   bool receive(std::vector<zmq::message_t>& frames);
+  void publish_snapshot();
 
   ProxyConfig config_;
   zmq::context_t context_{1};
@@ -46,6 +53,9 @@ class Loop {
   std::string endpoint_;
   std::vector<zmq::message_t> frames_;
   std::vector<std::string> unreachable_;
+  SnapshotBoard* board_ = nullptr;  // null: --http is off
+  SnapshotBoard::Ptr last_snapshot_;
+  uint64_t next_snapshot_ms_ = 0;  // steady clock
 };
 
 }  // namespace courier::proxy

@@ -1,0 +1,104 @@
+#include "http_server.hpp"
+
+#include "dashboard_assets.hpp"
+#include "prometheus_text.hpp"
+#include "stats_json.hpp"
+
+#include <courier/errors.hpp>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace courier::proxy {
+
+namespace {
+
+uint64_t wall_ms_now() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+void plain(httplib::Response& res, int status, const std::string& text) {
+  res.status = status;
+  res.set_content(text + "\n", "text/plain; charset=utf-8");
+}
+
+}  // namespace
+
+HttpServer::HttpServer(const SnapshotBoard& board, const HttpAddress& address)
+    : board_(board), bound_(address), server_(std::make_unique<httplib::Server>()) {
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  // Requests are a line and a few headers: anything with a body, or slow to
+  // arrive, is cut short instead of holding a worker.
+  server_->set_payload_max_length(4096);
+  server_->set_read_timeout(5);
+  server_->set_write_timeout(5);
+  server_->set_keep_alive_timeout(5);
+  add_routes();
+  int port = address.port;
+  if (port == 0) {
+    port = server_->bind_to_any_port(address.host);
+  } else if (!server_->bind_to_port(address.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    throw ConfigError("--http " + to_string(address) +
+                      ": cannot listen there (is the port taken, or the host not one of this "
+                      "machine's addresses?); choose another HOST:PORT, or port 0 for any free one");
+  }
+  bound_.port = static_cast<uint16_t>(port);
+  listener_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+HttpServer::~HttpServer() {
+  server_->stop();
+  if (listener_.joinable()) listener_.join();
+}
+
+void HttpServer::add_routes() {
+  // Read-only by construction: GET and HEAD are the only methods served.
+  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("Allow", "GET, HEAD");
+    plain(res, 405, "405 method not allowed: this server is read-only (GET, HEAD)");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const SnapshotBoard::Ptr s = board_.latest();
+    if (!s) return plain(res, 503, "no snapshot yet: the proxy is starting");
+    res.set_content(prometheus_text(*s, COURIER_VERSION, wall_ms_now()), std::string(kPrometheusContentType));
+  });
+  server_->Get("/api/stats", [this](const httplib::Request&, httplib::Response& res) {
+    const SnapshotBoard::Ptr s = board_.latest();
+    if (!s) return plain(res, 503, "no snapshot yet: the proxy is starting");
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(stats_json(*s, COURIER_VERSION), "application/json");
+  });
+  // The dashboard; everything else is a 404.
+  server_->Get(R"(/[A-Za-z0-9._-]*)", [](const httplib::Request& req, httplib::Response& res) {
+    const auto asset = dashboard_asset(req.path);
+    if (!asset) return plain(res, 404, "404 not found: try /, /metrics or /api/stats");
+    res.set_header("Content-Security-Policy", "default-src 'self'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_content(asset->body.data(), asset->body.size(), std::string(asset->content_type));
+  });
+  server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 404 && res.body.empty()) plain(res, 404, "404 not found: try /, /metrics or /api/stats");
+  });
+  // A handler that throws (out of memory) answers 500; the proxy goes on.
+  server_->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::warn("http: {} {} failed: {}", req.method, req.path, what);
+    plain(res, 500, "500 internal error");
+  });
+}
+
+}  // namespace courier::proxy

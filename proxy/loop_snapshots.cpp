@@ -1,0 +1,30 @@
+// Loop: the metrics snapshots it publishes for --http (snapshot_board.hpp).
+#include "loop.hpp"
+#include "metrics_snapshot.hpp"
+
+namespace courier::proxy {
+
+void Loop::publish_snapshots_to(SnapshotBoard& board) {
+  board_ = &board;
+  publish_snapshot();
+}
+
+// Runs on the loop thread between turns: reads the state, builds a new
+// immutable snapshot, swaps it in. The HTTP threads see only the result.
+void Loop::publish_snapshot() {
+  const Clock clock = Clock::now();
+  auto snapshot = std::make_shared<MetricsSnapshot>();
+  snapshot->taken_wall_ms = clock.wall_ms;
+  snapshot->taken_steady_ms = clock.steady_ms;
+  broker_.fill_snapshot(*snapshot);
+  snapshot->journal_used_bytes = journal_.used_bytes();
+  snapshot->journal_map_bytes = journal_.map_size();
+  snapshot->journal_map_limit_bytes = journal_.max_size();
+  snapshot->commit_latency = journal_.commit_latency();
+  if (last_snapshot_) add_rates(*snapshot, *last_snapshot_);
+  last_snapshot_ = snapshot;
+  board_->publish(std::move(snapshot));
+  next_snapshot_ms_ = clock.steady_ms + kSnapshotEveryMs;
+}
+
+}  // namespace courier::proxy
