@@ -31,11 +31,13 @@ HttpServer::HttpServer(const SnapshotBoard& board, const HttpAddress& address)
     : board_(board), bound_(address), server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   // Requests are a line and a few headers: anything with a body, or slow to
-  // arrive, is cut short instead of holding a worker.
+  // arrive, is cut short instead of holding a worker. An idle connection
+  // holds one for at most kIdleSeconds, so a handful of them delay a scrape
+  // by seconds, never block it for good (cpp-httplib has no async I/O).
   server_->set_payload_max_length(4096);
-  server_->set_read_timeout(5);
-  server_->set_write_timeout(5);
-  server_->set_keep_alive_timeout(5);
+  server_->set_read_timeout(kIdleSeconds);
+  server_->set_write_timeout(kIdleSeconds);
+  server_->set_keep_alive_timeout(kIdleSeconds);
   add_routes();
   int port = address.port;
   if (port == 0) {

@@ -28,6 +28,7 @@ namespace courier::proxy {
 class HttpServer {
  public:
   static constexpr std::size_t kWorkerThreads = 4;
+  static constexpr int kIdleSeconds = 2;  // read, write and keep-alive timeouts
 
   // Binds `address` (port 0: a free port) and starts serving. Throws
   // ConfigError naming the address when it cannot bind. `board` must outlive

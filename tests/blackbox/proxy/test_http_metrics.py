@@ -1,0 +1,332 @@
+"""courier-proxy --http: /metrics, /api/stats and the dashboard (docs/OPERATIONS.md).
+
+Each test starts its own proxy with --http 127.0.0.1:0 --http-port-file and
+reads the bound port from that file. /metrics is checked with the real
+Prometheus parser (python3-prometheus-client), not with regular expressions.
+"""
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cqp import pack, STATS_FIELDS, wait_until
+
+SNAPSHOT_WAIT = 5.0   # the loop publishes every 500 ms; generous for a busy machine
+
+
+# -- helpers -----------------------------------------------------------------
+
+def start_http_proxy(proxies, tmp_path, extra=()):
+    port_file = tmp_path / ("http-port-%d" % time.monotonic_ns())
+    p = proxies.start(extra=["--http", "127.0.0.1:0", "--http-port-file", str(port_file)] + list(extra))
+    wait_until(port_file.exists, timeout=10, what="--http-port-file written")
+    host, port = port_file.read_text().strip().rsplit(":", 1)
+    assert host == "127.0.0.1", port_file.read_text()
+    p.http = "http://127.0.0.1:%d" % int(port)
+    return p
+
+
+def get(p, path, method="GET", body=None):
+    """(status, headers, body bytes) of one request; HTTP errors are returned, not raised."""
+    req = urllib.request.Request(p.http + path, method=method, data=body)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def metrics(p):
+    status, headers, body = get(p, "/metrics")
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4"), headers["Content-Type"]
+    return {f.name: f for f in text_string_to_metric_families(body.decode())}
+
+
+def sample(families, family, name=None, **labels):
+    """The value of the one sample of `family` named `name` with these labels (None when absent)."""
+    name = name or family
+    found = [s.value for s in families[family].samples
+             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(found) <= 1, (family, labels, found)
+    return found[0] if found else None
+
+
+def api_stats(p):
+    status, headers, body = get(p, "/api/stats")
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("application/json"), headers["Content-Type"]
+    return json.loads(body)
+
+
+def listening_ports(pid):
+    """TCP ports the process `pid` listens on (its socket inodes in /proc/net/tcp*)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:   # 0A: LISTEN
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+# -- /metrics ----------------------------------------------------------------
+
+def test_metrics_parse_with_help_and_type_and_show_depth(proxies, connect, tmp_path, qname):
+    p = start_http_proxy(proxies, tmp_path)
+    c = connect(p)
+    q = qname()
+    for i in range(3):
+        c.put(q, pack(i))
+    fams = wait_until(lambda: (lambda f: f if sample(f, "courier_queue_depth", queue=q) == 3 else None)(metrics(p)),
+                      timeout=SNAPSHOT_WAIT, what="courier_queue_depth 3")
+    text = get(p, "/metrics")[2].decode()
+    for name, family in fams.items():
+        # the parser names a counter family without its _total (OpenMetrics style)
+        shown = name + "_total" if family.type == "counter" else name
+        assert "# HELP %s " % shown in text and "# TYPE %s %s\n" % (shown, family.type) in text, name
+        assert family.type in ("gauge", "counter", "histogram"), (name, family.type)
+    assert sample(fams, "courier_build_info", version=sample_version(text)) == 1
+    assert sample(fams, "courier_queue_inflight", queue=q) == 0
+    assert sample(fams, "courier_queue_delayed", queue=q) == 0
+    assert sample(fams, "courier_queue_consumers", queue=q) == 0
+    assert sample(fams, "courier_clients") >= 1
+    assert sample(fams, "courier_uptime_seconds") > 0
+    assert sample(fams, "courier_journal_used_bytes") > 0
+    assert sample(fams, "courier_journal_map_bytes") <= sample(fams, "courier_journal_map_limit_bytes")
+    assert fams["courier_messages_published"].type == "counter"
+    assert sample(fams, "courier_messages_published", "courier_messages_published_total", queue=q) == 3
+
+
+def sample_version(text):
+    line = next(l for l in text.splitlines() if l.startswith("courier_build_info{"))
+    return line.split('version="', 1)[1].split('"', 1)[0]
+
+
+def test_counters_increase_as_messages_are_consumed(proxies, connect, tmp_path, qname):
+    p = start_http_proxy(proxies, tmp_path, extra=["--max-journal-size", "64M"])
+    c = connect(p)
+    q = qname()
+    c.put_batch(q, [pack(i) for i in range(5)])
+
+    def counters():
+        f = metrics(p)
+        return {k: sample(f, "courier_messages_" + k, "courier_messages_%s_total" % k, queue=q)
+                for k in ("published", "delivered", "acked", "redelivered", "dead_lettered", "dropped", "expired")}
+
+    wait_until(lambda: counters()["published"] == 5, timeout=SNAPSHOT_WAIT, what="published_total 5")
+    before = counters()
+    assert before["delivered"] == 0 and before["acked"] == 0, before
+    c.consume(q, 10)
+    ds = c.collect(5)
+    c.nack([ds[0]["d"]])            # requeued: delivered again, a redelivery
+    again = c.collect(1)
+    c.ack([d["d"] for d in ds[1:] + again])
+    c.sync()
+    after = wait_until(lambda: (lambda v: v if v["acked"] == 5 else None)(counters()),
+                       timeout=SNAPSHOT_WAIT, what="acked_total 5")
+    assert after["published"] == 5 and after["delivered"] == 6 and after["redelivered"] == 1, after
+    assert after["dead_lettered"] == after["dropped"] == after["expired"] == 0, after
+    fams = metrics(p)
+    assert sample(fams, "courier_queue_depth", queue=q) == 0
+    assert sample(fams, "courier_queue_consumers", queue=q) == 1
+    assert sample(fams, "courier_journal_map_limit_bytes") == 64 << 20
+
+
+def test_commit_histogram_buckets_are_cumulative_and_end_with_inf(proxies, connect, tmp_path, qname):
+    p = start_http_proxy(proxies, tmp_path)
+    c = connect(p)
+    q = qname()
+    for i in range(20):
+        c.put(q, pack(i))               # one commit (and fsync) each at least
+    wait_until(lambda: sample(metrics(p), "courier_journal_commit_seconds",
+                              "courier_journal_commit_seconds_count") >= 20,
+               timeout=SNAPSHOT_WAIT, what="20 commits counted")
+    fam = metrics(p)["courier_journal_commit_seconds"]
+    assert fam.type == "histogram"
+    buckets = [(s.labels["le"], s.value) for s in fam.samples if s.name.endswith("_bucket")]
+    count = next(s.value for s in fam.samples if s.name.endswith("_count"))
+    total = next(s.value for s in fam.samples if s.name.endswith("_sum"))
+    assert buckets[-1][0] == "+Inf" and buckets[-1][1] == count, buckets
+    bounds = [float(le) for le, _ in buckets[:-1]]
+    assert bounds == sorted(bounds) and len(set(bounds)) == len(bounds), bounds
+    values = [v for _, v in buckets]
+    assert values == sorted(values), "buckets must be cumulative: %r" % buckets
+    assert total > 0 and total < count * 10, (total, count)
+
+
+# -- /api/stats ----------------------------------------------------------------
+
+def test_api_stats_has_the_stats_fields_and_rates(proxies, connect, tmp_path, qname):
+    p = start_http_proxy(proxies, tmp_path)
+    c = connect(p)
+    q = qname()
+    c.put_batch(q, [pack(i) for i in range(50)])
+    s = wait_until(lambda: (lambda s: s if q in s["queues"] else None)(api_stats(p)),
+                   timeout=SNAPSHOT_WAIT, what="queue in /api/stats")
+    for k in ("version", "taken_ms", "interval_ms", "uptime_ms", "clients", "sessions", "journal", "queues"):
+        assert k in s, (k, s)
+    for k in ("used_bytes", "map_bytes", "map_limit_bytes", "commits", "commit_seconds_sum"):
+        assert k in s["journal"], (k, s["journal"])
+    entry = s["queues"][q]
+    for k in list(STATS_FIELDS) + ["in_per_s", "out_per_s", "acked_per_s"]:
+        assert k in entry, (k, entry)
+    # The same figures as STATS once nothing moves.
+    time.sleep(1.2)
+    via_cqp = c.qstats(q)
+    entry = api_stats(p)["queues"][q]
+    for k in STATS_FIELDS:
+        assert entry[k] == via_cqp[k], (k, entry, via_cqp)
+    assert entry["in_per_s"] == 0, "no PUT for a second, yet in_per_s = %r" % entry["in_per_s"]
+
+    # A burst of PUTs shows as a rate in the snapshot that follows it.
+    c.put_batch(q, [pack(i) for i in range(200)])
+    seen = wait_until(lambda: (lambda e: e if e["in_per_s"] > 0 else None)(api_stats(p)["queues"][q]),
+                      timeout=SNAPSHOT_WAIT, what="in_per_s > 0 after 200 PUTs")
+    assert seen["put"] == 250 and seen["in_per_s"] <= 250 * 1000.0 / 1, seen
+
+
+# -- the dashboard and HTTP rules -------------------------------------------------
+
+def test_dashboard_files_are_served_and_unknown_paths_get_404(proxies, tmp_path):
+    p = start_http_proxy(proxies, tmp_path)
+    status, headers, body = get(p, "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html"), (status, headers)
+    assert b"/dashboard.js" in body and b"<table" in body
+    for path, kind in (("/dashboard.js", "text/javascript"), ("/dashboard.css", "text/css")):
+        status, headers, body = get(p, path)
+        assert status == 200 and headers["Content-Type"].startswith(kind) and len(body) > 100, (path, status)
+    for path in ("/nope", "/metrics/x", "/api", "/api/stats/extra", "/../etc/passwd", "/index.html.bak",
+                 "/%00", "/" + "a" * 3000):
+        assert get(p, path)[0] == 404, path
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_get_405_and_change_nothing(proxies, connect, tmp_path, qname, method):
+    p = start_http_proxy(proxies, tmp_path)
+    c = connect(p)
+    q = qname()
+    c.put_batch(q, [pack(i) for i in range(3)])
+    before = c.qstats(q)
+    for path in ("/metrics", "/api/stats", "/", "/api/queues/" + q):
+        status, headers, _ = get(p, path, method=method, body=b'{"purge": true}')
+        assert status == 405, (method, path, status)
+        assert "GET" in headers.get("Allow", ""), headers
+    assert c.qstats(q) == before
+
+
+def test_http_is_off_by_default(proxies):
+    p = proxies.start()
+    zmq_port = int(p.endpoint.rsplit(":", 1)[1])
+    assert listening_ports(p.pid) == {zmq_port}
+
+
+def test_http_listens_on_exactly_one_more_port(proxies, tmp_path):
+    p = start_http_proxy(proxies, tmp_path)
+    zmq_port = int(p.endpoint.rsplit(":", 1)[1])
+    http_port = int(p.http.rsplit(":", 1)[1])
+    assert listening_ports(p.pid) == {zmq_port, http_port}
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:0", "[::]:0", "192.0.2.1:9100", "example.com:9100"])
+def test_non_loopback_host_is_refused_without_the_flag(proxy_bin, tmp_path, address):
+    r = subprocess.run([proxy_bin, "--listen", "tcp://127.0.0.1:0", "--data", str(tmp_path / "d"),
+                        "--http", address], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r
+    assert "--http-allow-remote" in r.stderr and "loopback" in r.stderr, r.stderr
+    assert not (tmp_path / "d").exists(), "refused before opening the journal"
+
+
+@pytest.mark.parametrize("address", ["9100", "127.0.0.1", "127.0.0.1:70000", "127.0.0.1:-1", ":9100",
+                                     "::1:9100", "127.0.0.1:9x"])
+def test_malformed_http_address_is_refused(proxy_bin, tmp_path, address):
+    r = subprocess.run([proxy_bin, "--listen", "tcp://127.0.0.1:0", "--data", str(tmp_path / "d"),
+                        "--http", address], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "--http" in r.stderr and "HOST:PORT" in r.stderr, r
+
+
+def test_port_file_without_http_is_refused(proxy_bin, tmp_path):
+    r = subprocess.run([proxy_bin, "--data", str(tmp_path / "d"), "--http-port-file", str(tmp_path / "f")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "needs --http" in r.stderr, r
+
+
+def test_remote_host_is_served_with_the_flag(proxies, tmp_path):
+    port_file = tmp_path / "port"
+    p = proxies.start(extra=["--http", "0.0.0.0:0", "--http-allow-remote", "--http-port-file", str(port_file)])
+    wait_until(port_file.exists, timeout=10, what="--http-port-file written")
+    host, port = port_file.read_text().strip().rsplit(":", 1)
+    assert host == "0.0.0.0"
+    p.http = "http://127.0.0.1:%s" % port
+    assert get(p, "/metrics")[0] == 200
+
+
+def test_a_taken_port_is_a_clear_error(proxy_bin, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = subprocess.run([proxy_bin, "--listen", "tcp://127.0.0.1:0", "--data", str(tmp_path / "d"),
+                            "--http", "127.0.0.1:%d" % port], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot listen" in r.stderr, r
+
+
+def test_hostile_http_input_neither_crashes_nor_changes_a_queue(proxies, connect, tmp_path, qname):
+    p = start_http_proxy(proxies, tmp_path)
+    c = connect(p)
+    q = qname()
+    c.put_batch(q, [pack(i) for i in range(4)])
+    before = c.qstats(q)
+    port = int(p.http.rsplit(":", 1)[1])
+    garbage = [
+        b"\x00\xff\x13\x37" * 1000,
+        b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"a" * 100000 + b"\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /api/stats HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000,
+        b"GET " + b"/" * 70000 + b" HTTP/1.1\r\n\r\n",
+        b"GET /metrics HTTP/9.9\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\n",   # then the connection closes half-way
+        b"\r\n\r\n\r\n",
+    ]
+    for g in garbage:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            try:
+                s.sendall(g)
+                s.shutdown(socket.SHUT_WR)
+                s.recv(65536)
+            except OSError:
+                pass                    # a reset is a fine answer to garbage
+    # More idle connections than worker threads (4): each holds a worker
+    # until its 2 s read timeout, so /metrics is late but never stuck.
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(16)]
+    try:
+        assert p.alive(), p.log_tail()
+        assert c.qstats(q) == before
+
+        def served():
+            try:
+                return sample(metrics(p), "courier_queue_depth", queue=q) == 4
+            except OSError:             # timed out waiting behind the idle ones
+                return False
+        wait_until(served, timeout=30, what="/metrics served despite 16 idle connections")
+    finally:
+        for s in idle:
+            s.close()
+    assert p.alive(), p.log_tail()
