@@ -101,14 +101,23 @@ function context2d(canvas) {
   return { ctx, w, h };
 }
 
+// The smallest 1, 2 or 5 × 10^k at least `v` (at least 1): axis steps a
+// reader can add up.
+function niceStep(v) {
+  if (v <= 1) return 1;
+  const power = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 5, 10]) if (m * power >= v) return m * power;
+  return 10 * power;
+}
+
 // series: [{label, color, points: [[t, value], ...]}]; x spans the history.
 function drawChart(canvas, legend, series, now) {
   const { ctx, w, h } = context2d(canvas);
   const pad = { left: 48, right: 8, top: 8, bottom: 20 };
   const plotW = w - pad.left - pad.right, plotH = h - pad.top - pad.bottom;
-  let max = 1;
-  for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
-  max *= 1.1;
+  let top = 0;
+  for (const s of series) for (const [, v] of s.points) top = Math.max(top, v);
+  const step = niceStep(top / 4), max = step * 4;
   const x = t => pad.left + plotW * (1 - (now - t) / HISTORY_MS);
   const y = v => pad.top + plotH * (1 - v / max);
 
@@ -118,7 +127,7 @@ function drawChart(canvas, legend, series, now) {
   ctx.fillStyle = '#6b7280';
   ctx.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4, yy = Math.round(y(v)) + 0.5;
+    const v = step * i, yy = Math.round(y(v)) + 0.5;
     ctx.beginPath();
     ctx.moveTo(pad.left, yy);
     ctx.lineTo(w - pad.right, yy);
@@ -126,8 +135,10 @@ function drawChart(canvas, legend, series, now) {
     ctx.textAlign = 'right';
     ctx.fillText(formatCount(v), pad.left - 6, yy + 4);
   }
-  ctx.textAlign = 'center';
-  for (let m = 0; m <= 5; m++) ctx.fillText(m === 0 ? 'now' : '-' + m + ' min', x(now - m * 60000), h - 4);
+  for (let m = 0; m <= 5; m++) {
+    ctx.textAlign = m === 0 ? 'right' : m === 5 ? 'left' : 'center';
+    ctx.fillText(m === 0 ? 'now' : '-' + m + ' min', x(now - m * 60000), h - 4);
+  }
 
   ctx.lineWidth = 2;
   for (const s of series) {
