@@ -9,7 +9,10 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <chrono>
+#include <csignal>
 
 namespace courier::proxy {
 
@@ -51,7 +54,23 @@ HttpServer::HttpServer(const SnapshotBoard& board, const HttpAddress& address)
                       "machine's addresses?); choose another HOST:PORT, or port 0 for any free one");
   }
   bound_.port = static_cast<uint16_t>(port);
+  start_listener();
+}
+
+// SIGINT and SIGTERM stay with the loop thread (its poll wakes with EINTR
+// and it stops at once): they are blocked in the listener, and so in the
+// workers it starts, which inherit its mask.
+void HttpServer::start_listener() {
+  sigset_t stop_signals, before;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &before);
   listener_ = std::thread([this] { server_->listen_after_bind(); });
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  // cpp-httplib's stop() does nothing before the listener runs: wait for it,
+  // so that a proxy stopped right after starting does not hang in ~HttpServer.
+  for (int i = 0; i < 2000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 HttpServer::~HttpServer() {

@@ -44,6 +44,7 @@ class HttpServer {
 
  private:
   void add_routes();
+  void start_listener();
 
   const SnapshotBoard& board_;
   HttpAddress bound_;
