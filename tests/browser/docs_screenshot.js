@@ -43,7 +43,11 @@ async function main() {
       courier(proxy, 'publish', 'invoices', ...values(30 + (t % 20), 'invoice'));
       if (t % 3 === 0) courier(proxy, 'publish', 'emails.outbox', ...values(4, 'to'));
       if (t % 4 === 0) courier(proxy, 'publish', 'payments', '--ttl', '3000', ...values(3, 'payment'));
-      if (t % 5 === 4) courier(proxy, 'consume', 'orders', '--count', String(t < SECONDS / 2 ? 60 : 150));
+      if (t % 5 === 4) {
+        const depth = (await (await fetch(proxy.url + 'api/stats')).json()).queues.orders.depth;
+        const take = Math.min(depth, t < SECONDS / 2 ? 60 : 150);
+        if (take > 0) courier(proxy, 'consume', 'orders', '--count', String(take));
+      }
       await sleep(Math.max(0, 1000 - (Date.now() - tick)));
     }
     await sleep(1500);
