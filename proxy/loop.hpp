@@ -35,6 +35,8 @@ class Loop {
   // loop builds no snapshot at all.
   void publish_snapshots_to(SnapshotBoard& board);
   static constexpr uint64_t kSnapshotEveryMs = 500;
+  // Rates are taken over kRateWindowMs to twice that (loop_snapshots.cpp).
+  static constexpr uint64_t kRateWindowMs = 1000;
 
  private:
   void turn();
@@ -54,7 +56,9 @@ class Loop {
   std::vector<zmq::message_t> frames_;
   std::vector<std::string> unreachable_;
   SnapshotBoard* board_ = nullptr;  // null: --http is off
-  SnapshotBoard::Ptr last_snapshot_;
+  // Rates are taken against rates_from_, which steps forward to
+  // rates_next_from_ once that one is kRateWindowMs old.
+  SnapshotBoard::Ptr rates_from_, rates_next_from_;
   uint64_t next_snapshot_ms_ = 0;  // steady clock
 };
 

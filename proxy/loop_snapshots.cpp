@@ -25,8 +25,13 @@ void Loop::publish_snapshot() {
   snapshot->journal_map_bytes = journal_.map_size();
   snapshot->journal_map_limit_bytes = journal_.max_size();
   snapshot->commit_latency = journal_.commit_latency();
-  if (last_snapshot_) add_rates(*snapshot, *last_snapshot_);
-  last_snapshot_ = snapshot;
+  // Rates over 1 to 2 s, not over the last 500 ms: a producer that sends
+  // once a second would otherwise read as a rate and a zero in turn.
+  if (rates_from_) add_rates(*snapshot, *rates_from_);
+  if (!rates_next_from_ || clock.steady_ms - rates_next_from_->taken_steady_ms >= kRateWindowMs) {
+    rates_from_ = rates_next_from_ ? rates_next_from_ : snapshot;
+    rates_next_from_ = snapshot;
+  }
   board_->publish(std::move(snapshot));
   // A snapshot costs O(queues): with very many queues it is taken less
   // often, so that it never takes more than a twentieth of the loop's time.

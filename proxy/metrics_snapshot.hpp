@@ -24,8 +24,8 @@ struct QueueSnapshot {
   uint64_t depth = 0, inflight = 0, delayed = 0, consumers = 0;
   std::optional<uint64_t> tokens;  // a token queue (§3.6)
   QueueCounters counters;
-  // Per second over the interval since the previous snapshot (0 for the
-  // first one, or a queue new since then): PUT messages in, DELIVERs out
+  // Per second over the last 1-2 s (`interval_ms`; 0 for the first
+  // snapshot, or a queue new since then): PUT messages in, DELIVERs out
   // (redeliveries included), ACKs.
   double in_per_s = 0, out_per_s = 0, acked_per_s = 0;
 };
@@ -33,7 +33,7 @@ struct QueueSnapshot {
 struct MetricsSnapshot {
   uint64_t taken_wall_ms = 0;    // when (Unix ms)
   uint64_t taken_steady_ms = 0;  // when (steady clock), for rates
-  uint64_t interval_ms = 0;      // since the previous snapshot; 0 for the first
+  uint64_t interval_ms = 0;      // the rates' window; 0 for the first snapshot
   uint64_t uptime_ms = 0;
   uint64_t clients = 0;   // sessions that said HELLO (STATS `clients`)
   uint64_t sessions = 0;  // every session, HELLO or not

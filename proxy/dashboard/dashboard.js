@@ -157,13 +157,21 @@ function drawChart(canvas, legend, series, now) {
   }));
 }
 
+// A queue keeps its colour while the page is open, whatever its rank.
+const colorOf = new Map();
+function queueColor(name) {
+  if (!colorOf.has(name)) colorOf.set(name, COLORS[colorOf.size % COLORS.length]);
+  return colorOf.get(name);
+}
+
 function renderCharts(queues, now) {
+  Object.keys(queues).sort().forEach(queueColor);
   const deepest = Object.keys(queues)
     .sort((a, b) => queues[b].depth - queues[a].depth || a.localeCompare(b))
     .slice(0, MAX_LINES);
-  const depthSeries = deepest.map((name, i) => ({
+  const depthSeries = deepest.map(name => ({
     label: name,
-    color: COLORS[i],
+    color: queueColor(name),
     points: history.filter(p => name in p.depth).map(p => [p.t, p.depth[name]]),
   }));
   drawChart(document.getElementById('depth-chart'), document.getElementById('depth-legend'), depthSeries, now);

@@ -50,7 +50,7 @@ async function main() {
       }
       await sleep(Math.max(0, 1000 - (Date.now() - tick)));
     }
-    await sleep(1500);
+    await sleep(300);
     fs.mkdirSync(path.dirname(OUT), { recursive: true });
     await page.screenshot({ path: OUT, fullPage: true });
     console.log('wrote ' + OUT);
