@@ -60,11 +60,12 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
 else
   cmake -S "$root" -B "$build" >/dev/null  # re-detect librabbitmq if installed since
 fi
-cmake --build "$build" --target courier-proxy proxy_load rabbitmq_load -j2 >&2
+cmake --build "$build" --target courier-proxy proxy_load rabbitmq_load journal_ceiling -j2 >&2
 PROXY=$build/proxy/courier-proxy
+CEILING=$build/bench/journal_ceiling
 PLOAD=$build/bench/proxy_load
 RLOAD=$build/bench/rabbitmq_load
-for b in "$PROXY" "$PLOAD" "$RLOAD"; do [[ -x $b ]] || die "missing $b"; done
+for b in "$PROXY" "$PLOAD" "$RLOAD" "$CEILING"; do [[ -x $b ]] || die "missing $b"; done
 
 # ------------------------------------------------------- processes & cleanup
 work=$(mktemp -d /tmp/courier-vs-rabbitmq.XXXXXX)
@@ -208,9 +209,25 @@ rabbit_run() {  # rabbit_run WORKLOAD REP ARGS...
   emit "{\"broker\":\"rabbitmq\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_kb\":$rss,\"result\":$res}"
 }
 
+# LMDB's own ceiling on the same disk (bench/journal_ceiling.cpp, issue 13):
+# the journal's records for one message and its erase, one fsync'd commit
+# per 1 / 256 / 4096 messages, and a bare durable commit's latency.
+ceiling_run() {  # ceiling_run REP
+  local rep=$1 b n res
+  for b in 1 256 4096; do
+    n=$((b == 1 ? 3000 : 1000000))
+    res=$("$CEILING" --dir "$work/ceiling" --batch "$b" --messages "$n") || die "journal_ceiling batch $b"
+    emit "{\"broker\":\"lmdb\",\"workload\":\"ceiling_$b\",\"rep\":$rep,\"loadavg_before\":$(loadavg),\"result\":$res}"
+  done
+  res=$("$CEILING" --dir "$work/ceiling" --mode commit --commits 2000) || die "journal_ceiling commit"
+  emit "{\"broker\":\"lmdb\",\"workload\":\"commit\",\"rep\":$rep,\"loadavg_before\":$(loadavg),\"result\":$res}"
+}
+
 [[ $SKIP_RABBITMQ == 1 ]] || start_rabbitmq
 
 for ((rep = 1; rep <= REPS; rep++)); do
+  log "rep $rep/$REPS: LMDB ceiling"
+  ceiling_run "$rep"
   log "rep $rep/$REPS: e2e 1x1"
   courier_run e2e_1p1c "$rep" --queue e2e --messages "$MESSAGES" --producers 1 --consumers 1
   [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run e2e_1p1c "$rep" --queue e2e --messages "$RMQ_MESSAGES" --producers 1 --consumers 1
@@ -269,6 +286,16 @@ for wl, name in (("e2e_1p1c", "1 producer / 1 consumer"), ("e2e_4p4c", "4 produc
     print(f"{name:30} {c or 0:>14,.0f} {r or 0:>10,.0f} {ratio:>7}   {cv} | {rv}")
     summary.append({"kind": "summary", "workload": wl, "courier_msgs_per_s": c, "rabbitmq_msgs_per_s": r,
                     "ratio": round(c / r, 2) if c and r else None})
+c256, _ = med("lmdb", "ceiling_256", "msgs_per_s"); commit50, _ = med("lmdb", "commit", "p50_ms")
+if c256:
+    c, _ = med("courier-proxy", "e2e_1p1c", "msgs_per_s")
+    print(f"\nLMDB ceiling, journal cycle at 256 per commit: {c256:,.0f} msgs/s; "
+          f"courier 1x1 e2e / ceiling = {c / c256 if c else 0:.2f}x; bare durable commit p50 {commit50} ms")
+    for b in (1, 4096):
+        v, _ = med("lmdb", f"ceiling_{b}", "msgs_per_s")
+        print(f"  ceiling at {b} per commit: {v or 0:,.0f} msgs/s")
+    summary.append({"kind": "summary", "workload": "ceiling", "ceiling_256_msgs_per_s": c256,
+                    "commit_p50_ms": commit50, "courier_1p1c_over_ceiling": round(c / c256, 3) if c else None})
 print(f"\n{'publish->confirm latency (median of runs)':44} {'courier p50 / p99 ms':>22} {'RabbitMQ p50 / p99 ms':>24}")
 for wl in sorted({r["workload"] for r in rows if str(r.get("workload", "")).startswith("latency_")}, key=lambda w: int(w.split("_")[1])):
     c50, _ = med("courier-proxy", wl, "p50_us"); c99, _ = med("courier-proxy", wl, "p99_us")

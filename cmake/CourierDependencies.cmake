@@ -2,18 +2,18 @@
 find_package(Threads REQUIRED)
 find_package(cppzmq 4.7 CONFIG REQUIRED)        # cppzmq-dev; brings libzmq
 find_package(msgpack 4 CONFIG REQUIRED)         # libmsgpack-cxx-dev, target msgpackc-cxx
+# libcourier reads shard maps (JSON); header-only, linked privately.
+find_package(nlohmann_json 3 CONFIG REQUIRED)   # nlohmann-json3-dev
 find_package(PkgConfig REQUIRED)
+# cpp-httplib: libcourier's etcd gateway client, courier-proxy --http.
+pkg_check_modules(CPPHTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # libcpp-httplib-dev
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)                   # libssl-dev
 if(COURIER_BUILD_PROXY)
   pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)   # liblmdb-dev
-  # courier-proxy --http (metrics and dashboard): a compiled library in Debian.
-  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # libcpp-httplib-dev
 endif()
 if(COURIER_BUILD_PROXY OR COURIER_BUILD_TOOLS)
   find_package(CLI11 CONFIG REQUIRED)           # libcli11-dev
   find_package(spdlog CONFIG REQUIRED)          # libspdlog-dev
-endif()
-if(COURIER_BUILD_TOOLS OR COURIER_BUILD_PROXY)
-  find_package(nlohmann_json 3 CONFIG REQUIRED) # nlohmann-json3-dev
 endif()
 if(COURIER_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)           # libgtest-dev

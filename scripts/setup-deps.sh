@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libssl-dev etcd-server etcd-client
   python3 python3-zmq python3-msgpack python3-pytest pybind11-dev python3-dev
   python3-prometheus-client
   procps

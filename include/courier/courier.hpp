@@ -16,3 +16,5 @@
 #include <courier/producer.hpp>
 #include <courier/request.hpp>
 #include <courier/security.hpp>
+#include <courier/shard_map.hpp>
+#include <courier/shard_source.hpp>
