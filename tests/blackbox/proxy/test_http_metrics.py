@@ -368,3 +368,23 @@ def test_snapshots_of_100k_idle_queues_cost_little_cpu(proxies, connect, tmp_pat
     fams = metrics(p)
     assert len(fams["courier_queue_depth"].samples) == N
     assert time.monotonic() - t < 30
+
+
+def test_sigterm_stops_promptly_with_http_connections_open(proxies, tmp_path):
+    p = start_http_proxy(proxies, tmp_path)
+    port = int(p.http.rsplit(":", 1)[1])
+    import http.client
+    keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    keep_alive.request("GET", "/metrics")
+    assert keep_alive.getresponse().read()          # the connection stays open
+    idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+    half = socket.create_connection(("127.0.0.1", port), timeout=5)
+    half.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")   # never finished
+    try:
+        rc, secs, killed = p.stop(grace=10.0)
+        assert not killed and rc == 0, p.log_tail()
+        assert secs < 4.0, "stopping took %.1f s with HTTP connections open" % secs
+    finally:
+        for s in (idle, half):
+            s.close()
+        keep_alive.close()
