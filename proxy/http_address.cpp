@@ -42,6 +42,15 @@ bool is_loopback_host(std::string_view host) {
   return false;
 }
 
+std::string_view host_of_host_header(std::string_view header) {
+  if (!header.empty() && header.front() == '[') {
+    const auto close = header.find(']');
+    return close == std::string_view::npos ? header : header.substr(1, close - 1);
+  }
+  const auto colon = header.find(':');
+  return colon == std::string_view::npos ? header : header.substr(0, colon);
+}
+
 std::string to_string(const HttpAddress& a) {
   const bool v6 = a.host.find(':') != std::string::npos;
   return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);

@@ -21,6 +21,10 @@ std::optional<HttpAddress> parse_http_address(std::string_view text);
 // ::1. Names other than localhost are not resolved: they count as remote.
 bool is_loopback_host(std::string_view host);
 
+// The host of an HTTP Host header ("127.0.0.1:9464", "[::1]:9464",
+// "localhost"): without the port and the brackets.
+std::string_view host_of_host_header(std::string_view header);
+
 // "HOST:PORT", brackets around an IPv6 host.
 std::string to_string(const HttpAddress& a);
 

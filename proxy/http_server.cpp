@@ -30,8 +30,11 @@ void plain(httplib::Response& res, int status, const std::string& text) {
 
 }  // namespace
 
-HttpServer::HttpServer(const SnapshotBoard& board, const HttpAddress& address)
-    : board_(board), bound_(address), server_(std::make_unique<httplib::Server>()) {
+HttpServer::HttpServer(const SnapshotBoard& board, const HttpAddress& address, bool loopback_names_only)
+    : board_(board),
+      bound_(address),
+      loopback_names_only_(loopback_names_only),
+      server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   // Requests are a line and a few headers: anything with a body, or slow to
   // arrive, is cut short instead of holding a worker. An idle connection
@@ -80,11 +83,21 @@ HttpServer::~HttpServer() {
 
 void HttpServer::add_routes() {
   // Read-only by construction: GET and HEAD are the only methods served.
-  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("Allow", "GET, HEAD");
-    plain(res, 405, "405 method not allowed: this server is read-only (GET, HEAD)");
-    return httplib::Server::HandlerResponse::Handled;
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "GET" && req.method != "HEAD") {
+      res.set_header("Allow", "GET, HEAD");
+      plain(res, 405, "405 method not allowed: this server is read-only (GET, HEAD)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Browsers always send Host; a request without one is no rebinding.
+    if (loopback_names_only_ && req.has_header("Host") &&
+        !is_loopback_host(host_of_host_header(req.get_header_value("Host")))) {
+      plain(res, 403,
+            "403 forbidden: the Host header must name this machine (127.0.0.1, localhost, [::1]); "
+            "start courier-proxy with --http-allow-remote to serve other names");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     const SnapshotBoard::Ptr s = board_.latest();

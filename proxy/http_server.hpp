@@ -6,7 +6,8 @@
 // the loop publishes — never the loop's state: nothing served over HTTP can
 // change a queue, and a slow or hostile HTTP client cannot hold up a turn.
 //
-// Routes (GET and HEAD only; other methods get 405, other paths 404):
+// Routes (GET and HEAD only; other methods get 405, other paths 404; a
+// non-loopback Host header 403 unless remote access was allowed):
 //   /metrics      Prometheus text format 0.0.4 (prometheus_text.hpp)
 //   /api/stats    JSON (stats_json.hpp)
 //   /, /NAME      the dashboard's embedded files (dashboard_assets.hpp)
@@ -32,8 +33,11 @@ class HttpServer {
 
   // Binds `address` (port 0: a free port) and starts serving. Throws
   // ConfigError naming the address when it cannot bind. `board` must outlive
-  // the server.
-  HttpServer(const SnapshotBoard& board, const HttpAddress& address);
+  // the server. `loopback_names_only`: answer 403 to a request whose Host
+  // header names anything but a loopback host — a web page the operator's
+  // browser opens cannot then read the metrics by DNS rebinding (a name of
+  // its own made to resolve to 127.0.0.1). True unless --http-allow-remote.
+  HttpServer(const SnapshotBoard& board, const HttpAddress& address, bool loopback_names_only = true);
   // Stops accepting, finishes the requests in progress, joins every thread.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -48,6 +52,7 @@ class HttpServer {
 
   const SnapshotBoard& board_;
   HttpAddress bound_;
+  bool loopback_names_only_;
   std::unique_ptr<httplib::Server> server_;
   std::thread listener_;
 };

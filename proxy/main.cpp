@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
     std::optional<courier::proxy::HttpServer> http_server;
     if (http_address) {
       loop.publish_snapshots_to(board);
-      http_server.emplace(board, *http_address);
+      http_server.emplace(board, *http_address, !http_allow_remote);
       const std::string bound = courier::proxy::to_string(http_server->address());
       if (!http_port_file.empty()) write_port_file(http_port_file, bound);
       spdlog::info("http on {}: metrics at http://{}/metrics, dashboard at http://{}/", bound, bound, bound);

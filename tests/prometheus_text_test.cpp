@@ -95,5 +95,15 @@ TEST(HttpAddress, OnlyLoopbackCountsAsLocal) {
   }
 }
 
+TEST(HttpAddress, HostHeaderLosesItsPortAndBrackets) {
+  EXPECT_EQ(host_of_host_header("127.0.0.1:9464"), "127.0.0.1");
+  EXPECT_EQ(host_of_host_header("[::1]:9464"), "::1");
+  EXPECT_EQ(host_of_host_header("[::1]"), "::1");
+  EXPECT_EQ(host_of_host_header("localhost"), "localhost");
+  EXPECT_EQ(host_of_host_header("evil.example:80"), "evil.example");
+  EXPECT_EQ(host_of_host_header(""), "");
+  EXPECT_FALSE(is_loopback_host(host_of_host_header("[::1")));  // unterminated: kept whole, refused
+}
+
 }  // namespace
 }  // namespace courier::proxy

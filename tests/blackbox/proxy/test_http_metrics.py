@@ -234,6 +234,31 @@ def test_other_methods_get_405_and_change_nothing(proxies, connect, tmp_path, qn
     assert c.qstats(q) == before
 
 
+def raw_get(port, host_header):
+    """The status of GET /metrics sent with this Host header."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest("GET", "/metrics", skip_host=True)
+        conn.putheader("Host", host_header)
+        conn.endheaders()
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def test_a_foreign_host_header_is_refused_against_dns_rebinding(proxies, tmp_path):
+    p = start_http_proxy(proxies, tmp_path)
+    port = int(p.http.rsplit(":", 1)[1])
+    for ok in ("127.0.0.1:%d" % port, "localhost:%d" % port, "localhost", "[::1]:%d" % port, "127.0.0.2"):
+        assert raw_get(port, ok) == 200, ok
+    for foreign in ("evil.example:%d" % port, "evil.example", "10.0.0.1:%d" % port, "localhost.evil.example",
+                    "[::2]:%d" % port):
+        assert raw_get(port, foreign) == 403, foreign
+
+
 def test_http_is_off_by_default(proxies):
     p = proxies.start()
     zmq_port = int(p.endpoint.rsplit(":", 1)[1])
@@ -278,6 +303,7 @@ def test_remote_host_is_served_with_the_flag(proxies, tmp_path):
     assert host == "0.0.0.0"
     p.http = "http://127.0.0.1:%s" % port
     assert get(p, "/metrics")[0] == 200
+    assert raw_get(int(port), "courier.example.com:%s" % port) == 200   # any name, once allowed
 
 
 def test_a_taken_port_is_a_clear_error(proxy_bin, tmp_path):
