@@ -50,12 +50,25 @@ const COLUMNS = [
 
 // Rows are kept and updated in place (by queue name), so the table does not
 // flicker; names are set with textContent, never parsed as HTML.
+// A proxy may hold 100,000 queues: the table shows the deepest MAX_ROWS
+// (by name), so the page stays usable; /metrics has them all.
+const MAX_ROWS = 200;
+
+function shownQueues(queues) {
+  let names = Object.keys(queues);
+  if (names.length > MAX_ROWS) {
+    names = names.sort((a, b) => queues[b].depth - queues[a].depth || a.localeCompare(b)).slice(0, MAX_ROWS);
+  }
+  return names.sort();
+}
+
 function renderTable(queues) {
   const tbody = document.querySelector('#queues tbody');
-  const names = Object.keys(queues).sort();
+  const names = shownQueues(queues);
+  const shown = new Set(names);
   const rows = new Map();
   for (const tr of Array.from(tbody.rows)) rows.set(tr.dataset.queue, tr);
-  for (const [name, tr] of rows) if (!(name in queues)) tr.remove();
+  for (const [name, tr] of rows) if (!shown.has(name)) tr.remove();
   names.forEach((name, index) => {
     let tr = rows.get(name);
     if (!tr) {
@@ -84,6 +97,10 @@ function renderTable(queues) {
     });
   });
   document.getElementById('empty').hidden = names.length > 0;
+  const total = Object.keys(queues).length;
+  const more = document.getElementById('more');
+  more.hidden = total <= names.length;
+  more.textContent = 'Showing the ' + names.length + ' deepest of ' + total + ' queues.';
 }
 
 // ---- the charts ----------------------------------------------------------
@@ -165,10 +182,10 @@ function queueColor(name) {
 }
 
 function renderCharts(queues, now) {
-  Object.keys(queues).sort().forEach(queueColor);
   const deepest = Object.keys(queues)
     .sort((a, b) => queues[b].depth - queues[a].depth || a.localeCompare(b))
     .slice(0, MAX_LINES);
+  deepest.slice().sort().forEach(queueColor);
   const depthSeries = deepest.map(name => ({
     label: name,
     color: queueColor(name),
@@ -184,10 +201,12 @@ function renderCharts(queues, now) {
 // ---- polling -------------------------------------------------------------
 
 function record(stats, now) {
+  // Depth history only of the queues the table shows: five minutes of
+  // 100,000 queues would not fit in a page.
   const depth = {};
+  for (const name of shownQueues(stats.queues)) depth[name] = stats.queues[name].depth;
   let inRate = 0, outRate = 0;
-  for (const [name, q] of Object.entries(stats.queues)) {
-    depth[name] = q.depth;
+  for (const q of Object.values(stats.queues)) {
     inRate += q.in_per_s;
     outRate += q.out_per_s;
   }
