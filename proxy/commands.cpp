@@ -17,6 +17,15 @@ using cqp1::MapWriter;
 
 namespace {
 constexpr uint64_t kMaxTokens = 65536;  // §3.6
+
+// A shard map's proxy name (shard_map.hpp): 1-64 bytes of [A-Za-z0-9._-].
+bool valid_proxy_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
 }  // namespace
 
 void Broker::reply_error(const std::string& peer, int code, std::string_view reason,
@@ -130,6 +139,18 @@ void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>
   }
 
   Queue* existing = queues_.find(name);
+  // A moved queue takes no new work here; its copy drains (docs/PROTOCOL.md
+  // §3.13). The new owner's name rides along so a client can follow it.
+  if (existing && existing->rec.options.moved_to) {
+    const std::string& to = *existing->rec.options.moved_to;
+    MapWriter w(header_, 4);
+    w.key(cqp1::key::code).pack(static_cast<int>(cqp1::kMoved));
+    cqp1::pack_string(w.key(cqp1::key::reason), "queue '" + std::string(name) + "' moved to proxy '" + to +
+                                                    "': publish there (refresh your shard map)");
+    w.key(cqp1::key::tag).pack(tag);
+    cqp1::pack_string(w.key(cqp1::key::moved_to), to);
+    return outbox_.begin(s.peer, "ERROR", header_);
+  }
   if (existing && existing->rec.options.tokens) {
     return reply_error(s.peer, cqp1::kConflict,
                        "queue " + std::string(name) + " is a token queue (a lock or semaphore): it takes no PUT",
@@ -383,26 +404,32 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
     }
     o.dead_letter = std::string(*dl);
   }
+  if (auto to = h.str(cqp1::key::moved_to)) {
+    if (!to->empty() && !valid_proxy_name(*to)) {
+      throw BadRequest("'moved_to' must be a proxy name of 1-64 bytes of [A-Za-z0-9._-], or \"\" to clear it");
+    }
+    o.moved_to = std::string(*to);
+  }
   if (o.max_attempts && *o.max_attempts == 0) throw BadRequest("'max_attempts' must be at least 1");
   if (o.ack_timeout && *o.ack_timeout == 0) throw BadRequest("'ack_timeout' must be at least 1 ms");
   Queue* existing = queues_.find(name);
   const bool token_queue = o.tokens || (existing && existing->rec.options.tokens);
-  if (token_queue && (o.max_length || o.dead_letter || o.max_attempts || o.ttl)) {
+  if (token_queue && (o.max_length || o.dead_letter || o.max_attempts || o.ttl || o.moved_to)) {
     throw BadRequest("a token queue (lock or semaphore) takes only 'ack_timeout' besides 'tokens': "
-                     "max_length, dead_letter, max_attempts and ttl do not apply to tokens");
+                     "max_length, dead_letter, max_attempts, ttl and moved_to do not apply to tokens");
   }
   // Unlike everywhere else, an unknown key is refused: a mistyped policy must
   // not pass silently. Checked after the types, since 400 wins over 404.
   static constexpr std::string_view kKnown[] = {
       cqp1::key::q,   cqp1::key::max_length,  cqp1::key::dead_letter, cqp1::key::max_attempts,
-      cqp1::key::ttl, cqp1::key::ack_timeout, cqp1::key::tokens};
+      cqp1::key::ttl, cqp1::key::ack_timeout, cqp1::key::tokens,   cqp1::key::moved_to};
   for (uint32_t i = 0; i < h.map().size; ++i) {
     const auto& k = h.map().ptr[i].key.via.str;
     const std::string_view key(k.ptr, k.size);
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       return reply_error(s.peer, cqp1::kNotFound,
                          "DECLARE: unknown queue option '" + printable(key.substr(0, 64)) +
-                             "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout, tokens)");
+                             "' (known: max_length, dead_letter, max_attempts, ttl, ack_timeout, tokens, moved_to)");
     }
   }
   if (o.tokens && existing) {
@@ -455,6 +482,10 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
   if (o.ttl) cur.ttl = o.ttl;
   if (o.ack_timeout) cur.ack_timeout = o.ack_timeout;
   if (o.dead_letter) cur.dead_letter = o.dead_letter;
+  if (o.moved_to) {  // "" clears: the queue takes PUTs here again
+    if (o.moved_to->empty()) cur.moved_to.reset();
+    else cur.moved_to = o.moved_to;
+  }
   mark_dirty(q);
   MapWriter w(header_, 2);
   cqp1::pack_string(w.key(cqp1::key::q), name);
@@ -480,10 +511,15 @@ void Broker::on_stats(Session& s, const HeaderView& h) {
   for (Queue* q : shown) {
     cqp1::pack_string(pk, q->rec.name);
     const auto& tokens = q->rec.options.tokens;
-    pk.pack_map(tokens ? 12 : 11);
+    const auto& moved_to = q->rec.options.moved_to;
+    pk.pack_map(11 + (tokens ? 1 : 0) + (moved_to ? 1 : 0));
     if (tokens) {
       cqp1::pack_string(pk, cqp1::key::tokens);
       pk.pack(*tokens);
+    }
+    if (moved_to) {
+      cqp1::pack_string(pk, cqp1::key::moved_to);
+      cqp1::pack_string(pk, *moved_to);
     }
     const QueueCounters& c = q->counters;
     const std::pair<std::string_view, uint64_t> fields[] = {

@@ -338,6 +338,7 @@ std::vector<QueueRecord> Journal::load_queues() {
     unpack_optional(a[8], q.options.ack_timeout);
     q.delivered_below = a[9].as<uint64_t>();
     if (o.via.array.size >= 11) unpack_optional(a[10], q.options.tokens);
+    if (o.via.array.size >= 12) unpack_optional(a[11], q.options.moved_to);
     out.push_back(std::move(q));
   }
   c.close();
@@ -367,7 +368,7 @@ void Journal::cover_stored_tail(QueueRecord& q) {
 void Journal::save_queue(const QueueRecord& q) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> p(buf);
-  p.pack_array(11);
+  p.pack_array(12);
   p.pack(q.id);
   p.pack(q.next_seq);
   p.pack(q.stored);
@@ -379,6 +380,7 @@ void Journal::save_queue(const QueueRecord& q) {
   pack_optional(p, q.options.ack_timeout);
   p.pack(q.delivered_below);
   pack_optional(p, q.options.tokens);
+  pack_optional(p, q.options.moved_to);
   MDB_val k = lmdb::val(q.name);
   MDB_val v{buf.size(), buf.data()};
   lmdb::check(mdb_put(txn(), queues_, &k, &v, 0), "saving queue " + q.name);

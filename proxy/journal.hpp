@@ -4,8 +4,9 @@
 // lookup, time indexes" — never cursors or MDB_val.
 //
 // Layout (all integer keys big-endian, so LMDB's byte order is queue order):
-//   queues   name                          -> QueueRecord (msgpack array of 11;
-//                                             records of 10 predate `tokens`)
+//   queues   name                          -> QueueRecord (msgpack array of 12;
+//                                             records of 10 predate `tokens`,
+//                                             of 11 `moved_to`)
 //   msgs     qid u32 | seq u64             -> MessageMeta + body
 //   attempts qid u32 | seq u64             -> u32 deliveries so far (see below)
 //   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64
@@ -75,6 +76,9 @@ struct QueueOptions {
   std::optional<uint64_t> ttl;          // default per-message ttl, ms
   std::optional<uint64_t> ack_timeout;  // ms
   std::optional<uint64_t> tokens;       // a token queue of this many tokens (§3.6)
+  // The proxy that now owns the queue (docs/PROTOCOL.md §3.13): PUTs are
+  // refused with 421 while it is set; consuming goes on so the copy drains.
+  std::optional<std::string> moved_to;
 };
 
 // What the journal keeps of a queue besides its messages.

@@ -52,6 +52,14 @@ JournalCheck Journal::check() {
           if (!cqp1::valid_queue_name(dl) || dl == q.name) out.problem("queue " + q.name + ": bad dead_letter '" + dl + "'");
         }
         if (o.via.array.size >= 11 && a[10].type != msgpack::type::NIL) q.tokens = a[10].as<uint64_t>();
+        if (o.via.array.size >= 12 && a[11].type != msgpack::type::NIL) {  // moved_to, docs/PROTOCOL.md §3.13
+          const auto to = a[11].as<std::string>();
+          const bool name_ok = !to.empty() && to.size() <= 64 &&
+                               to.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                                   std::string::npos;
+          if (!name_ok) out.problem("queue " + q.name + ": bad moved_to '" + to.substr(0, 64) + "'");
+          if (q.tokens) out.problem("queue " + q.name + ": a token queue marked moved_to " + to.substr(0, 64));
+        }
       } catch (const std::exception& e) {
         out.problem("queue record '" + q.name + "' cannot be read: " + e.what());
         continue;

@@ -30,13 +30,14 @@ export COURIER_SANITIZED=$kind  # black-box suites skip their RSS bounds (tests/
 cd "$build"
 if [ "$kind" = tsan ]; then
   cmake --build . -j "$(nproc)" --target producer_test consumer_test admin_test lock_test lock_child \
-        request_test pipeline_test security_test courier-proxy
+        request_test pipeline_test security_test shard_source_test courier-proxy
   # Only the client suites, and the proxy's --http suite (its loop is one
   # thread; the HTTP threads share only snapshots with it). Left out: the
   # 10,000-requests stress test, whose server drops replies a client too slow
   # to read them does not take within 1 s (request.hpp) — which a 10x slower
   # TSan build is.
-  exec ctest --output-on-failure -j 2 --timeout 600 -R '^(Producer|Consumer|Admin|Lock|Request|Pipeline|Curve|proxy_http_metrics)' \
+  exec ctest --output-on-failure -j 2 --timeout 600 \
+       -R '^(Producer|Consumer|Admin|Lock|Request|Pipeline|Curve|Shard|EtcdSource|proxy_http_metrics)' \
        -E 'TenThousandRequestsInFlight' "$@"
 fi
 cmake --build . -j "$(nproc)"

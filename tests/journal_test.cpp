@@ -174,6 +174,34 @@ TEST_F(JournalTest, QueueRecordsRoundTripWithOptions) {
   EXPECT_FALSE(queues[0].options.ttl);
 }
 
+// docs/PROTOCOL.md §3.13: the moved mark is a queue option like the others.
+TEST_F(JournalTest, MovedToRoundTripsAndAClearedMarkStaysCleared) {
+  {
+    Journal j(config());
+    QueueRecord moved, cleared;
+    moved.id = 1;
+    moved.name = "orders";
+    moved.options.moved_to = "proxy-b";
+    moved.options.max_attempts = 3;
+    cleared.id = 2;
+    cleared.name = "jobs";
+    j.save_queue(moved);
+    j.save_queue(cleared);
+    j.commit();
+  }
+  Journal j(config());
+  auto queues = j.load_queues();
+  ASSERT_EQ(queues.size(), 2u);
+  for (const QueueRecord& q : queues) {
+    if (q.name == "orders") {
+      EXPECT_EQ(q.options.moved_to, std::optional<std::string>("proxy-b"));
+      EXPECT_EQ(q.options.max_attempts, std::optional<uint64_t>(3));
+    } else {
+      EXPECT_FALSE(q.options.moved_to);
+    }
+  }
+}
+
 TEST_F(JournalTest, MapGrowsUntilTheConfiguredMaximumThenRefuses) {
   Journal j(config(/*max_size=*/16ull << 20));
   const std::string body(64 * 1024, 'x');

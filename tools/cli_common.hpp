@@ -50,6 +50,7 @@ void add_stats_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
 void add_lock_command(CLI::App& app, Action& action);
 void add_keygen_command(CLI::App& app, Action& action);
+void add_move_command(CLI::App& app, Action& action);
 
 // ---------------------------------------------------------------------------
 // Values in

@@ -10,6 +10,7 @@
 #include "cli_common.hpp"
 #include "curve_options.hpp"
 #include "proxy_options.hpp"
+#include "shard_options.hpp"
 
 #include <courier/lock.hpp>
 
@@ -32,6 +33,7 @@ namespace {
 struct LockArgs {
   std::string queue;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the lock queue's owner instead of --proxy
   CurveArgs curve;
   std::optional<double> timeout;  // none: wait for ever
   std::vector<std::string> command;
@@ -129,12 +131,17 @@ void add_lock_command(CLI::App& app, Action& action) {
   lock->add_option("queue", args->queue, "lock (queue) name: 1-200 of A-Z a-z 0-9 . _ : -")->required();
   lock->add_option("command", args->command, "the command and its arguments, after --")->required();
   add_proxy_option(lock, args->proxy);
+  add_shards_option(lock, args->shards);
   add_curve_client_options(lock, args->curve);
   lock->add_option("--timeout", args->timeout, "give up (exit 2) when the lock is not ours within S seconds")
       ->check(positive_seconds());
   lock->footer("Examples:\n  courier lock nightly-report -- ./make-report.sh\n"
                "  courier lock db-migrate --timeout 30 -- sh -c 'migrate --fence \"$COURIER_FENCE\"'");
-  lock->callback([&action, args] { action = [args] { return run_lock(*args); }; });
+  lock->callback([&action, args] { action = [args] {
+      check_queue_name(args->queue);
+      args->proxy = queue_endpoint(args->proxy, args->shards, args->queue);
+      return run_lock(*args);
+    }; });
 }
 
 }  // namespace courier::cli

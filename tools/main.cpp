@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   courier::cli::add_bench_command(app, action);
   courier::cli::add_lock_command(app, action);
   courier::cli::add_keygen_command(app, action);
+  courier::cli::add_move_command(app, action);
 
   // "courier bogus": CLI11 would only say a subcommand is required.
   if (argc > 1 && argv[1][0] != '-') {

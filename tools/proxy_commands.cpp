@@ -5,6 +5,7 @@
 #include "json_msgpack.hpp"
 #include "curve_options.hpp"
 #include "proxy_options.hpp"
+#include "shard_options.hpp"
 #include "protocol/cqp1.hpp"
 
 #include <courier/admin.hpp>
@@ -28,17 +29,21 @@ struct PublishArgs {
   std::string queue;
   std::vector<std::string> values;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the queue's owner instead of --proxy
   CurveArgs curve;
   std::optional<std::string> id;
   std::optional<uint64_t> delay;
   std::optional<uint64_t> ttl;
   double timeout = 10;
   double full_wait = 30;  // seconds a value refused with 429 is retried
+  // With --shards: re-reads the map and returns the queue's owner now.
+  std::function<std::string()> reroute;
 };
 
 struct ConsumeArgs {
   std::string queue;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the queue's owner instead of --proxy
   CurveArgs curve;
   std::optional<uint64_t> count;
   std::optional<double> timeout;
@@ -51,6 +56,7 @@ struct ConsumeArgs {
 struct AdminArgs {  // purge and declare
   std::string queue;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: the queue's owner instead of --proxy
   CurveArgs curve;
   double timeout = 5;
   std::optional<uint64_t> max_length, max_attempts, ttl, ack_timeout;
@@ -82,17 +88,29 @@ std::string nth_id(const std::string& id, std::size_t n) {
 
 // --- publish -----------------------------------------------------------------
 
+// A value the proxy refused with 421 (the queue moved, docs/PROTOCOL.md
+// §3.13): sent again to the new owner when the command routes by --shards.
+struct MovedValue {
+  std::string body;
+  std::string where;
+  std::size_t n;  // 1-based position: its --id suffix
+};
+
 // What the confirm callbacks (on the Producer's I/O thread) tell the command.
 struct PublishOutcomes {
   std::mutex mu;
   int status = kOk;
   uint64_t settled = 0;  // confirmed or failed: progress, for --timeout
+  std::vector<MovedValue> moved;
 };
 
 // Publishes every value through a Producer, which keeps order, batches, waits
 // for room on 429 (--full-wait) and resends after a reconnect (same ids, so
 // nothing is stored twice). Each refusal is reported with the value it
-// concerns; --timeout S without any progress -> exit 2.
+// concerns; --timeout S without any progress -> exit 2. With --shards, values
+// refused because the queue moved (421) go, in a second round, to the owner
+// the re-read map names (at most 3 rounds: a map that keeps moving the queue
+// is reported).
 int run_publish(const PublishArgs& a) {
   check_queue_name(a.queue);
   if (a.id && (a.id->empty() || a.id->size() > cqp1::kMaxProducerId - 8))
@@ -107,91 +125,117 @@ int run_publish(const PublishArgs& a) {
     }
   }
 
-  ProducerOptions options;
-  options.endpoint = a.proxy;
-  options.socket.curve = curve_options(a.curve, false);
-  options.client_name = client_name("publish");
-  options.full_wait = seconds_ms(a.full_wait);
-  options.close_timeout = Millis(0);  // everything is settled (or given up) before it closes
-  Producer producer(options);
-  if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(a.proxy, a.timeout, a.curve);
-
   auto outcomes = std::make_shared<PublishOutcomes>();
-  const Millis timeout = seconds_ms(a.timeout);
-  uint64_t last_progress = 0;
-  auto progress_at = Clock::now();
-  // Exit 2 when nothing was confirmed, refused or retried for --timeout.
-  auto check_progress = [&] {
-    uint64_t now_progress = producer.full_retries();
-    {
-      std::lock_guard<std::mutex> lock(outcomes->mu);
-      now_progress += outcomes->settled;
-    }
-    const auto now = Clock::now();
-    if (now_progress != last_progress || producer.unconfirmed() == 0) {
-      last_progress = now_progress;
-      progress_at = now;
-    } else if (now - progress_at >= timeout) {
-      throw CliFailure(kTimeout, "no CONFIRM for " + std::to_string(producer.unconfirmed()) +
-                                     " message(s) within " + seconds_text(a.timeout) + " s: is courier-proxy at " +
-                                     a.proxy + " still running?");
-    }
-  };
+  const bool follow = static_cast<bool>(a.reroute);
+  std::string endpoint = a.proxy;
+  std::vector<MovedValue> resend;  // rounds after the first: what a 421 sent back
+  for (int round = 0;; ++round) {
+    ProducerOptions options;
+    options.endpoint = endpoint;
+    options.socket.curve = curve_options(a.curve, false);
+    options.client_name = client_name("publish");
+    options.full_wait = seconds_ms(a.full_wait);
+    options.close_timeout = Millis(0);  // everything is settled (or given up) before it closes
+    Producer producer(options);
+    if (!producer.wait_connected(seconds_ms(a.timeout))) throw no_proxy(endpoint, a.timeout, a.curve);
 
-  std::size_t n = 0;
-  auto put = [&](const std::string& body, const std::string& where) {
-    PublishOptions o;
-    ++n;
-    if (a.id) o.id = nth_id(*a.id, n);
-    if (a.delay) o.delay = Millis(*a.delay);
-    if (a.ttl) o.ttl = Millis(*a.ttl);
-    auto on_confirm = [outcomes, where, queue = a.queue, full_wait = a.full_wait](const Confirm& c) {
-      std::lock_guard<std::mutex> lock(outcomes->mu);
-      ++outcomes->settled;
-      if (c.ok()) {
-        if (c.dup)
-          std::cerr << "courier publish: " << where << ": id already stored (dup), kept once at seq " << c.seq
-                    << "\n";
-        return;
+    const Millis timeout = seconds_ms(a.timeout);
+    uint64_t last_progress = 0;
+    auto progress_at = Clock::now();
+    // Exit 2 when nothing was confirmed, refused or retried for --timeout.
+    auto check_progress = [&] {
+      uint64_t now_progress = producer.full_retries();
+      {
+        std::lock_guard<std::mutex> lock(outcomes->mu);
+        now_progress += outcomes->settled;
       }
-      outcomes->status = kRemote;
-      std::cerr << "courier publish: " << where << " (PUT to " << queue << "): ";
-      try {
-        std::rethrow_exception(c.error);
-      } catch (const RemoteError& e) {
-        std::cerr << "courier-proxy refused it: " << e.status() << " " << error_meaning(e.status()) << " ("
-                  << e.reason() << ")"
-                  << (e.status() == 429 && full_wait > 0 ? " (still full after --full-wait " +
-                                                               seconds_text(full_wait) + " s)"
-                                                         : std::string())
-                  << "\n";
-      } catch (const std::exception& e) {
-        std::cerr << e.what() << "\n";
+      const auto now = Clock::now();
+      if (now_progress != last_progress || producer.unconfirmed() == 0) {
+        last_progress = now_progress;
+        progress_at = now;
+      } else if (now - progress_at >= timeout) {
+        throw CliFailure(kTimeout, "no CONFIRM for " + std::to_string(producer.unconfirmed()) +
+                                       " message(s) within " + seconds_text(a.timeout) +
+                                       " s: is courier-proxy at " + endpoint + " still running?");
       }
     };
-    while (!producer.publish_raw_async(a.queue, body, o, on_confirm, kSlice)) check_progress();
-  };
 
-  if (!bodies.empty()) {
-    for (std::size_t i = 0; i < bodies.size(); ++i) put(bodies[i], "argument " + std::to_string(i + 1));
-  } else {
-    for_each_value({}, [&](const std::string& text, const std::string& where) {
-      std::string body;
-      try {
-        body = to_msgpack(parse_json(text));
-      } catch (const ConversionError& e) {
-        // Reported and skipped; the other lines still go.
-        std::cerr << "courier publish: " << where << " is " << e.what() << "; not sent\n";
+    auto put = [&](const std::string& body, const std::string& where, std::size_t n) {
+      PublishOptions o;
+      if (a.id) o.id = nth_id(*a.id, n);
+      if (a.delay) o.delay = Millis(*a.delay);
+      if (a.ttl) o.ttl = Millis(*a.ttl);
+      auto on_confirm = [outcomes, where, n, kept = follow ? body : std::string(), follow, queue = a.queue,
+                         full_wait = a.full_wait](const Confirm& c) {
         std::lock_guard<std::mutex> lock(outcomes->mu);
-        outcomes->status = kRemote;
-        return;
-      }
-      put(body, where);
-    });
+        ++outcomes->settled;
+        if (c.ok()) {
+          if (c.dup)
+            std::cerr << "courier publish: " << where << ": id already stored (dup), kept once at seq " << c.seq
+                      << "\n";
+          return;
+        }
+        try {
+          std::rethrow_exception(c.error);
+        } catch (const RemoteError& e) {
+          if (follow && e.status() == cqp1::kMoved) {  // nothing was stored: it goes to the new owner
+            outcomes->moved.push_back({kept, where, n});
+            return;
+          }
+          outcomes->status = kRemote;
+          std::cerr << "courier publish: " << where << " (PUT to " << queue << "): courier-proxy refused it: "
+                    << e.status() << " " << error_meaning(e.status()) << " (" << e.reason() << ")"
+                    << (e.status() == 429 && full_wait > 0 ? " (still full after --full-wait " +
+                                                                 seconds_text(full_wait) + " s)"
+                                                           : std::string())
+                    << "\n";
+        } catch (const std::exception& e) {
+          outcomes->status = kRemote;
+          std::cerr << "courier publish: " << where << " (PUT to " << queue << "): " << e.what() << "\n";
+        }
+      };
+      while (!producer.publish_raw_async(a.queue, body, o, on_confirm, kSlice)) check_progress();
+    };
+
+    if (round > 0) {
+      for (const MovedValue& m : resend) put(m.body, m.where, m.n);
+    } else if (!bodies.empty()) {
+      for (std::size_t i = 0; i < bodies.size(); ++i) put(bodies[i], "argument " + std::to_string(i + 1), i + 1);
+    } else {
+      std::size_t n = 0;
+      for_each_value({}, [&](const std::string& text, const std::string& where) {
+        ++n;
+        std::string body;
+        try {
+          body = to_msgpack(parse_json(text));
+        } catch (const ConversionError& e) {
+          // Reported and skipped; the other lines still go.
+          std::cerr << "courier publish: " << where << " is " << e.what() << "; not sent\n";
+          std::lock_guard<std::mutex> lock(outcomes->mu);
+          outcomes->status = kRemote;
+          return;
+        }
+        put(body, where, n);
+      });
+    }
+    while (!producer.flush(kSlice)) check_progress();
+
+    std::lock_guard<std::mutex> lock(outcomes->mu);
+    if (outcomes->moved.empty()) return outcomes->status;
+    resend.clear();
+    resend.swap(outcomes->moved);
+    const std::string next = round < 2 ? a.reroute() : endpoint;
+    if (next == endpoint) {
+      for (const MovedValue& m : resend)
+        std::cerr << "courier publish: " << m.where << " (PUT to " << a.queue << "): courier-proxy at " << endpoint
+                  << " says the queue moved (421), but the shard map still sends it there: the move is not "
+                     "finished or the map is stale; publish again later (the same --id is stored once)\n";
+      return kRemote;
+    }
+    std::cerr << "courier publish: " << a.queue << " moved: " << resend.size() << " value(s) go to " << next
+              << " (the shard map's owner now)\n";
+    endpoint = next;
   }
-  while (!producer.flush(kSlice)) check_progress();
-  std::lock_guard<std::mutex> lock(outcomes->mu);
-  return outcomes->status;
 }
 
 // --- consume -----------------------------------------------------------------
@@ -309,6 +353,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
                   "  courier publish orders --id order-1 '{\"id\": 1}'   # dedup: a resend is stored once\n"
                   "  cat orders.jsonl | courier publish orders --proxy tcp://10.0.0.5:5555");
   add_proxy_option(publish, pub->proxy);
+  add_shards_option(publish, pub->shards);
   add_curve_client_options(publish, pub->curve);
   publish->add_option("--id", pub->id,
                       "producer message id for dedup; with several values they get ID, ID-2, ID-3, ...");
@@ -327,6 +372,9 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   publish->callback([&action, pub, publish] {
     action = [pub, publish] {
       pub->values = values_of(publish);
+      check_queue_name(pub->queue);
+      pub->proxy = queue_endpoint(pub->proxy, pub->shards, pub->queue);
+      if (pub->shards) pub->reroute = [pub] { return queue_endpoint(pub->proxy, pub->shards, pub->queue); };
       return run_publish(*pub);
     };
   });
@@ -339,6 +387,7 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   consume->footer("Examples:\n  courier consume orders --count 10 --timeout 5\n"
                   "  courier consume orders | jq .item        # runs until interrupted");
   add_proxy_option(consume, con->proxy);
+  add_shards_option(consume, con->shards);
   add_curve_client_options(consume, con->curve);
   consume->add_option("--count,-n", con->count, "exit 0 after N messages")
       ->transform(whole_number("messages", 1));
@@ -351,24 +400,34 @@ void add_proxy_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   consume->add_flag("--envelope", con->envelope,
                     "print {\"body\", \"q\", \"d\", \"seq\", \"attempt\", \"ts\", \"id\"} instead of the body");
-  consume->callback([&action, con] { action = [con] { return run_consume(*con); }; });
+  consume->callback([&action, con] { action = [con] {
+      check_queue_name(con->queue);
+      con->proxy = queue_endpoint(con->proxy, con->shards, con->queue);
+      return run_consume(*con);
+    }; });
 
   auto pur = std::make_shared<AdminArgs>();
   CLI::App* purge = app.add_subcommand(
       "purge", "Remove the ready messages of a queue; prints {\"q\": ..., \"removed\": N}.");
   purge->add_option("queue", pur->queue, "queue name")->required();
   add_proxy_option(purge, pur->proxy);
+  add_shards_option(purge, pur->shards);
   add_curve_client_options(purge, pur->curve);
   purge->add_option("--timeout", pur->timeout, "seconds to wait for the answer")
       ->check(positive_seconds())
       ->capture_default_str();
-  purge->callback([&action, pur] { action = [pur] { return run_purge(*pur); }; });
+  purge->callback([&action, pur] { action = [pur] {
+      check_queue_name(pur->queue);
+      pur->proxy = queue_endpoint(pur->proxy, pur->shards, pur->queue);
+      return run_purge(*pur);
+    }; });
 
   auto dec = std::make_shared<AdminArgs>();
   CLI::App* declare = app.add_subcommand(
       "declare", "Create a queue and/or set its options; prints {\"q\": ..., \"depth\": N}.");
   declare->add_option("queue", dec->queue, "queue name")->required();
   add_proxy_option(declare, dec->proxy);
+  add_shards_option(declare, dec->shards);
   add_curve_client_options(declare, dec->curve);
   declare->add_option("--max-length", dec->max_length, "most messages waiting; PUTs past it get 429")
       ->transform(whole_number("messages"));
@@ -382,7 +441,11 @@ void add_proxy_commands(CLI::App& app, Action& action) {
   declare->add_option("--timeout", dec->timeout, "seconds to wait for the answer")
       ->check(positive_seconds())
       ->capture_default_str();
-  declare->callback([&action, dec] { action = [dec] { return run_declare(*dec); }; });
+  declare->callback([&action, dec] { action = [dec] {
+      check_queue_name(dec->queue);
+      dec->proxy = queue_endpoint(dec->proxy, dec->shards, dec->queue);
+      return run_declare(*dec);
+    }; });
 }
 
 }  // namespace courier::cli

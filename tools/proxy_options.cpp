@@ -28,6 +28,8 @@ std::string error_meaning(int code) {
     case cqp1::kBadRequest: return "malformed request";
     case cqp1::kNotFound: return "unknown queue option or delivery id";
     case cqp1::kConflict: return "the queue's kind forbids it (a token queue takes no PUT or PURGE)";
+    case cqp1::kMoved:
+      return "queue moved to another proxy (moved_to): publish there, with a fresh shard map (--shards)";
     case cqp1::kTooLarge: return "message larger than the proxy's --max-message";
     case cqp1::kQueueFull: return "queue full (max_length reached): consume or purge it, then retry";
     case cqp1::kUnavailable: return "journal cannot take writes (disk or --max-journal-size full)";

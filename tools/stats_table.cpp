@@ -7,6 +7,7 @@
 #include "json_msgpack.hpp"
 #include "curve_options.hpp"
 #include "proxy_options.hpp"
+#include "shard_options.hpp"
 
 #include <courier/admin.hpp>
 
@@ -25,6 +26,7 @@ namespace {
 struct StatsArgs {
   std::optional<std::string> queue;
   std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: every proxy of the map, one table
   CurveArgs curve;
   bool json_out = false;
   bool watch = false;
@@ -102,6 +104,18 @@ std::string render_table(const ProxyStats& stats, const std::optional<ProxyStats
 
 int run_stats(const StatsArgs& a) {
   if (a.queue) check_queue_name(*a.queue);
+  if (a.shards) {
+    ShardStatsArgs s;
+    s.queue = a.queue;
+    s.shards = *a.shards;
+    s.curve = a.curve;
+    s.json_out = a.json_out;
+    s.watch = a.watch;
+    s.interval = a.interval;
+    s.count = a.count;
+    s.timeout = a.timeout;
+    return run_sharded_stats(s);
+  }
   AdminOptions options;
   options.endpoint = a.proxy;
   options.socket.curve = curve_options(a.curve, false);
@@ -149,6 +163,7 @@ void add_stats_command(CLI::App& app, Action& action) {
                "JSON object.");
   stats->add_option("queue", args->queue, "only this queue");
   add_proxy_option(stats, args->proxy);
+  add_shards_option(stats, args->shards);
   add_curve_client_options(stats, args->curve);
   stats->add_flag("--json", args->json_out, "print the STATS header as one JSON object (a line per refresh)");
   stats->add_flag("--watch,-w", args->watch, "refresh every --interval until interrupted");

@@ -41,6 +41,7 @@ enum Status : int {
   kBadRequest = 400,
   kNotFound = 404,
   kConflict = 409,
+  kMoved = 421,  // extension (docs/PROTOCOL.md §3.13): publish to the proxy named in `moved_to`
   kTooLarge = 413,
   kQueueFull = 429,
   kInternal = 500,

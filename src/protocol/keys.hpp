@@ -44,6 +44,8 @@ inline constexpr std::string_view dead_letter = "dead_letter";
 inline constexpr std::string_view max_attempts = "max_attempts";
 inline constexpr std::string_view ack_timeout = "ack_timeout";
 inline constexpr std::string_view tokens = "tokens";
+// extension (docs/PROTOCOL.md §3.13): the queue now lives on that proxy
+inline constexpr std::string_view moved_to = "moved_to";
 
 // ERROR
 inline constexpr std::string_view code = "code";

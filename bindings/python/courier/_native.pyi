@@ -330,6 +330,15 @@ class Server:
         The next Request; raises courier.TimeoutError when timeout passes first.
         """
 
+    def _fd(self) -> int:
+        """ZMQ_FD, for courier.aio."""
+
+    def _events(self) -> int:
+        """ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio."""
+
+    def _try_receive(self) -> Request | None:
+        """The next Request if one is already here, else None (courier.aio)."""
+
     def serve(self, handler: Callable[[Any], Any]) -> None:
         """Reply handler(body) to each request, on this thread, until stop()."""
 

@@ -216,6 +216,24 @@ class PyServer : public Owner<Server> {
     return PyRequest(std::move(in), link_);
   }
 
+  // courier.aio: the socket's ZMQ_FD and ZMQ_EVENTS, and a receive that
+  // never waits (it reads what the socket holds, then gives up).
+  int fd() { return get()->socket().get(zmq::sockopt::fd); }
+  int events() {
+    Exclusive one(link_->busy, kind());
+    return get()->socket().get(zmq::sockopt::events);
+  }
+  std::optional<PyRequest> try_receive() {
+    Incoming in;
+    auto s = get();
+    if (!inbox_->pop(in)) {
+      Exclusive one(link_->busy, kind());
+      s->poll(std::chrono::milliseconds(0));
+      if (!inbox_->pop(in)) return std::nullopt;
+    }
+    return PyRequest(std::move(in), link_);
+  }
+
   PyRequest receive(std::optional<double> timeout) {
     std::optional<PyRequest> r = next(timeout, false);
     if (!r) throw TimeoutError("Server.receive: no request within " + std::to_string(timeout.value_or(0)) + " s");
@@ -312,6 +330,9 @@ void bind_request(nb::module_& m) {
       .def_prop_ro("last_endpoint", &PyServer::last_endpoint)
       .def("receive", &PyServer::receive, nb::arg("timeout") = nb::none(),
            "The next Request; raises courier.TimeoutError when timeout passes first.")
+      .def("_fd", &PyServer::fd, "ZMQ_FD, for courier.aio.")
+      .def("_events", &PyServer::events, "ZMQ_EVENTS (POLLIN 1, POLLOUT 2), for courier.aio.")
+      .def("_try_receive", &PyServer::try_receive, "The next Request if one is already here, else None (courier.aio).")
       .def("serve", &PyServer::serve, nb::arg("handler"),
            "Reply handler(body) to each request, on this thread, until stop().")
       .def("stop", &PyServer::stop, "Make serve() / iteration return (any thread).")

@@ -15,13 +15,18 @@ How it waits (never a thread per call, never a sleep loop):
   to a list behind an eventfd the loop watches.
 Objects bind to the running loop when made: make them inside a coroutine,
 and use each from that loop only. Cancelling an await loses no message.
-Server, Admin and Lock have no asyncio form yet: use the synchronous ones
-(Admin calls are short; Lock.acquire in loop.run_in_executor()).
+- Server: its ROUTER's ZMQ_FD, as Push/Pull.
+- Admin and Lock run their blocking call in the loop's default executor
+  (an Admin call is one short round trip; Lock.acquire is one wait for a
+  token): the loop stays free, and a cancelled acquire() gives back a token
+  that arrives after all.
 """
 
+from .admin import Admin
 from .consumer import Consumer
+from .lock import Lock
 from .pipeline import Pull, Push
 from .producer import Producer
-from .request import Client
+from .request import Client, Server
 
-__all__ = ["Push", "Pull", "Client", "Producer", "Consumer"]
+__all__ = ["Push", "Pull", "Client", "Server", "Producer", "Consumer", "Admin", "Lock"]
