@@ -5,6 +5,7 @@ find_package(msgpack 4 CONFIG REQUIRED)         # libmsgpack-cxx-dev, target msg
 # libcourier reads shard maps (JSON); header-only, linked privately.
 find_package(nlohmann_json 3 CONFIG REQUIRED)   # nlohmann-json3-dev
 find_package(PkgConfig REQUIRED)
+# cpp-httplib: libcourier's etcd gateway client, courier-proxy --http.
 pkg_check_modules(CPPHTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # libcpp-httplib-dev
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)                   # libssl-dev
 if(COURIER_BUILD_PROXY)

@@ -32,6 +32,8 @@
 
 namespace courier::proxy {
 
+struct MetricsSnapshot;  // metrics_snapshot.hpp
+
 // Wall-clock (for timestamps that outlive the process) and steady-clock (for
 // heartbeats and ack timeouts) readings taken once per turn.
 struct Clock {
@@ -67,6 +69,9 @@ class Broker {
 
   // Milliseconds until the next timer is due (for the loop's poll), capped.
   uint64_t ms_until_next_timer(const Clock& clock) const;
+  // The queue and session figures of a metrics snapshot (--http), as STATS
+  // would report them now (broker_snapshot.cpp). Reads only.
+  void fill_snapshot(MetricsSnapshot& out);
 
  private:
   // commands.cpp

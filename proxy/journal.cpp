@@ -118,7 +118,11 @@ void Journal::commit() {
   turn_bytes_ = 0;
   free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
+  // Timed for courier_journal_commit_seconds: two clock reads per commit,
+  // nothing next to the fsync they surround.
+  const auto started = std::chrono::steady_clock::now();
   txn_.commit();
+  commit_latency_.add(std::chrono::steady_clock::now() - started);
 }
 
 void Journal::abort() noexcept {

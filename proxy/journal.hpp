@@ -53,6 +53,7 @@
 // Threading: owned and used by the loop thread only.
 #pragma once
 
+#include "latency_histogram.hpp"
 #include "lmdb.hpp"
 #include "protocol/cqp1.hpp"
 
@@ -168,6 +169,9 @@ class Journal {
   // Why the last make_room() said no, for the 503's text.
   const std::string& no_room_reason() const noexcept { return no_room_reason_; }
   uint64_t map_size() const noexcept { return map_size_; }
+  uint64_t max_size() const noexcept { return config_.max_size; }
+  // How long each LMDB commit (write + fsync) took, for the metrics.
+  const LatencyHistogram& commit_latency() const noexcept { return commit_latency_; }
   uint64_t used_bytes() const;
   uint64_t free_bytes();
   bool disk_has_room(uint64_t extend);
@@ -265,6 +269,7 @@ class Journal {
   // dirtied a page of its own, but a tree cannot dirty more pages than it has.
   uint64_t touched_[16] = {};
   std::function<void()> before_commit_;
+  LatencyHistogram commit_latency_;
   std::string no_room_reason_;
   uint64_t disk_budget_ = 0;  // bytes make_room may grant before statvfs again
   uint64_t next_age_n_ = 0;  // next key suffix of `dedupage`

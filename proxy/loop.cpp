@@ -130,6 +130,9 @@ void Loop::run(const volatile std::sig_atomic_t& stop) {
       if (e.num() != EINTR) throw;
     }
     turn();
+    // One comparison per turn when --http is off; a snapshot a few times a
+    // second when it is on, never one per turn.
+    if (board_ != nullptr && clock.steady_ms >= next_snapshot_ms_) publish_snapshot();
   }
   journal_.commit();
 }

@@ -12,6 +12,7 @@
 #include "config.hpp"
 #include "journal.hpp"
 #include "outbox.hpp"
+#include "snapshot_board.hpp"
 
 #include <zmq.hpp>
 
@@ -29,10 +30,18 @@ class Loop {
   // current turn is finished and committed first.
   void run(const volatile std::sig_atomic_t& stop);
   const std::string& endpoint() const noexcept { return endpoint_; }
+  // --http: publishes a MetricsSnapshot to `board` now, then every
+  // kSnapshotEveryMs from run() (loop_snapshots.cpp). Without this call the
+  // loop builds no snapshot at all.
+  void publish_snapshots_to(SnapshotBoard& board);
+  static constexpr uint64_t kSnapshotEveryMs = 500;
+  // Rates are taken over kRateWindowMs to twice that (loop_snapshots.cpp).
+  static constexpr uint64_t kRateWindowMs = 1000;
 
  private:
   void turn();
   bool receive(std::vector<zmq::message_t>& frames);
+  void publish_snapshot();
 
   ProxyConfig config_;
   zmq::context_t context_{1};
@@ -46,6 +55,11 @@ class Loop {
   std::string endpoint_;
   std::vector<zmq::message_t> frames_;
   std::vector<std::string> unreachable_;
+  SnapshotBoard* board_ = nullptr;  // null: --http is off
+  // Rates are taken against rates_from_, which steps forward to
+  // rates_next_from_ once that one is kRateWindowMs old.
+  SnapshotBoard::Ptr rates_from_, rates_next_from_;
+  uint64_t next_snapshot_ms_ = 0;  // steady clock
 };
 
 }  // namespace courier::proxy

@@ -1,5 +1,7 @@
 // courier-proxy — durable store-and-forward for courier (PROTOCOL.md §3, §4.1).
 #include "config.hpp"
+#include "http_address.hpp"
+#include "http_server.hpp"
 #include "journal.hpp"
 #include "journal_check.hpp"
 #include "loop.hpp"
@@ -19,6 +21,8 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <string>
 
 namespace {
@@ -91,6 +95,20 @@ int check_journal(const std::string& dir) {
   }
 }
 
+// --http-port-file: the bound HOST:PORT, written whole (a temporary file
+// renamed over it) so a script polling for the file never reads half of it.
+void write_port_file(const std::string& path, const std::string& address) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << address << "\n";
+    if (!out.flush()) throw courier::ConfigError("--http-port-file: cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw courier::ConfigError("--http-port-file: cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,6 +160,17 @@ int main(int argc, char** argv) {
   app.add_option("--check", check_dir,
                  "Check the journal in DIR (a stopped proxy's --data) and exit: per-queue counts, then every "
                  "broken invariant. Exit 0 consistent, 2 problems found, 1 cannot check (missing, or in use).");
+  std::string http, http_port_file;
+  bool http_allow_remote = false;
+  app.add_option("--http", http,
+                 "Serve Prometheus metrics (/metrics), JSON stats (/api/stats) and a live dashboard (/) "
+                 "at HOST:PORT, from a thread of its own that only reads snapshots taken twice a second. "
+                 "Read-only. Port 0 picks a free port (see --http-port-file). Off by default.");
+  app.add_flag("--http-allow-remote", http_allow_remote,
+               "Let --http listen on a host other than loopback. There is no authentication: anyone who "
+               "reaches the port sees queue names and figures. If unsure, keep 127.0.0.1 and scrape locally.");
+  app.add_option("--http-port-file", http_port_file,
+                 "With --http: write the bound HOST:PORT to this file once serving (for port 0).");
   app.add_option("--log-level", config.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -172,6 +201,24 @@ int main(int argc, char** argv) {
     config.curve.server = true;
     config.curve.allow_dir = curve_allow;
   }
+  std::optional<courier::proxy::HttpAddress> http_address;
+  if (!http.empty()) {
+    http_address = courier::proxy::parse_http_address(http);
+    if (!http_address) {
+      std::cerr << "--http: expected HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464, port 0 for any), got '" << http
+                << "'\n";
+      return 1;
+    }
+    if (!http_allow_remote && !courier::proxy::is_loopback_host(http_address->host)) {
+      std::cerr << "--http " << http << ": not a loopback address, so other machines could read the metrics "
+                << "and queue names without authentication; use 127.0.0.1:PORT, or add --http-allow-remote "
+                << "if that is what you want\n";
+      return 1;
+    }
+  } else if (http_allow_remote || !http_port_file.empty()) {
+    std::cerr << (http_allow_remote ? "--http-allow-remote" : "--http-port-file") << " needs --http HOST:PORT\n";
+    return 1;
+  }
   if (config.max_journal_size < (1ull << 20)) {
     std::cerr << "--max-journal-size: at least 1M is needed, got " << config.max_journal_size << " bytes\n";
     return 1;
@@ -190,7 +237,17 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
+    // The board outlives the loop that publishes to it and the server that reads it.
+    courier::proxy::SnapshotBoard board;
     courier::proxy::Loop loop(config);
+    std::optional<courier::proxy::HttpServer> http_server;
+    if (http_address) {
+      loop.publish_snapshots_to(board);
+      http_server.emplace(board, *http_address, !http_allow_remote);
+      const std::string bound = courier::proxy::to_string(http_server->address());
+      if (!http_port_file.empty()) write_port_file(http_port_file, bound);
+      spdlog::info("http on {}: metrics at http://{}/metrics, dashboard at http://{}/", bound, bound, bound);
+    }
     spdlog::info("courier-proxy {} ready on {} (data {}, heartbeat {} ms, {}, {})", COURIER_VERSION,
                  loop.endpoint(), config.data_dir, config.heartbeat_ms,
                  config.sync ? "fsync per turn" : "NO fsync",

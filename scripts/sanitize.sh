@@ -5,7 +5,8 @@
 #                              which is built by pip for the interpreter)
 #   scripts/sanitize.sh tsan   ThreadSanitizer over the multi-threaded client
 #                              types: Producer, Consumer, Admin, Lock, Client/
-#                              Server and the pipelines' suites
+#                              Server and the pipelines' suites, and over the
+#                              proxy's --http threads (proxy_http_metrics)
 # Any finding fails the run (halt_on_error, -fno-sanitize-recover). Extra
 # arguments go to ctest. Build dir: ${COURIER_SANITIZE_DIR:-build-<kind>}.
 set -euo pipefail
@@ -30,11 +31,13 @@ cd "$build"
 if [ "$kind" = tsan ]; then
   cmake --build . -j "$(nproc)" --target producer_test consumer_test admin_test lock_test lock_child \
         request_test pipeline_test security_test shard_source_test sharded_clients_test courier-proxy
-  # Only the client suites: the proxy is single-threaded. Left out: the
+  # Only the client suites, and the proxy's --http suite (its loop is one
+  # thread; the HTTP threads share only snapshots with it). Left out: the
   # 10,000-requests stress test, whose server drops replies a client too slow
   # to read them does not take within 1 s (request.hpp) — which a 10x slower
   # TSan build is.
-  exec ctest --output-on-failure -j 2 --timeout 600 -R '^(Producer|Consumer|Admin|Lock|Request|Pipeline|Curve|Shard|EtcdSource)' \
+  exec ctest --output-on-failure -j 2 --timeout 600 \
+       -R '^(Producer|Consumer|Admin|Lock|Request|Pipeline|Curve|Shard|EtcdSource|proxy_http_metrics)' \
        -E 'TenThousandRequestsInFlight' "$@"
 fi
 cmake --build . -j "$(nproc)"

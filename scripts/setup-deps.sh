@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libcpp-httplib-dev libssl-dev etcd-server etcd-client
   python3 python3-zmq python3-msgpack python3-pytest pybind11-dev python3-dev
+  python3-prometheus-client
   procps
   clang libclang-rt-14-dev
 )

@@ -3,4 +3,18 @@
 if(TARGET courier_proxy_core)
   courier_add_gtest(journal_test journal_test.cpp)
   target_link_libraries(journal_test PRIVATE courier_proxy_core)
+  # --http: the Prometheus text, rates, and the HOST:PORT rules.
+  courier_add_gtest(prometheus_text_test prometheus_text_test.cpp)
+  target_link_libraries(prometheus_text_test PRIVATE courier_proxy_http)
+endif()
+
+# The --http dashboard in Debian's headless Chromium, driven by playwright-core
+# (pinned in tests/browser/package-lock.json, installed by `npm ci` into the
+# build directory by run.sh, which also installs chromium if it can). Exit 77
+# = skipped when neither can be had. Screenshot: tests/browser/artifacts/.
+if(TARGET courier-proxy AND TARGET courier-cli)
+  add_test(NAME proxy_dashboard_browser
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/browser/run.sh $<TARGET_FILE:courier-proxy>
+                   $<TARGET_FILE:courier-cli> ${CMAKE_CURRENT_BINARY_DIR}/browser)
+  set_tests_properties(proxy_dashboard_browser PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
