@@ -10,6 +10,7 @@
 #include "cli_common.hpp"
 #include "curve_options.hpp"
 #include "json_msgpack.hpp"
+#include "proxy_options.hpp"
 
 #include <courier/shard_map.hpp>
 #include <courier/shard_source.hpp>
@@ -85,9 +86,12 @@ std::vector<ProxyAnswer> stats_of_all(const ShardMap& map, const CurveArgs& curv
                                       std::chrono::milliseconds timeout,
                                       const std::optional<std::string>& queue, const char* command);
 
-struct ShardStatsArgs {
+// `courier stats`' arguments, shared by the one-proxy table (stats_table.cpp)
+// and the sharded one.
+struct StatsArgs {
   std::optional<std::string> queue;
-  std::string shards;
+  std::string proxy = default_proxy();
+  std::optional<std::string> shards;  // --shards: every proxy of the map, one table
   CurveArgs curve;
   bool json_out = false;
   bool watch = false;
@@ -98,6 +102,6 @@ struct ShardStatsArgs {
 
 // `courier stats --shards SPEC`: one table for every proxy of the map.
 // Returns: 0, or 2 when any proxy did not answer (after printing the others).
-int run_sharded_stats(const ShardStatsArgs& args);
+int run_sharded_stats(const StatsArgs& args);  // args.shards is set
 
 }  // namespace courier::cli

@@ -209,14 +209,15 @@ std::vector<ProxyAnswer> stats_of_all(const ShardMap& map, const CurveArgs& curv
   return out;
 }
 
-int run_sharded_stats(const ShardStatsArgs& a) {
-  auto source = open_shards(a.shards);
+int run_sharded_stats(const StatsArgs& a) {
+  const std::string& shards = *a.shards;
+  auto source = open_shards(shards);
   const bool clear = a.watch && !a.json_out && ::isatty(STDOUT_FILENO);
   int status = kOk;
   for (uint64_t n = 1;; ++n) {
     const auto started = Clock::now();
     const std::shared_ptr<const ShardMap> map = source->current();
-    if (map->empty()) throw CliFailure(kUsage, "--shards " + a.shards + ": the shard map lists no proxy");
+    if (map->empty()) throw CliFailure(kUsage, "--shards " + shards + ": the shard map lists no proxy");
     const auto answers = stats_of_all(*map, a.curve, std::chrono::milliseconds(seconds_to_ms(a.timeout)), a.queue,
                                       "stats");
     status = kOk;

@@ -23,18 +23,6 @@ namespace courier::cli {
 
 namespace {
 
-struct StatsArgs {
-  std::optional<std::string> queue;
-  std::string proxy = default_proxy();
-  std::optional<std::string> shards;  // --shards: every proxy of the map, one table
-  CurveArgs curve;
-  bool json_out = false;
-  bool watch = false;
-  double interval = 1;
-  std::optional<uint64_t> count;
-  double timeout = 5;
-};
-
 std::string uptime_text(uint64_t ms) {
   uint64_t s = ms / 1000;
   char buf[64];
@@ -104,18 +92,7 @@ std::string render_table(const ProxyStats& stats, const std::optional<ProxyStats
 
 int run_stats(const StatsArgs& a) {
   if (a.queue) check_queue_name(*a.queue);
-  if (a.shards) {
-    ShardStatsArgs s;
-    s.queue = a.queue;
-    s.shards = *a.shards;
-    s.curve = a.curve;
-    s.json_out = a.json_out;
-    s.watch = a.watch;
-    s.interval = a.interval;
-    s.count = a.count;
-    s.timeout = a.timeout;
-    return run_sharded_stats(s);
-  }
+  if (a.shards) return run_sharded_stats(a);
   AdminOptions options;
   options.endpoint = a.proxy;
   options.socket.curve = curve_options(a.curve, false);

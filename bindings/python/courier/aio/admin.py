@@ -10,23 +10,18 @@ request already sent).
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from typing import Any
 
 from .. import _native
+from ._executor import ExecutorWrapped
 
 
-class Admin:
+class Admin(ExecutorWrapped):
     """Queue figures and policies on courier-proxy, for asyncio. Takes the
     same arguments as courier.Admin."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._native = _native.Admin(*args, **kwargs)
-
-    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(method, *args, **kwargs))
 
     async def stats(self, queue: str | None = None) -> Any:
         """Figures of every queue (ProxyStats), or of one (QueueStats or None)."""
@@ -50,20 +45,5 @@ class Admin:
         """Delete the queue and everything in it."""
         await self._call(self._native.remove, queue)
 
-    @property
-    def endpoint(self) -> str:
-        return str(self._native.endpoint)
-
-    @property
-    def closed(self) -> bool:
-        return bool(self._native.closed)
-
-    def close(self) -> None:
-        """Say BYE and close (bounded by the socket linger)."""
-        self._native.close()
-
     async def __aenter__(self) -> Admin:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._native.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import _native
 from ..errors import TimeoutError
+from ._executor import ExecutorWrapped
 
 
 def _release_if_taken(fut: asyncio.Future[Any]) -> None:
@@ -24,7 +25,7 @@ def _release_if_taken(fut: asyncio.Future[Any]) -> None:
         guard.release()
 
 
-class Lock:
+class Lock(ExecutorWrapped):
     """A distributed lock/semaphore on a courier-proxy token queue, for
     asyncio. Takes the same arguments as courier.Lock.
 
@@ -58,23 +59,8 @@ class Lock:
     def name(self) -> str:
         return str(self._native.name)
 
-    @property
-    def endpoint(self) -> str:
-        return str(self._native.endpoint)
-
-    @property
-    def closed(self) -> bool:
-        return bool(self._native.closed)
-
-    def close(self) -> None:
-        """Say BYE (a held token goes back) and close."""
-        self._native.close()
-
     async def __aenter__(self) -> Lock:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._native.close()
 
 
 class _Guard:
