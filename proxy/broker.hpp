@@ -111,7 +111,7 @@ class Broker {
   // Returns false when the budget ran out before the queue's consumers were
   // served all they may take.
   bool deliver_queue(Queue& q, DeliveryBudget& budget);
-  void send_batch(Consumer& c, std::vector<MessageView>& batch, std::vector<uint32_t>& attempts,
+  void send_batch(Subscription& c, std::vector<MessageView>& batch, std::vector<uint32_t>& attempts,
                   std::vector<uint64_t>& ids);
   // The next ready message in seq order, with how often it was delivered before.
   std::optional<std::pair<MessageView, uint32_t>> take_ready(Queue& q);
@@ -120,7 +120,7 @@ class Broker {
   static bool journals_attempt(const Queue& q, uint32_t attempt, bool auto_ack) {
     return !auto_ack && (attempt >= 2 || q.rec.options.tokens.has_value());
   }
-  std::optional<Delivery> release(uint64_t delivery_id);
+  std::optional<UnackedDelivery> release(uint64_t delivery_id);
   void requeue(uint64_t delivery_id, bool count_attempt_limit);
   void settle(uint64_t delivery_id);  // ACK: message done
   // `may_have_attempts` false skips erasing an `attempts` entry known absent.
@@ -132,7 +132,7 @@ class Broker {
   bool dead_letter(Queue& q, const MessageView& m, bool expired);
   // A queue that had to wait for journal room tries again a little later.
   void wait_for_room(Queue& q) { waiting_for_room_.insert(q.rec.id); }
-  void cancel_consumer(Consumer& c);
+  void cancel_consumer(Subscription& c);
   void close_session(const std::string& peer);
   void mark_ready(Queue& q) { ready_queues_.insert(q.rec.id); }
   // Its record is saved by the next commit.
@@ -142,8 +142,8 @@ class Broker {
   }
   // The journal's before-commit hook: writes the changed queue records.
   void save_dirty_queues();
-  void set_ack_deadline(uint64_t delivery_id, Delivery& d, uint64_t deadline_ms);
-  void clear_ack_deadline(uint64_t delivery_id, Delivery& d);
+  void set_ack_deadline(uint64_t delivery_id, UnackedDelivery& d, uint64_t deadline_ms);
+  void clear_ack_deadline(uint64_t delivery_id, UnackedDelivery& d);
 
   // timers.cpp
   void release_due_delayed();
@@ -165,7 +165,7 @@ class Broker {
 
   QueueTable queues_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
-  std::unordered_map<uint64_t, Delivery> deliveries_;
+  std::unordered_map<uint64_t, UnackedDelivery> deliveries_;
   uint64_t next_delivery_id_ = 1;
   std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
   uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns

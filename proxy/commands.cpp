@@ -262,13 +262,13 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
   Queue& q = open_queue(name);
   auto& slot = s.consumers[q.rec.id];
   if (!slot) {
-    slot = std::make_unique<Consumer>();
+    slot = std::make_unique<Subscription>();
     slot->session = &s;
     slot->queue = &q;
     q.consumers.push_back(slot.get());
   }
   // A repeated CONSUME resets the window, counting what is already out.
-  Consumer& c = *slot;
+  Subscription& c = *slot;
   c.auto_ack = auto_ack;
   c.batch = static_cast<uint32_t>(std::max<uint64_t>(batch, 1));
   c.credit = credit > c.deliveries.size() ? credit - c.deliveries.size() : 0;
@@ -320,7 +320,7 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
       requeue(id, true);  // a token is never dead-lettered: NACK returns it too
       return;
     }
-    Delivery d = deliveries_.at(id);
+    UnackedDelivery d = deliveries_.at(id);
     Queue& q = *d.consumer->queue;
     requeue(id, false);  // releases the delivery and the consumer's credit
     auto m = journal_.get_message(q.rec.id, d.seq);
@@ -345,7 +345,7 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
 
 void Broker::on_touch(Session& s, const HeaderView& h) {
   for_each_delivery(s, h, "TOUCH", [&](uint64_t id) {
-    Delivery& d = deliveries_.at(id);
+    UnackedDelivery& d = deliveries_.at(id);
     if (auto t = d.consumer->queue->rec.options.ack_timeout) set_ack_deadline(id, d, after(clock_.steady_ms, *t));
   });
 }
@@ -360,7 +360,7 @@ void Broker::on_credit(Session& s, const HeaderView& h) {
                        "CREDIT: this client has no consumer on queue " + std::string(name) + " (send CONSUME first)");
   }
   // Saturating: a credit of 2^64-1 means "unlimited", never "wrapped to 0".
-  Consumer& c = *it->second;
+  Subscription& c = *it->second;
   c.credit = n > UINT64_MAX - c.credit ? UINT64_MAX : c.credit + n;
   c.window = n > UINT64_MAX - c.window ? UINT64_MAX : c.window + n;
   // An auto_ack consumer asks for more once it has read what it got.
@@ -440,7 +440,7 @@ void Broker::on_declare(Session& s, const HeaderView& h) {
                              " tokens; their number cannot change (declare another queue)");
     }
     const bool auto_ack_consumer = std::any_of(existing->consumers.begin(), existing->consumers.end(),
-                                               [](const Consumer* c) { return c->auto_ack; });
+                                               [](const Subscription* c) { return c->auto_ack; });
     if (!have && auto_ack_consumer) {
       return reply_error(s.peer, cqp1::kConflict,
                          "DECLARE: queue " + std::string(name) +

@@ -113,7 +113,7 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
   bool blocked = false;     // the journal has no room for what comes next
   while (starved < q.consumers.size() && q.depth() > 0 && !blocked) {
     if (budget.spent()) return false;
-    Consumer& c = *q.consumers[q.next_consumer++ % q.consumers.size()];
+    Subscription& c = *q.consumers[q.next_consumer++ % q.consumers.size()];
     UnreadDeliveries& unread = c.session->unread[q.rec.id];
     if (c.credit == 0 || c.remaining == uint64_t{0} || !unread.allows_more(c.window)) {
       ++starved;
@@ -193,7 +193,7 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
         journal_.erase_attempts(q.rec.id, o.seq);
       }
       q.inflight.insert(o.seq);
-      Delivery d;
+      UnackedDelivery d;
       d.consumer = &c;
       d.seq = o.seq;
       d.due_ms = o.due_ms;
@@ -240,13 +240,13 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
   return true;
 }
 
-void Broker::set_ack_deadline(uint64_t delivery_id, Delivery& d, uint64_t deadline_ms) {
+void Broker::set_ack_deadline(uint64_t delivery_id, UnackedDelivery& d, uint64_t deadline_ms) {
   clear_ack_deadline(delivery_id, d);
   d.ack_deadline_ms = deadline_ms;
   ack_deadlines_.emplace(deadline_ms, delivery_id);
 }
 
-void Broker::clear_ack_deadline(uint64_t delivery_id, Delivery& d) {
+void Broker::clear_ack_deadline(uint64_t delivery_id, UnackedDelivery& d) {
   if (d.ack_deadline_ms != 0) ack_deadlines_.erase({d.ack_deadline_ms, delivery_id});
   d.ack_deadline_ms = 0;
 }
@@ -254,13 +254,13 @@ void Broker::clear_ack_deadline(uint64_t delivery_id, Delivery& d) {
 // Ends a delivery's time in flight (ACK, NACK, requeue of any kind): the
 // consumer gets its credit back and the queue may deliver again. Returns the
 // delivery, or nullopt for an unknown id.
-std::optional<Delivery> Broker::release(uint64_t delivery_id) {
+std::optional<UnackedDelivery> Broker::release(uint64_t delivery_id) {
   auto it = deliveries_.find(delivery_id);
   if (it == deliveries_.end()) return std::nullopt;
   clear_ack_deadline(delivery_id, it->second);
-  const Delivery d = it->second;
+  const UnackedDelivery d = it->second;
   deliveries_.erase(it);
-  Consumer& c = *d.consumer;
+  Subscription& c = *d.consumer;
   c.deliveries.erase(delivery_id);
   ++c.credit;
   c.queue->inflight.erase(d.seq);
@@ -272,9 +272,9 @@ std::optional<Delivery> Broker::release(uint64_t delivery_id) {
 // ack_timeout), or dead-letters it when the next attempt would pass
 // max_attempts. With count_attempt_limit false the caller decides.
 void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
-  const std::optional<Delivery> released = release(delivery_id);
+  const std::optional<UnackedDelivery> released = release(delivery_id);
   if (!released) return;
-  const Delivery& d = *released;
+  const UnackedDelivery& d = *released;
   Queue& q = *d.consumer->queue;
   if (count_attempt_limit && q.rec.options.max_attempts && d.attempt >= *q.rec.options.max_attempts) {
     auto m = journal_.get_message(q.rec.id, d.seq);
@@ -287,9 +287,9 @@ void Broker::requeue(uint64_t delivery_id, bool count_attempt_limit) {
 
 // ACK: the message is done with; a token goes back to its queue.
 void Broker::settle(uint64_t delivery_id) {
-  const std::optional<Delivery> released = release(delivery_id);
+  const std::optional<UnackedDelivery> released = release(delivery_id);
   if (!released) return;
-  const Delivery& d = *released;
+  const UnackedDelivery& d = *released;
   Queue& q = *d.consumer->queue;
   if (q.rec.options.tokens) {
     q.returned.emplace(d.seq, d.attempt);
@@ -358,7 +358,7 @@ bool Broker::dead_letter(Queue& q, const MessageView& m, bool expired) {
   return true;
 }
 
-void Broker::cancel_consumer(Consumer& c) {
+void Broker::cancel_consumer(Subscription& c) {
   const std::vector<uint64_t> out(c.deliveries.begin(), c.deliveries.end());
   for (uint64_t id : out) requeue(id, true);
   auto& list = c.queue->consumers;

@@ -22,7 +22,7 @@
 
 namespace courier::proxy {
 
-struct Consumer;
+struct Subscription;
 
 // Counters since the proxy started (STATS).
 struct QueueCounters {
@@ -37,7 +37,7 @@ struct Queue {
   uint64_t recovered_below = 0;  // rec.delivered_below when the proxy started
   std::map<uint64_t, uint32_t> returned;  // seq -> deliveries so far
   std::unordered_set<uint64_t> inflight;
-  std::vector<Consumer*> consumers;
+  std::vector<Subscription*> consumers;
   std::size_t next_consumer = 0;  // round robin
   QueueCounters counters;
 

@@ -21,7 +21,9 @@ namespace courier::proxy {
 
 struct Session;
 
-struct Consumer {
+// One session consuming one queue (CONSUME until CANCEL). Not called
+// Consumer, so that it never shadows the public courier::Consumer.
+struct Subscription {
   Session* session = nullptr;
   Queue* queue = nullptr;
   uint64_t credit = 0;  // deliveries it may still be sent (§3.3.7)
@@ -67,16 +69,17 @@ struct Session {
   std::string name;
   bool said_hello = false;
   uint64_t last_seen_ms = 0;  // steady clock
-  std::unordered_map<uint32_t, std::unique_ptr<Consumer>> consumers;  // by queue id
+  std::unordered_map<uint32_t, std::unique_ptr<Subscription>> consumers;  // by queue id
   std::unordered_map<uint32_t, UnreadDeliveries> unread;  // by queue id; outlives CANCEL
 
   // The client named these delivery ids: it read what came before them.
   void saw_delivery_ids(std::vector<uint64_t> ids);
 };
 
-// One message out to a consumer and not yet acked.
-struct Delivery {
-  Consumer* consumer = nullptr;
+// One message out to a consumer and not yet acked (not courier::Delivery,
+// the client's view of one).
+struct UnackedDelivery {
+  Subscription* consumer = nullptr;
   uint64_t seq = 0;
   uint64_t due_ms = 0;     // from the record, to clean its indexes on ACK
   uint64_t expire_ms = 0;
