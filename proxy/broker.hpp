@@ -10,7 +10,7 @@
 // Every commit first saves the queue records changed since the last one
 // (the journal's before-commit hook), so a commit in the middle of a turn
 // (map growth) is as consistent as the one at its end.
-// Files: commands.cpp (one function per command), delivery.cpp (picking and
+// Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
 // sending messages, requeue, dead-lettering), timers.cpp, broker.cpp.
 #pragma once
 
@@ -79,6 +79,17 @@ class Broker {
                 std::vector<zmq::message_t>& frames);
   void on_hello(Session& s, const cqp1::HeaderView& h);
   void on_put(Session& s, const cqp1::HeaderView& h, std::vector<zmq::message_t>& frames);
+  // put.cpp: on_put's phases.
+  struct PutRequest;
+  PutRequest parse_put(const cqp1::HeaderView& h, std::size_t bodies);
+  // Returns false when the PUT was refused (the ERROR is queued).
+  bool admit_put(Session& s, const PutRequest& put, Queue* existing, const std::vector<zmq::message_t>& frames);
+  void store_put(Queue& q, const PutRequest& put, const std::vector<zmq::message_t>& frames,
+                 std::vector<uint64_t>& seqs, std::vector<bool>& dup);
+  void confirm_put(Session& s, const PutRequest& put, const std::vector<uint64_t>& seqs,
+                   const std::vector<bool>& dup);
+  // The oldest first-PUT time a producer id is still remembered from.
+  uint64_t dedup_since() const;
   void on_consume(Session& s, const cqp1::HeaderView& h);
   void on_ack(Session& s, const cqp1::HeaderView& h);
   void on_nack(Session& s, const cqp1::HeaderView& h);
