@@ -50,6 +50,8 @@ inline uint64_t after(uint64_t now_ms, uint64_t ms) {
 // `bytes` with anything but printable ASCII written as \xNN, for error texts.
 std::string printable(std::string_view bytes);
 
+struct Outgoing;  // a message picked for a consumer (delivery.cpp)
+
 class Broker {
  public:
   Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox);
@@ -122,8 +124,11 @@ class Broker {
   // Returns false when the budget ran out before the queue's consumers were
   // served all they may take.
   bool deliver_queue(Queue& q, DeliveryBudget& budget);
-  void send_batch(Subscription& c, std::vector<MessageView>& batch, std::vector<uint32_t>& attempts,
-                  std::vector<uint64_t>& ids);
+  // deliver_queue's phases (delivery.cpp).
+  uint64_t pick_batch(Queue& q, const Subscription& c, uint64_t want, uint64_t max_bytes,
+                      std::vector<Outgoing>& batch, bool& blocked);
+  void account_batch(Queue& q, Subscription& c, const std::vector<Outgoing>& batch, std::vector<uint64_t>& ids);
+  void send_deliver(Queue& q, Subscription& c, std::vector<Outgoing>& batch, const std::vector<uint64_t>& ids);
   // The next ready message in seq order, with how often it was delivered before.
   std::optional<std::pair<MessageView, uint32_t>> take_ready(Queue& q);
   uint32_t prior_deliveries(Queue& q, const MessageView& m);

@@ -10,8 +10,6 @@
 
 namespace courier::proxy {
 
-namespace {
-
 // A message picked for a consumer, already out of the journal.
 struct Outgoing {
   uint64_t seq = 0;
@@ -21,6 +19,8 @@ struct Outgoing {
   std::string id;
   zmq::message_t body;
 };
+
+namespace {
 
 void pack_id(msgpack::packer<msgpack::sbuffer>& p, const Outgoing& o) {
   if (!o.has_id) {
@@ -106,9 +106,13 @@ std::optional<std::pair<MessageView, uint32_t>> Broker::take_ready(Queue& q) {
   return std::nullopt;
 }
 
+// Serves the queue's consumers in turn, one DELIVER each, in three phases:
+// pick the messages (pick_batch), book them as delivered (account_batch),
+// then encode the DELIVER (send_deliver).
 bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
   if (q.consumers.empty()) return true;
   std::vector<Outgoing> batch;
+  std::vector<uint64_t> ids;
   std::size_t starved = 0;  // consumers in a row that may not be sent more
   bool blocked = false;     // the journal has no room for what comes next
   while (starved < q.consumers.size() && q.depth() > 0 && !blocked) {
@@ -120,124 +124,144 @@ bool Broker::deliver_queue(Queue& q, DeliveryBudget& budget) {
       continue;
     }
     starved = 0;
-    const uint64_t want = std::min<uint64_t>(
-        {c.credit, c.batch, budget.messages, c.remaining.value_or(UINT64_MAX)});
-    uint64_t batch_bytes = 0;
-    batch.clear();
-    while (batch.size() < want && batch_bytes < budget.bytes) {
-      auto picked = take_ready(q);
-      if (!picked) break;
-      const MessageView* m = &picked->first;
-      const uint32_t attempt = picked->second + 1;
-      const bool expired = m->meta.expire_ms != 0 && m->meta.expire_ms <= clock_.wall_ms;
-      const bool exhausted = q.rec.options.max_attempts && attempt > *q.rec.options.max_attempts;
-      if (expired || exhausted) {
-        if (dead_letter(q, *m, expired)) continue;
-        blocked = true;  // no room for the move
-      }
-      Outgoing o;
-      if (!blocked) {
-        // Copied out before make_room: a map growth commits, and views die.
-        o.seq = m->seq;
-        o.ts_ms = m->meta.ts_ms;
-        o.due_ms = m->meta.due_ms;
-        o.expire_ms = m->meta.expire_ms;
-        o.attempt = attempt;
-        if (m->meta.id) {
-          o.has_id = true;
-          o.id_binary = m->meta.id->binary;
-          o.id = std::string(m->meta.id->bytes);
-        }
-        o.body = zmq::message_t(m->body.data(), m->body.size());
-        // A redelivery journals its count before it leaves (journal.hpp),
-        // and so does every delivery of a token: its attempt is a fence.
-        blocked = journals_attempt(q, attempt, c.auto_ack) &&
-                  !journal_.make_room(journal_.attempts_cost(), Room::consumer);
-      }
-      if (blocked) {
-        q.returned.emplace(m->seq, picked->second);  // back in its place, tried again later
-        wait_for_room(q);
-        break;
-      }
-      batch_bytes += o.body.size();
-      batch.push_back(std::move(o));
-    }
+    const uint64_t want = std::min<uint64_t>({c.credit, c.batch, budget.messages, c.remaining.value_or(UINT64_MAX)});
+    const uint64_t batch_bytes = pick_batch(q, c, want, budget.bytes, batch, blocked);
     if (batch.empty()) break;
     budget.messages -= batch.size();
     if (c.remaining) *c.remaining -= batch.size();
     budget.bytes -= std::min(budget.bytes, std::max<uint64_t>(batch_bytes, 1));
-
-    // Book-keeping first, then the frames.
-    std::vector<uint64_t> ids(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      Outgoing& o = batch[i];
-      ids[i] = next_delivery_id_++;
-      --c.credit;
-      ++q.counters.delivered;
-      if (o.attempt > 1) ++q.counters.redelivered;
-      if (c.auto_ack) {
-        // At-most-once: gone from the journal in the same commit that
-        // precedes the DELIVER.
-        MessageView v;
-        v.seq = o.seq;
-        v.meta.due_ms = o.due_ms;
-        v.meta.expire_ms = o.expire_ms;
-        remove_message(q, v, o.attempt >= 2 || o.due_ms != 0);
-        continue;
-      }
-      // Redeliveries record their count; first deliveries are covered by the
-      // queue's saved read position (journal.hpp, "Attempts survive a crash").
-      if (journals_attempt(q, o.attempt, false)) {
-        journal_.set_attempts(q.rec.id, o.seq, o.attempt);
-      } else if (o.due_ms != 0) {
-        journal_.erase_attempts(q.rec.id, o.seq);
-      }
-      q.inflight.insert(o.seq);
-      UnackedDelivery d;
-      d.consumer = &c;
-      d.seq = o.seq;
-      d.due_ms = o.due_ms;
-      d.expire_ms = o.expire_ms;
-      d.attempt = o.attempt;
-      auto& placed = deliveries_.emplace(ids[i], d).first->second;
-      if (auto t = q.rec.options.ack_timeout) set_ack_deadline(ids[i], placed, after(clock_.steady_ms, *t));
-      c.deliveries.insert(ids[i]);
-    }
-
-    if (batch.size() == 1) {
-      const Outgoing& o = batch[0];
-      cqp1::MapWriter w(header_, o.has_id ? 6 : 5);
-      cqp1::pack_string(w.key(cqp1::key::q), q.rec.name);
-      w.key(cqp1::key::d).pack(ids[0]);
-      w.key(cqp1::key::seq).pack(o.seq);
-      if (o.has_id) pack_id(w.key(cqp1::key::id), o);
-      w.key(cqp1::key::attempt).pack(o.attempt);
-      w.key(cqp1::key::ts).pack(o.ts_ms);
-    } else {
-      const auto k = static_cast<uint32_t>(batch.size());
-      cqp1::MapWriter w(header_, 7);
-      cqp1::pack_string(w.key(cqp1::key::q), q.rec.name);
-      w.key(cqp1::key::n).pack(k);
-      w.key(cqp1::key::d).pack(ids);
-      auto& p = w.packer();
-      cqp1::pack_string(p, cqp1::key::seq);
-      p.pack_array(k);
-      for (const auto& o : batch) p.pack(o.seq);
-      cqp1::pack_string(p, cqp1::key::attempt);
-      p.pack_array(k);
-      for (const auto& o : batch) p.pack(o.attempt);
-      cqp1::pack_string(p, cqp1::key::ts);
-      p.pack_array(k);
-      for (const auto& o : batch) p.pack(o.ts_ms);
-      cqp1::pack_string(p, cqp1::key::id);
-      p.pack_array(k);
-      for (const auto& o : batch) pack_id(p, o);
-    }
-    outbox_.begin(c.session->peer, "DELIVER", header_);
-    for (auto& o : batch) outbox_.body(std::move(o.body));
+    account_batch(q, c, batch, ids);  // book-keeping first, then the frames
+    send_deliver(q, c, batch, ids);
     unread.add(ids.front(), ids.back(), batch.size(), batch_bytes);
   }
   return true;
+}
+
+// Pick: up to `want` ready messages (and `max_bytes`) in seq order, copied out
+// of the journal. Expired or exhausted ones are dead-lettered on the way.
+// `blocked` is set when the journal has no room for what the next one needs;
+// that one goes back to its place. Returns: the bodies' bytes.
+uint64_t Broker::pick_batch(Queue& q, const Subscription& c, uint64_t want, uint64_t max_bytes,
+                            std::vector<Outgoing>& batch, bool& blocked) {
+  uint64_t batch_bytes = 0;
+  batch.clear();
+  while (batch.size() < want && batch_bytes < max_bytes) {
+    auto picked = take_ready(q);
+    if (!picked) break;
+    const MessageView* m = &picked->first;
+    const uint32_t attempt = picked->second + 1;
+    const bool expired = m->meta.expire_ms != 0 && m->meta.expire_ms <= clock_.wall_ms;
+    const bool exhausted = q.rec.options.max_attempts && attempt > *q.rec.options.max_attempts;
+    if (expired || exhausted) {
+      if (dead_letter(q, *m, expired)) continue;
+      blocked = true;  // no room for the move
+    }
+    Outgoing o;
+    if (!blocked) {
+      // Copied out before make_room: a map growth commits, and views die.
+      o.seq = m->seq;
+      o.ts_ms = m->meta.ts_ms;
+      o.due_ms = m->meta.due_ms;
+      o.expire_ms = m->meta.expire_ms;
+      o.attempt = attempt;
+      if (m->meta.id) {
+        o.has_id = true;
+        o.id_binary = m->meta.id->binary;
+        o.id = std::string(m->meta.id->bytes);
+      }
+      o.body = zmq::message_t(m->body.data(), m->body.size());
+      // A redelivery journals its count before it leaves (journal.hpp),
+      // and so does every delivery of a token: its attempt is a fence.
+      blocked = journals_attempt(q, attempt, c.auto_ack) &&
+                !journal_.make_room(journal_.attempts_cost(), Room::consumer);
+    }
+    if (blocked) {
+      q.returned.emplace(m->seq, picked->second);  // back in its place, tried again later
+      wait_for_room(q);
+      break;
+    }
+    batch_bytes += o.body.size();
+    batch.push_back(std::move(o));
+  }
+  return batch_bytes;
+}
+
+// Account: a delivery id each, credit and counters, and the journal writes
+// the commit before the DELIVER must carry (auto_ack removal, attempts).
+void Broker::account_batch(Queue& q, Subscription& c, const std::vector<Outgoing>& batch,
+                           std::vector<uint64_t>& ids) {
+  ids.resize(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Outgoing& o = batch[i];
+    ids[i] = next_delivery_id_++;
+    --c.credit;
+    ++q.counters.delivered;
+    if (o.attempt > 1) ++q.counters.redelivered;
+    if (c.auto_ack) {
+      // At-most-once: gone from the journal in the same commit that
+      // precedes the DELIVER.
+      MessageView v;
+      v.seq = o.seq;
+      v.meta.due_ms = o.due_ms;
+      v.meta.expire_ms = o.expire_ms;
+      remove_message(q, v, o.attempt >= 2 || o.due_ms != 0);
+      continue;
+    }
+    // Redeliveries record their count; first deliveries are covered by the
+    // queue's saved read position (journal.hpp, "Attempts survive a crash").
+    if (journals_attempt(q, o.attempt, false)) {
+      journal_.set_attempts(q.rec.id, o.seq, o.attempt);
+    } else if (o.due_ms != 0) {
+      journal_.erase_attempts(q.rec.id, o.seq);
+    }
+    q.inflight.insert(o.seq);
+    UnackedDelivery d;
+    d.consumer = &c;
+    d.seq = o.seq;
+    d.due_ms = o.due_ms;
+    d.expire_ms = o.expire_ms;
+    d.attempt = o.attempt;
+    auto& placed = deliveries_.emplace(ids[i], d).first->second;
+    if (auto t = q.rec.options.ack_timeout) set_ack_deadline(ids[i], placed, after(clock_.steady_ms, *t));
+    c.deliveries.insert(ids[i]);
+  }
+}
+
+// Encode: one DELIVER (§3.2; the batch form of §3.4 for more than one),
+// its bodies moved into the outbox.
+void Broker::send_deliver(Queue& q, Subscription& c, std::vector<Outgoing>& batch,
+                          const std::vector<uint64_t>& ids) {
+  if (batch.size() == 1) {
+    const Outgoing& o = batch[0];
+    cqp1::MapWriter w(header_, o.has_id ? 6 : 5);
+    cqp1::pack_string(w.key(cqp1::key::q), q.rec.name);
+    w.key(cqp1::key::d).pack(ids[0]);
+    w.key(cqp1::key::seq).pack(o.seq);
+    if (o.has_id) pack_id(w.key(cqp1::key::id), o);
+    w.key(cqp1::key::attempt).pack(o.attempt);
+    w.key(cqp1::key::ts).pack(o.ts_ms);
+  } else {
+    const auto k = static_cast<uint32_t>(batch.size());
+    cqp1::MapWriter w(header_, 7);
+    cqp1::pack_string(w.key(cqp1::key::q), q.rec.name);
+    w.key(cqp1::key::n).pack(k);
+    w.key(cqp1::key::d).pack(ids);
+    auto& p = w.packer();
+    cqp1::pack_string(p, cqp1::key::seq);
+    p.pack_array(k);
+    for (const auto& o : batch) p.pack(o.seq);
+    cqp1::pack_string(p, cqp1::key::attempt);
+    p.pack_array(k);
+    for (const auto& o : batch) p.pack(o.attempt);
+    cqp1::pack_string(p, cqp1::key::ts);
+    p.pack_array(k);
+    for (const auto& o : batch) p.pack(o.ts_ms);
+    cqp1::pack_string(p, cqp1::key::id);
+    p.pack_array(k);
+    for (const auto& o : batch) pack_id(p, o);
+  }
+  outbox_.begin(c.session->peer, "DELIVER", header_);
+  for (auto& o : batch) outbox_.body(std::move(o.body));
 }
 
 void Broker::set_ack_deadline(uint64_t delivery_id, UnackedDelivery& d, uint64_t deadline_ms) {
