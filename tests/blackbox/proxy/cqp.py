@@ -569,3 +569,21 @@ def ids_of(ds):
 
 def bodies_of(ds):
     return [d["body"] for d in ds]
+
+
+def declare(c, q, **opts):
+    """DECLARE q with opts; returns the DECLARED header."""
+    h = {"q": q}
+    h.update(opts)
+    c.send("DECLARE", h)
+    return c.expect("DECLARED", match=lambda hh: hh.get("q") == q).header
+
+
+def declare_error(c, q, code, **opts):
+    """DECLARE q with opts, expecting ERROR code and nothing else; returns the ERROR."""
+    h = {"q": q}
+    h.update(opts)
+    c.send("DECLARE", h)
+    e = c.expect_error(code)
+    c.expect_nothing(0.1, "only one answer to a refused DECLARE")
+    return e

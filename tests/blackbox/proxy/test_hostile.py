@@ -15,7 +15,7 @@ import stat
 import subprocess
 import time
 
-from cqp import RecvTimeout, free_port, memory_bound, pack, split_deliver, wait_until
+from cqp import RecvTimeout, free_port, memory_bound, pack, split_deliver, wait_until, declare
 
 U64_MAX = 2 ** 64 - 1
 KIB = 1024
@@ -24,13 +24,6 @@ MIB = 1024 * KIB
 
 # --------------------------------------------------------------------------
 # helpers
-
-
-def declare(c, q, **opts):
-    h = {"q": q}
-    h.update(opts)
-    c.send("DECLARE", h)
-    return c.expect("DECLARED", match=lambda hh: hh.get("q") == q).header
 
 
 def answer(c, timeout=5.0):

@@ -11,23 +11,7 @@ import signal
 
 import pytest
 
-from cqp import pack, unpack, split_deliver
-
-
-def declare(c, q, **opts):
-    h = {"q": q}
-    h.update(opts)
-    c.send("DECLARE", h)
-    return c.expect("DECLARED", match=lambda hh: hh.get("q") == q).header
-
-
-def declare_error(c, q, code, **opts):
-    h = {"q": q}
-    h.update(opts)
-    c.send("DECLARE", h)
-    e = c.expect_error(code)
-    c.expect_nothing(0.1, "only one answer to a refused DECLARE")
-    return e
+from cqp import pack, unpack, split_deliver, declare, declare_error
 
 
 def put_error(c, q, code, body=b"\x01", **extra):

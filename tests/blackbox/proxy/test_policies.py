@@ -5,16 +5,9 @@ import time
 
 import pytest
 
-from cqp import pack, now_ms
+from cqp import pack, now_ms, declare
 
 pytestmark = pytest.mark.policies
-
-
-def declare(c, q, **opts):
-    h = {"q": q}
-    h.update(opts)
-    c.send("DECLARE", h)
-    return c.expect("DECLARED", match=lambda hh: hh.get("q") == q).header
 
 
 def wait_stats(c, q, pred, timeout=3.0, what="stats condition"):

@@ -11,28 +11,12 @@ import time
 
 import pytest
 
-from cqp import pack, unpack, split_deliver, RecvTimeout
+from cqp import pack, unpack, split_deliver, RecvTimeout, declare, declare_error
 
 HB = 200            # --heartbeat for the silence test: gone after 3 x 200 ms
 
 
 # -- helpers -------------------------------------------------------------------
-
-def declare(c, q, **opts):
-    h = {"q": q}
-    h.update(opts)
-    c.send("DECLARE", h)
-    return c.expect("DECLARED", match=lambda hh: hh.get("q") == q).header
-
-
-def declare_error(c, q, code, **opts):
-    h = {"q": q}
-    h.update(opts)
-    c.send("DECLARE", h)
-    e = c.expect_error(code)
-    c.expect_nothing(0.1, "only one answer to a refused DECLARE")
-    return e
-
 
 def queue_names(c):
     return set(c.stats()["queues"])
