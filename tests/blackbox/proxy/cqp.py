@@ -34,6 +34,12 @@ memory_bound = pytest.mark.skipif(
     bool(os.environ.get("COURIER_SANITIZED")),
     reason="RSS bounds are meaningless under sanitizers; run without scripts/sanitize.sh")
 
+# Likewise a bound on the proxy's CPU share: a sanitizer makes every
+# instruction several times dearer (TSan ~10x).
+cpu_bound = pytest.mark.skipif(
+    bool(os.environ.get("COURIER_SANITIZED")),
+    reason="CPU-share bounds are meaningless under sanitizers; run without scripts/sanitize.sh")
+
 
 def pack(obj):
     return msgpack.packb(obj, use_bin_type=True)

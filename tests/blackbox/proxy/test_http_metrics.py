@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cqp import pack, STATS_FIELDS, wait_until
+from cqp import pack, STATS_FIELDS, cpu_bound, wait_until
 
 SNAPSHOT_WAIT = 5.0   # the loop publishes every 500 ms; generous for a busy machine
 
@@ -367,6 +367,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@cpu_bound
 def test_snapshots_of_100k_idle_queues_cost_little_cpu(proxies, connect, tmp_path, qname):
     p = start_http_proxy(proxies, tmp_path)
     c = connect(p, hello=False)
