@@ -15,6 +15,8 @@
 #include <courier/context.hpp>
 #include <courier/producer.hpp>
 
+#include "raw_put_producer.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -41,7 +43,9 @@ struct Options {
   bool batch_given = false;  // --batch: accepted for old scripts, no effect (see main)
   uint64_t window = 4096;  // unconfirmed messages per producer
   uint64_t credit = 4096;  // per consumer
+  uint64_t per_put = 0;    // 0: courier::Producer batches; N: raw PUTs of N messages
   bool latency = false;
+  bool latency_consumer = false;  // a consumer takes the latency run's messages meanwhile
   uint64_t rate = 10000;   // msgs/s in latency mode
 };
 
@@ -63,6 +67,10 @@ courier::ProducerOptions producer_options(const Options& o, courier::Context con
 // so a run never collides with an earlier one in the proxy's dedup window.
 void producer(const Options& o, uint64_t count, const std::string& body) {
   try {
+    if (o.per_put > 0) {
+      bench::publish_raw_puts({o.endpoint, o.queue, count, o.per_put, o.window}, body);
+      return;
+    }
     courier::Producer p(producer_options(o, courier::Context()));
     for (uint64_t i = 0; i < count; ++i) p.publish_raw_async(o.queue, body);
     // Without callbacks, a refused PUT is rethrown here.
@@ -71,6 +79,14 @@ void producer(const Options& o, uint64_t count, const std::string& body) {
   } catch (const std::exception& e) {
     fail("producer", e);
   }
+}
+
+// When the consumers together took the last message: the end of a
+// throughput run (the other consumers only notice it when their receive
+// wait ends, which must not count).
+std::atomic<Clock::time_point>& last_ack_at() {
+  static std::atomic<Clock::time_point> at{Clock::time_point{}};
+  return at;
 }
 
 // Takes deliveries until all consumers together have `total`; with one
@@ -89,7 +105,7 @@ void consumer(const Options& o, std::atomic<uint64_t>& received, uint64_t total)
       std::optional<courier::RawDelivery> d = c.receive_raw(200ms);
       if (!d) continue;
       d->ack();
-      received.fetch_add(1, std::memory_order_relaxed);
+      if (received.fetch_add(1, std::memory_order_relaxed) + 1 == total) last_ack_at().store(Clock::now());
     }
     // The destructor sends the last ACK, then BYE, with a bounded linger.
   } catch (const std::exception& e) {
@@ -109,24 +125,27 @@ int run_throughput(const Options& o) {
     threads.emplace_back(producer, std::cref(o), n, std::cref(body));
   }
   for (auto& t : threads) t.join();
-  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto end = o.consumers > 0 ? last_ack_at().load() : Clock::now();
+  const double secs = std::chrono::duration<double>(end - start).count();
   std::printf("{\"mode\":\"throughput\",\"messages\":%llu,\"size\":%zu,\"producers\":%d,\"consumers\":%d,"
-              "\"seconds\":%.3f,\"msgs_per_s\":%.0f}\n",
-              static_cast<unsigned long long>(o.messages), o.size, o.producers, o.consumers, secs,
+              "\"put_batch\":%llu,\"window\":%llu,\"seconds\":%.3f,\"msgs_per_s\":%.0f}\n",
+              static_cast<unsigned long long>(o.messages), o.size, o.producers, o.consumers,
+              static_cast<unsigned long long>(o.per_put), static_cast<unsigned long long>(o.window), secs,
               o.messages / secs);
   return 0;
 }
 
-// One message at a time on a fixed schedule; latency = confirm time - send
-// time, taken in the confirm callback (on the Producer's I/O thread). With
-// a message still unconfirmed when the next is due, the next waits for it
-// (the Producer keeps one PUT per queue on the wire), as any user's would.
-int run_latency(const Options& o) {
+// One message at a time on a fixed schedule, through courier::Producer;
+// latency = confirm time - send time, taken in the confirm callback (on the
+// Producer's I/O thread). With a message still unconfirmed when the next is
+// due, the next waits for it (the Producer keeps one PUT per queue on the
+// wire, so this is not the single-message-PUT form: see --per-put 1).
+std::vector<double> library_latencies(const Options& o) {
   std::vector<double> lat;
   lat.reserve(o.messages);
   std::mutex mu;  // lat: written by the I/O thread, read here after flush()
   std::exception_ptr error;
-  try {
+  {
     courier::Producer p(producer_options(o, courier::Context()));
     if (!p.wait_connected(10s)) throw courier::TimeoutError("no WELCOME from " + o.endpoint + " within 10 s");
     const std::string body(o.size, 'x');
@@ -144,21 +163,39 @@ int run_latency(const Options& o) {
     }
     while (!p.flush(1s)) {
     }
+  }
+  if (error) std::rethrow_exception(error);
+  return lat;
+}
+
+int run_latency(const Options& o) {
+  // --with-consumer: the messages are taken and acked while they are
+  // published, as in production (the proxy then also delivers and erases).
+  std::atomic<uint64_t> received{0};
+  std::thread taker;
+  if (o.latency_consumer) taker = std::thread(consumer, std::cref(o), std::ref(received), o.messages);
+  std::vector<double> lat;
+  try {
+    lat = o.per_put > 0  // single-message PUTs, each sent when due (raw_put_producer.hpp)
+              ? bench::confirm_latencies({o.endpoint, o.queue, o.messages, 1, o.window}, std::string(o.size, 'x'), o.rate)
+              : library_latencies(o);
   } catch (const std::exception& e) {
     fail("latency", e);
   }
-  if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      fail("latency", e);
-    }
-  }
+  if (taker.joinable()) taker.join();
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double p) { return lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))]; };
-  std::printf("{\"mode\":\"latency\",\"messages\":%llu,\"rate\":%llu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
-              static_cast<unsigned long long>(o.messages), static_cast<unsigned long long>(o.rate), pct(0.5),
-              pct(0.99), pct(0.999));
+  // The distribution as quantiles, for the CDF plot (bench/plot_results.py).
+  std::string cdf;
+  for (double q : {0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999}) {
+    char entry[48];
+    std::snprintf(entry, sizeof entry, "%s[%g,%.1f]", cdf.empty() ? "" : ",", q, pct(q));
+    cdf += entry;
+  }
+  std::printf("{\"mode\":\"latency\",\"messages\":%llu,\"rate\":%llu,\"consumer\":%s,\"put_batch\":%llu,\"p50_us\":%.1f,"
+              "\"p99_us\":%.1f,\"p999_us\":%.1f,\"cdf_us\":[%s]}\n",
+              static_cast<unsigned long long>(o.messages), static_cast<unsigned long long>(o.rate),
+              o.latency_consumer ? "true" : "false", static_cast<unsigned long long>(o.per_put), pct(0.5), pct(0.99), pct(0.999), cdf.c_str());
   return 0;
 }
 
@@ -187,12 +224,17 @@ int main(int argc, char** argv) {
     }
     else if (a == "--window") o.window = std::stoull(next());
     else if (a == "--credit") o.credit = std::stoull(next());
+    else if (a == "--per-put") o.per_put = std::stoull(next());
     else if (a == "--latency") o.latency = true;
+    else if (a == "--with-consumer") o.latency_consumer = true;
     else if (a == "--rate") o.rate = std::stoull(next());
     else {
       std::fprintf(stderr,
                    "usage: proxy_load [--endpoint EP] [--queue Q] [--messages N] [--size B] [--producers P]\n"
-                   "                  [--consumers C] [--window W] [--credit N] [--latency --rate R]\n");
+                   "                  [--consumers C] [--window W] [--credit N] [--per-put K]\n"
+                   "                  [--latency --rate R [--with-consumer]]\n"
+                   "  --per-put K: PUTs of exactly K messages from a raw CQP1 client (default: the\n"
+                   "               library's Producer, which batches what waits)\n");
       return 1;
     }
   }

@@ -60,6 +60,10 @@ class Loop {
   // rates_next_from_ once that one is kRateWindowMs old.
   SnapshotBoard::Ptr rates_from_, rates_next_from_;
   uint64_t next_snapshot_ms_ = 0;  // steady clock
+  // Steady-clock time of the first turn whose commit was put off (turn());
+  // 0 while nothing waits.
+  uint64_t deferred_since_ms_ = 0;
+  static constexpr uint64_t kDeferCommitMs = 10;
 };
 
 }  // namespace courier::proxy
