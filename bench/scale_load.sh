@@ -22,6 +22,8 @@
 # Knobs (environment): REPS=3, PAIRS="1 2 4 8", PAIR_MESSAGES=1000000,
 # SIZES="16 128 1024 4096 16384 65536", SIZE_BYTES=268435456 (256 MiB),
 # SIZE_MAX_MESSAGES=1000000, SIZE_MIN_MESSAGES=1000, DISK_MIB=512,
+# WINDOW=4096 and CREDIT=4096 (proxy_load's unconfirmed window per producer
+# and credit per consumer, in messages: at 64 KiB that is 256 MiB in flight),
 # WORK_PARENT=/tmp (where --data lives: put it on the disk to measure),
 # KEEP=1 (keep the temp dir). An empty PAIRS or SIZES skips that part.
 # Everything listens on 127.0.0.1; every process started here is stopped by
@@ -38,6 +40,8 @@ SIZE_BYTES=${SIZE_BYTES:-268435456}
 SIZE_MAX_MESSAGES=${SIZE_MAX_MESSAGES:-1000000}
 SIZE_MIN_MESSAGES=${SIZE_MIN_MESSAGES:-1000}
 DISK_MIB=${DISK_MIB:-512}
+WINDOW=${WINDOW:-4096}
+CREDIT=${CREDIT:-4096}
 WORK_PARENT=${WORK_PARENT:-/tmp}
 OUT=${OUT:-$build/scale_load.jsonl}
 
@@ -146,7 +150,7 @@ proxy_run() {  # proxy_run KIND REP PAIRS SIZE MESSAGES
   start_proxy "$data"
   la0=$(loadavg); c0=$(cpu_ticks "$proxy_pid")
   res=$(timeout 900 "$PLOAD" --endpoint "$proxy_ep" --queue scale --producers "$pairs" --consumers "$pairs" \
-          --size "$size" --messages "$n") || die "proxy_load $kind pairs=$pairs size=$size rep $rep"
+          --size "$size" --messages "$n" --window "$WINDOW" --credit "$CREDIT") || die "proxy_load $kind pairs=$pairs size=$size rep $rep"
   c1=$(cpu_ticks "$proxy_pid"); la1=$(loadavg)
   rss=$(status_kb "$proxy_pid" RssAnon); hwm=$(status_kb "$proxy_pid" VmHWM)
   stop_proxy
@@ -157,7 +161,7 @@ import json, sys
 r = json.loads(sys.argv[1])
 cpu_s = ($c1 - $c0) / $tck
 line = {"bench": "scale", "kind": "$kind", "rep": $rep, "pairs": $pairs, "size": $size,
-        "messages": $n, "seconds": r["seconds"], "msgs_per_s": r["msgs_per_s"],
+        "messages": $n, "window": $WINDOW, "credit": $CREDIT, "seconds": r["seconds"], "msgs_per_s": r["msgs_per_s"],
         "mb_per_s": round(r["msgs_per_s"] * $size / 1e6, 2),
         "proxy_cpu_s": round(cpu_s, 2), "proxy_cpu_us_per_msg": round(cpu_s / $n * 1e6, 3),
         "rss_anon_kib": $rss, "vm_hwm_kib": $hwm, "journal_bytes": $jb,
