@@ -23,7 +23,8 @@
 # EMPTY_MESSAGES=1000000, EMPTY_REPS=3, INTERVAL_MS=1000, WORK_PARENT=/tmp
 # (where --data lives; 10 M messages of 128 B take ~3.4 GB there), KEEP=1.
 # Everything listens on 127.0.0.1; every process started here is stopped by
-# PID on exit. About 2 minutes on 2 cores with the defaults.
+# PID on exit. About 1-2 minutes on 2 cores with the defaults (estimated
+# from smoke runs; a slow disk makes the 3.4 GB publish longer), plus a build.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,6 +82,8 @@ trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+/usr/bin/python3 -c 'import zmq' 2>/dev/null ||
+  die "the readiness check needs pyzmq for /usr/bin/python3: apt-get install python3-zmq"
 # CQP1 PING with pyzmq (Debian's python3-zmq, for /usr/bin/python3): exit 0 on PONG.
 cat >"$work/cqp1_ping.py" <<'EOF'
 import sys, zmq
