@@ -180,7 +180,7 @@ def plot_backlog(records, out_dir):
         if depth and i == 0:  # one run's depth is enough to show where publish and drain are
             ax3 = bottom.twinx()
             ax3.plot([s["t"] for s in depth], [s["msgs"] / 1e6 for s in depth], color="0.5", alpha=0.6,
-                     label="queue depth")
+                     label=f"queue depth{tag}")
             ax3.set_ylabel("queue depth (millions)", color="0.4")
             ax3.set_ylim(bottom=0)
         for r in rs:  # shade the publish and drain phases
@@ -190,7 +190,7 @@ def plot_backlog(records, out_dir):
                                alpha=0.08 if i == 0 else 0.0)
     top.set_ylabel("drain msgs/s per interval")
     top.set_ylim(bottom=0)
-    top.legend(loc="lower left", fontsize="small")
+    top.legend(loc="best", fontsize="small")
     top.grid(alpha=0.3)
     bottom.axhline(100, color="r", linestyle=":", label="100 MiB (target)")
     bottom.set_ylabel("courier-proxy RssAnon (MiB)")
