@@ -270,9 +270,13 @@ def plot_latency(records, out_dir):
     # One colour per rate, solid for courier and dashed for RabbitMQ, so each
     # rate's pair reads side by side.
     rates = sorted({label.split(" at ")[1].split("/s")[0] for label in curves}, key=lambda x: (len(x), x))
+    # Courier variants at one rate (Producer batching, N per PUT, with a
+    # consumer) differ by line style.
+    variant = lambda label: label.split("/s", 1)[1]
+    variants = sorted({variant(label) for label in curves if not label.startswith("RabbitMQ")})
     for label, qs in sorted(curves.items()):
         q = sorted(qs)
-        style = "--" if label.startswith("RabbitMQ") else "-"
+        style = "--" if label.startswith("RabbitMQ") else ["-", "-.", ":"][variants.index(variant(label)) % 3]
         color = f"C{rates.index(label.split(' at ')[1].split('/s')[0])}"
         ax.plot([median(qs[k]) / 1000 for k in q], q, style, color=color, marker=".", label=label)
     ax.set_xscale("log")
