@@ -46,6 +46,7 @@ struct Options {
   uint64_t per_put = 0;    // 0: courier::Producer batches; N: raw PUTs of N messages
   bool latency = false;
   bool latency_consumer = false;  // a consumer takes the latency run's messages meanwhile
+  bool ping = false;               // latency of PING -> PONG instead (raw client)
   uint64_t rate = 10000;   // msgs/s in latency mode
 };
 
@@ -176,8 +177,9 @@ int run_latency(const Options& o) {
   if (o.latency_consumer) taker = std::thread(consumer, std::cref(o), std::ref(received), o.messages);
   std::vector<double> lat;
   try {
-    lat = o.per_put > 0  // single-message PUTs, each sent when due (raw_put_producer.hpp)
-              ? bench::confirm_latencies({o.endpoint, o.queue, o.messages, 1, o.window}, std::string(o.size, 'x'), o.rate)
+    lat = o.per_put > 0 || o.ping  // single-message PUTs, each sent when due (raw_put_producer.hpp)
+              ? bench::confirm_latencies({o.endpoint, o.queue, o.messages, 1, o.window}, std::string(o.size, 'x'),
+                                         o.rate, o.ping)
               : library_latencies(o);
   } catch (const std::exception& e) {
     fail("latency", e);
@@ -192,10 +194,10 @@ int run_latency(const Options& o) {
     std::snprintf(entry, sizeof entry, "%s[%g,%.1f]", cdf.empty() ? "" : ",", q, pct(q));
     cdf += entry;
   }
-  std::printf("{\"mode\":\"latency\",\"messages\":%llu,\"rate\":%llu,\"consumer\":%s,\"put_batch\":%llu,\"p50_us\":%.1f,"
+  std::printf("{\"mode\":\"latency\",\"messages\":%llu,\"rate\":%llu,\"consumer\":%s,\"ping\":%s,\"put_batch\":%llu,\"p50_us\":%.1f,"
               "\"p99_us\":%.1f,\"p999_us\":%.1f,\"cdf_us\":[%s]}\n",
               static_cast<unsigned long long>(o.messages), static_cast<unsigned long long>(o.rate),
-              o.latency_consumer ? "true" : "false", static_cast<unsigned long long>(o.per_put), pct(0.5), pct(0.99), pct(0.999), cdf.c_str());
+              o.latency_consumer ? "true" : "false", o.ping ? "true" : "false", static_cast<unsigned long long>(o.per_put), pct(0.5), pct(0.99), pct(0.999), cdf.c_str());
   return 0;
 }
 
@@ -227,12 +229,13 @@ int main(int argc, char** argv) {
     else if (a == "--per-put") o.per_put = std::stoull(next());
     else if (a == "--latency") o.latency = true;
     else if (a == "--with-consumer") o.latency_consumer = true;
+    else if (a == "--ping") o.ping = true;
     else if (a == "--rate") o.rate = std::stoull(next());
     else {
       std::fprintf(stderr,
                    "usage: proxy_load [--endpoint EP] [--queue Q] [--messages N] [--size B] [--producers P]\n"
                    "                  [--consumers C] [--window W] [--credit N] [--per-put K]\n"
-                   "                  [--latency --rate R [--with-consumer]]\n"
+                   "                  [--latency --rate R [--with-consumer] [--ping]]\n"
                    "  --per-put K: PUTs of exactly K messages from a raw CQP1 client (default: the\n"
                    "               library's Producer, which batches what waits)\n");
       return 1;

@@ -11,7 +11,8 @@
  *     prefetch (basic.qos) and basic.ack multiple=true every N deliveries;
  *   - end-to-end rate from the first publish to the last ack.
  * --latency: one producer publishes one message at a time on a fixed
- * schedule (open loop, --rate msgs/s) and records publish->confirm latency.
+ * schedule (open loop, --rate msgs/s) and records publish->confirm latency;
+ * with --with-consumer, one consumer takes and acks them meanwhile.
  * --consumers 0: publish only (the messages stay queued).
  *
  * Output: one JSON line on stdout, diagnostics on stderr; exit 0 on success.
@@ -44,11 +45,12 @@ typedef struct {
   uint16_t prefetch;  /* basic.qos prefetch_count per consumer */
   uint64_t ack_every; /* basic.ack multiple=true every N deliveries */
   int latency;
+  int latency_consumer; /* --with-consumer */
   uint64_t rate;      /* msgs/s in latency mode */
   int purge;          /* purge the queue before the run */
 } options_t;
 
-static options_t opt = {"127.0.0.1", 5672, "guest", "guest", "bench", 1000000, 128, 1, 1, 4096, 1000, 100, 0, 5000, 1};
+static options_t opt = {"127.0.0.1", 5672, "guest", "guest", "bench", 1000000, 128, 1, 1, 4096, 1000, 100, 0, 0, 5000, 1};
 
 static double now_s(void) {
   struct timespec ts;
@@ -301,6 +303,12 @@ static int cmp_double(const void* a, const void* b) {
 }
 
 static int run_latency(void) {
+  pthread_t taker;
+  if (opt.latency_consumer) {
+    pthread_barrier_init(&ready, NULL, 2);
+    pthread_create(&taker, NULL, consumer, NULL);
+    pthread_barrier_wait(&ready);
+  }
   amqp_connection_state_t c = open_conn();
   amqp_confirm_select(c, 1);
   die_on_reply(amqp_get_rpc_reply(c), "confirm.select");
@@ -339,11 +347,20 @@ static int run_latency(void) {
     fprintf(stderr, "rabbitmq_load: latency: %llu nacked\n", (unsigned long long)nacked);
     return 3;
   }
+  if (opt.latency_consumer) pthread_join(taker, NULL);
   qsort(lat, nlat, sizeof *lat, cmp_double);
 #define PCT(p) lat[(size_t)((p) * (double)nlat) < nlat ? (size_t)((p) * (double)nlat) : nlat - 1]
-  printf("{\"broker\":\"rabbitmq\",\"mode\":\"latency\",\"messages\":%llu,\"rate\":%llu,\"p50_us\":%.1f,"
-         "\"p99_us\":%.1f,\"p999_us\":%.1f}\n",
-         (unsigned long long)opt.messages, (unsigned long long)opt.rate, PCT(0.5), PCT(0.99), PCT(0.999));
+  /* The distribution as quantiles, for the CDF plot (bench/plot_results.py). */
+  static const double qs[] = {0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999};
+  char cdf[512] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < sizeof qs / sizeof qs[0]; ++i) {
+    used += (size_t)snprintf(cdf + used, sizeof cdf - used, "%s[%g,%.1f]", i ? "," : "", qs[i], PCT(qs[i]));
+  }
+  printf("{\"broker\":\"rabbitmq\",\"mode\":\"latency\",\"messages\":%llu,\"rate\":%llu,\"consumer\":%s,"
+         "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"cdf_us\":[%s]}\n",
+         (unsigned long long)opt.messages, (unsigned long long)opt.rate, opt.latency_consumer ? "true" : "false",
+         PCT(0.5), PCT(0.99), PCT(0.999), cdf);
   close_conn(c);
   free(sent_at);
   free(lat);
@@ -354,7 +371,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: rabbitmq_load [--host H] [--port N] [--user U] [--password P] [--queue Q] [--messages N]\n"
           "                     [--size B] [--producers P] [--consumers C] [--window W] [--prefetch N]\n"
-          "                     [--ack-every N] [--no-purge] [--latency --rate R]\n");
+          "                     [--ack-every N] [--no-purge] [--latency --rate R [--with-consumer]]\n");
   exit(1);
 }
 
@@ -376,6 +393,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--ack-every")) opt.ack_every = strtoull(NEXT(), NULL, 10);
     else if (!strcmp(a, "--no-purge")) opt.purge = 0;
     else if (!strcmp(a, "--latency")) opt.latency = 1;
+    else if (!strcmp(a, "--with-consumer")) opt.latency_consumer = 1;
     else if (!strcmp(a, "--rate")) opt.rate = strtoull(NEXT(), NULL, 10);
     else usage();
   }

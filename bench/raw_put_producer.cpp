@@ -110,7 +110,7 @@ void publish_raw_puts(const RawPutOptions& o, const std::string& body) {
   }
 }
 
-std::vector<double> confirm_latencies(const RawPutOptions& o, const std::string& body, uint64_t rate) {
+std::vector<double> confirm_latencies(const RawPutOptions& o, const std::string& body, uint64_t rate, bool ping) {
   using Clock = std::chrono::steady_clock;
   zmq::context_t ctx(1);
   zmq::socket_t s = connect_hello(ctx, o.endpoint);
@@ -129,7 +129,13 @@ std::vector<double> confirm_latencies(const RawPutOptions& o, const std::string&
     if (now > deadline) throw std::runtime_error("confirms stopped coming for 60 s");
     if (sent_at.size() < o.messages && now >= next) {
       sent_at.push_back(Clock::now());
-      send_put(s, header, o.queue, sent_at.size(), prefix, sent_at.size(), 1, body);
+      if (ping) {
+        header.clear();
+        msgpack::packer<msgpack::sbuffer>(header).pack_map(0);
+        send_command(s, "PING", header, false);
+      } else {
+        send_put(s, header, o.queue, sent_at.size(), prefix, sent_at.size(), 1, body);
+      }
       next += gap;
       continue;
     }
@@ -150,6 +156,10 @@ std::vector<double> confirm_latencies(const RawPutOptions& o, const std::string&
       const auto arrived = Clock::now();
       if (frames.size() < 3) continue;
       if (frames[1].to_string() == "ERROR") throw std::runtime_error("proxy answered ERROR to a PUT");
+      if (ping && frames[1].to_string() == "PONG") {
+        latencies.push_back(std::chrono::duration<double, std::micro>(arrived - sent_at[latencies.size()]).count());
+        continue;
+      }
       if (frames[1].to_string() != "CONFIRM") continue;
       msgpack::object_handle h = msgpack::unpack(frames[2].data<char>(), frames[2].size());
       for (const auto& kv : h.get().via.map) {

@@ -32,6 +32,10 @@ void publish_raw_puts(const RawPutOptions& o, const std::string& body);
 // whatever is still unconfirmed (as bench/rabbitmq_load does with
 // basic.publish), and its publish -> CONFIRM latency is taken when the
 // CONFIRM arrives. Returns the latencies in µs, one per message.
-std::vector<double> confirm_latencies(const RawPutOptions& o, const std::string& body, uint64_t rate);
+// With `ping`, PING takes the PUT's place and PONG the CONFIRM's (answered in
+// order): the same path through both event loops without a journal write,
+// so confirm latency minus ping latency is what the commit adds.
+std::vector<double> confirm_latencies(const RawPutOptions& o, const std::string& body, uint64_t rate,
+                                      bool ping = false);
 
 }  // namespace bench

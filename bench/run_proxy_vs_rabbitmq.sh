@@ -19,7 +19,7 @@
 #
 # Knobs (environment): MESSAGES=1000000 (courier e2e), RMQ_MESSAGES=300000
 # (RabbitMQ e2e: it runs ~15x slower here; its rate is steady well before
-# that), REPS=3, LAT_RATES="1000 5000", LAT_SECONDS=10,
+# that), REPS=3, LAT_RATES="1000 5000", LAT_SECONDS=10, PUT_BATCHES="1 16 256",
 # MEM_COUNTS="1000000 10000000" (LAT_RATES="" or MEM_COUNTS="" skip those),
 # SKIP_RABBITMQ=1, KEEP=1 (keep the temp dir).
 # Everything listens on 127.0.0.1; every process started here is stopped by
@@ -33,6 +33,7 @@ RMQ_MESSAGES=${RMQ_MESSAGES:-300000}
 REPS=${REPS:-3}
 LAT_RATES=${LAT_RATES-"1000 5000"}
 LAT_SECONDS=${LAT_SECONDS:-10}
+PUT_BATCHES=${PUT_BATCHES-"1 16 256"}
 MEM_COUNTS=${MEM_COUNTS-"1000000 10000000"}
 SKIP_RABBITMQ=${SKIP_RABBITMQ:-0}
 OUT=${OUT:-$build/proxy_vs_rabbitmq.jsonl}
@@ -234,10 +235,22 @@ for ((rep = 1; rep <= REPS; rep++)); do
   log "rep $rep/$REPS: e2e 4x4"
   courier_run e2e_4p4c "$rep" --queue e2e --messages "$MESSAGES" --producers 4 --consumers 4
   [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run e2e_4p4c "$rep" --queue e2e --messages "$RMQ_MESSAGES" --producers 4 --consumers 4
+  # Issue 13: messages per PUT fixed (a raw CQP1 client cuts the PUTs; the
+  # library's Producer batches what waits), window and credit 1000 (1024 for
+  # 256 per PUT: four PUTs). RabbitMQ publishes one message at a time.
+  for b in $PUT_BATCHES; do
+    log "rep $rep/$REPS: e2e, $b message(s) per PUT"
+    courier_run "batch_$b" "$rep" --queue e2e --messages "$MESSAGES" --per-put "$b" \
+      --window $((b > 1000 ? b : (b == 256 ? 1024 : 1000))) --credit 1000
+  done
+  [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run batch_1 "$rep" --queue e2e --messages "$RMQ_MESSAGES" --window 1000 --prefetch 1000
+  # Single-message PUTs, each sent when due, with a consumer taking them.
   for rate in $LAT_RATES; do
     log "rep $rep/$REPS: latency at $rate/s"
-    courier_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS))
-    [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS))
+    courier_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS)) \
+      --per-put 1 --with-consumer --credit 1000
+    [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" \
+      --messages $((rate * LAT_SECONDS)) --with-consumer
   done
 done
 
@@ -296,12 +309,29 @@ if c256:
         print(f"  ceiling at {b} per commit: {v or 0:,.0f} msgs/s")
     summary.append({"kind": "summary", "workload": "ceiling", "ceiling_256_msgs_per_s": c256,
                     "commit_p50_ms": commit50, "courier_1p1c_over_ceiling": round(c / c256, 3) if c else None})
+def cpu_us(broker, wl):  # broker CPU (user + sys) per message, median of runs
+    v = [r["broker_cpu_s"] * 1e6 / r["result"]["messages"] for r in rows
+         if r.get("broker") == broker and r.get("workload") == wl and r.get("broker_cpu_s") is not None]
+    return statistics.median(v) if v else None
+rb1, _ = med("rabbitmq", "batch_1", "msgs_per_s")
+print(f"\n{'messages per PUT (window/credit 1000)':38} {'courier msgs/s':>15} {'/ ceiling 256':>14} {'/ RabbitMQ':>11} {'proxy us/msg':>13}")
+for wl in sorted({r["workload"] for r in rows if str(r.get("workload", "")).startswith("batch_")}, key=lambda w: int(w.split("_")[1])):
+    c, cv = med("courier-proxy", wl, "msgs_per_s")
+    if not c: continue
+    cu = cpu_us("courier-proxy", wl)
+    print(f"{wl.split('_')[1] + ' per PUT':38} {c:>15,.0f} {c / c256 if c256 else 0:>13.2f}x {c / rb1 if rb1 else 0:>10.1f}x {cu or 0:>13.2f}   {cv}")
+    summary.append({"kind": "summary", "workload": wl, "courier_msgs_per_s": c, "over_ceiling_256": round(c / c256, 3) if c256 else None,
+                    "over_rabbitmq_batch_1": round(c / rb1, 2) if rb1 else None, "proxy_cpu_us_per_msg": round(cu, 3) if cu else None})
+if rb1:
+    print(f"{'RabbitMQ, one message per publish':38} {rb1:>15,.0f} {'':>14} {'':>11} {cpu_us('rabbitmq', 'batch_1') or 0:>13.2f}")
 print(f"\n{'publish->confirm latency (median of runs)':44} {'courier p50 / p99 ms':>22} {'RabbitMQ p50 / p99 ms':>24}")
 for wl in sorted({r["workload"] for r in rows if str(r.get("workload", "")).startswith("latency_")}, key=lambda w: int(w.split("_")[1])):
     c50, _ = med("courier-proxy", wl, "p50_us"); c99, _ = med("courier-proxy", wl, "p99_us")
     r50, _ = med("rabbitmq", wl, "p50_us"); r99, _ = med("rabbitmq", wl, "p99_us")
     f = lambda a, b: f"{a / 1000:.1f} / {b / 1000:.1f}" if a is not None else "-"
     print(f"{'at ' + wl.split('_')[1] + ' msgs/s, one PUT at a time':44} {f(c50, c99):>22} {f(r50, r99):>24}")
+    if c50 and commit50 and r99:
+        print(f"{'':44} courier p50 = {c50 / 1000 / commit50:.2f}x the bare commit; courier p99 = {c99 / r99:.2f}x RabbitMQ's")
     summary.append({"kind": "summary", "workload": wl, "courier_p50_us": c50, "courier_p99_us": c99,
                     "rabbitmq_p50_us": r50, "rabbitmq_p99_us": r99})
 print(f"\n{'courier-proxy, publish only':30} {'RssAnon MiB':>12} {'after restart':>14} {'journal MiB':>12} {'restart s':>10}")
