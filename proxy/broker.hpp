@@ -16,6 +16,7 @@
 
 #include "config.hpp"
 #include "journal.hpp"
+#include "node_recycler.hpp"
 #include "outbox.hpp"
 #include "protocol/cqp1.hpp"
 #include "queues.hpp"
@@ -28,6 +29,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace courier::proxy {
@@ -182,6 +184,10 @@ class Broker {
   QueueTable queues_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<uint64_t, UnackedDelivery> deliveries_;
+  // Nodes of deliveries_, Subscription::deliveries and Queue::inflight, kept
+  // between a delivery's ACK and the next delivery.
+  NodeRecycler<std::unordered_map<uint64_t, UnackedDelivery>> delivery_nodes_;
+  NodeRecycler<std::unordered_set<uint64_t>> id_nodes_;
   uint64_t next_delivery_id_ = 1;
   std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
   uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns

@@ -6,6 +6,8 @@
 // write in the same transaction may move the page a view points into.
 #include "broker.hpp"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 namespace courier::proxy {
@@ -16,8 +18,13 @@ struct Outgoing {
   uint64_t ts_ms = 0, due_ms = 0, expire_ms = 0;
   uint32_t attempt = 1;
   bool has_id = false, id_binary = false;
-  std::string id;
+  // The producer id, in place: a heap string per message cost ~1.5 % of
+  // the proxy's instructions (PUT keeps ids to kMaxProducerId bytes).
+  uint8_t id_size = 0;
+  char id[cqp1::kMaxProducerId];
   zmq::message_t body;
+
+  std::string_view id_view() const noexcept { return {id, id_size}; }
 };
 
 namespace {
@@ -27,7 +34,7 @@ void pack_id(msgpack::packer<msgpack::sbuffer>& p, const Outgoing& o) {
     p.pack_nil();
     return;
   }
-  cqp1::pack_producer_id(p, cqp1::ProducerId{o.id, o.id_binary});
+  cqp1::pack_producer_id(p, cqp1::ProducerId{o.id_view(), o.id_binary});
 }
 
 }  // namespace
@@ -167,7 +174,10 @@ uint64_t Broker::pick_batch(Queue& q, const Subscription& c, uint64_t want, uint
       if (m->meta.id) {
         o.has_id = true;
         o.id_binary = m->meta.id->binary;
-        o.id = std::string(m->meta.id->bytes);
+        const std::string_view id = m->meta.id->bytes;
+        if (id.size() > sizeof o.id) throw JournalError("journal message has a producer id over 128 bytes: the data file is damaged");
+        o.id_size = static_cast<uint8_t>(id.size());
+        std::memcpy(o.id, id.data(), id.size());
       }
       o.body = zmq::message_t(m->body.data(), m->body.size());
       // A redelivery journals its count before it leaves (journal.hpp),
@@ -214,16 +224,16 @@ void Broker::account_batch(Queue& q, Subscription& c, const std::vector<Outgoing
     } else if (o.due_ms != 0) {
       journal_.erase_attempts(q.rec.id, o.seq);
     }
-    q.inflight.insert(o.seq);
+    id_nodes_.insert(q.inflight, o.seq);
     UnackedDelivery d;
     d.consumer = &c;
     d.seq = o.seq;
     d.due_ms = o.due_ms;
     d.expire_ms = o.expire_ms;
     d.attempt = o.attempt;
-    auto& placed = deliveries_.emplace(ids[i], d).first->second;
+    auto& placed = delivery_nodes_.insert(deliveries_, ids[i], d);
     if (auto t = q.rec.options.ack_timeout) set_ack_deadline(ids[i], placed, after(clock_.steady_ms, *t));
-    c.deliveries.insert(ids[i]);
+    id_nodes_.insert(c.deliveries, ids[i]);
   }
 }
 
@@ -283,11 +293,11 @@ std::optional<UnackedDelivery> Broker::release(uint64_t delivery_id) {
   if (it == deliveries_.end()) return std::nullopt;
   clear_ack_deadline(delivery_id, it->second);
   const UnackedDelivery d = it->second;
-  deliveries_.erase(it);
+  delivery_nodes_.erase(deliveries_, it);
   Subscription& c = *d.consumer;
-  c.deliveries.erase(delivery_id);
+  id_nodes_.erase(c.deliveries, delivery_id);
   ++c.credit;
-  c.queue->inflight.erase(d.seq);
+  id_nodes_.erase(c.queue->inflight, d.seq);
   mark_ready(*c.queue);
   return d;
 }

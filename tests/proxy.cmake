@@ -3,6 +3,8 @@
 if(TARGET courier_proxy_core)
   courier_add_gtest(journal_test journal_test.cpp)
   target_link_libraries(journal_test PRIVATE courier_proxy_core)
+  courier_add_gtest(node_recycler_test node_recycler_test.cpp)
+  target_link_libraries(node_recycler_test PRIVATE courier_proxy_core)
   # --http: the Prometheus text, rates, and the HOST:PORT rules.
   courier_add_gtest(prometheus_text_test prometheus_text_test.cpp)
   target_link_libraries(prometheus_text_test PRIVATE courier_proxy_http)
