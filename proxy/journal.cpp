@@ -111,6 +111,7 @@ MDB_txn* Journal::txn() {
 }
 
 void Journal::commit() {
+  write_age_entry();
   if (before_commit_) before_commit_();
   flush_erases();  // opens the turn's transaction if only erases are pending
   if (!txn_.active()) return;
@@ -126,6 +127,7 @@ void Journal::commit() {
 }
 
 void Journal::abort() noexcept {
+  claim_.open = false;
   erase_later_.clear();
   msgs_cursor_.close();
   turn_bytes_ = 0;
@@ -543,6 +545,9 @@ std::optional<uint64_t> Journal::dedup_live(uint32_t qid, std::string_view id, u
 }
 
 void Journal::dedup_begin(uint32_t qid, uint64_t now_ms) {
+  if (claim_.open && claim_.qid == qid && claim_.now_ms == now_ms) return;  // joins it
+  write_age_entry();
+  claim_.open = true;
   claim_.qid = qid;
   claim_.now_ms = now_ms;
   claim_.n = next_age_n_;
@@ -577,6 +582,12 @@ std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, 
 }
 
 void Journal::dedup_end() {
+  if (claim_.ids.size() > kMaxAgeEntry) write_age_entry();
+}
+
+void Journal::write_age_entry() {
+  if (!claim_.open) return;
+  claim_.open = false;
   if (claim_.ids.size() <= 4) return;
   next_age_n_ = claim_.n + 1;
   char buf[16];

@@ -205,8 +205,12 @@ class Journal {
   // The seq stored under this id in this queue, if first put at or after
   // `since_ms` (read only).
   std::optional<uint64_t> dedup_live(uint32_t qid, std::string_view id, uint64_t since_ms);
-  // One PUT's ids are claimed between dedup_begin and dedup_end, which
-  // records them under one age entry (one write per PUT, not per id).
+  // One PUT's ids are claimed between dedup_begin and dedup_end. They are
+  // recorded under one age entry, which the next PUTs of the same queue in
+  // the same transaction and millisecond join: one write per queue and
+  // commit, not per id nor per PUT (single-message PUTs paid one B-tree
+  // write per message for it). The entry is written when another queue or
+  // millisecond begins, when it grows past kMaxAgeEntry, or at commit.
   void dedup_begin(uint32_t qid, uint64_t now_ms);
   // Claims `id` for `seq` in one B-tree operation: returns nullopt when the
   // id was free (or remembered only from before `since_ms`) and is now
@@ -274,11 +278,15 @@ class Journal {
   uint64_t disk_budget_ = 0;  // bytes make_room may grant before statvfs again
   uint64_t next_age_n_ = 0;  // next key suffix of `dedupage`
   struct {
+    bool open = false;  // ids claimed, age entry not written yet
     uint32_t qid = 0;
     uint64_t now_ms = 0;
     uint64_t n = 0;
     std::string ids;  // qid | (u8 len | id)*
   } claim_;
+  // Writes the open age entry, if any ids are in it.
+  void write_age_entry();
+  static constexpr std::size_t kMaxAgeEntry = 4000;  // bytes: about one page
 };
 
 }  // namespace courier::proxy
