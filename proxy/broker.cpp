@@ -171,7 +171,7 @@ uint64_t Broker::ms_until_next_timer(const Clock& clock) const {
   consider(next_delayed_ms_, clock.wall_ms);
   consider(next_expiry_ms_, clock.wall_ms);
   consider(next_session_check_ms_ == 0 ? 1 : next_session_check_ms_, clock.steady_ms);
-  if (!ack_deadlines_.empty()) consider(std::max<uint64_t>(1, ack_deadlines_.begin()->first), clock.steady_ms);
+  if (auto at = deliveries_.next_deadline()) consider(std::max<uint64_t>(1, *at), clock.steady_ms);
   if (!waiting_for_room_.empty()) consider(std::max<uint64_t>(1, next_room_retry_ms_), clock.steady_ms);
   if (!ready_queues_.empty()) wait = 0;
   return wait;

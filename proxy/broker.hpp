@@ -11,12 +11,14 @@
 // (the journal's before-commit hook), so a commit in the middle of a turn
 // (map growth) is as consistent as the one at its end.
 // Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
-// sending messages, requeue, dead-lettering), timers.cpp, broker.cpp.
+// sending messages, requeue, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone
+// have types of their own: DeliveryTable (unacked deliveries and their indexes), Outbox,
+// Journal, QueueTable, Session.
 #pragma once
 
 #include "config.hpp"
+#include "delivery_table.hpp"
 #include "journal.hpp"
-#include "node_recycler.hpp"
 #include "outbox.hpp"
 #include "protocol/cqp1.hpp"
 #include "queues.hpp"
@@ -160,8 +162,6 @@ class Broker {
   }
   // The journal's before-commit hook: writes the changed queue records.
   void save_dirty_queues();
-  void set_ack_deadline(uint64_t delivery_id, UnackedDelivery& d, uint64_t deadline_ms);
-  void clear_ack_deadline(uint64_t delivery_id, UnackedDelivery& d);
 
   // timers.cpp
   void release_due_delayed();
@@ -183,12 +183,7 @@ class Broker {
 
   QueueTable queues_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
-  std::unordered_map<uint64_t, UnackedDelivery> deliveries_;
-  // Nodes of deliveries_, Subscription::deliveries and Queue::inflight, kept
-  // between a delivery's ACK and the next delivery.
-  NodeRecycler<std::unordered_map<uint64_t, UnackedDelivery>> delivery_nodes_;
-  NodeRecycler<std::unordered_set<uint64_t>> id_nodes_;
-  uint64_t next_delivery_id_ = 1;
+  DeliveryTable deliveries_;  // unacked deliveries, by id and by ack deadline
   std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
   uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns
   std::vector<uint32_t> dirty_;      // queues whose record changed since the last commit
@@ -201,10 +196,6 @@ class Broker {
   uint64_t next_session_check_ms_ = 0;
   uint64_t deaf_until_ms_ = 0;  // end of the last turn too long to hear anyone in
   uint64_t next_dedup_prune_ms_ = 0;
-  // ack_timeout deadlines: (deadline, delivery id), one per delivery in
-  // flight that has one; erased when it settles, so memory follows what is
-  // in flight.
-  std::set<std::pair<uint64_t, uint64_t>> ack_deadlines_;
 
   msgpack::sbuffer header_;  // reused for every reply header
   std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT

@@ -133,8 +133,8 @@ void Broker::for_each_delivery(Session& s, const HeaderView& h, std::string_view
   s.saw_delivery_ids(ids);
   std::vector<uint64_t> unknown;
   for (uint64_t id : ids) {
-    auto it = deliveries_.find(id);
-    if (it == deliveries_.end() || it->second.consumer->session != &s) {
+    const UnackedDelivery* d = deliveries_.find(id);
+    if (d == nullptr || d->consumer->session != &s) {
       unknown.push_back(id);
       continue;
     }
@@ -161,11 +161,11 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
   const bool requeue_it = h.boolean(cqp1::key::requeue).value_or(true);
   std::vector<uint64_t> kept;  // dead-letter moves that found no journal room
   for_each_delivery(s, h, "NACK", [&](uint64_t id) {
-    if (requeue_it || deliveries_.at(id).consumer->queue->rec.options.tokens) {
+    if (requeue_it || deliveries_.find(id)->consumer->queue->rec.options.tokens) {
       requeue(id, true);  // a token is never dead-lettered: NACK returns it too
       return;
     }
-    UnackedDelivery d = deliveries_.at(id);
+    const UnackedDelivery d = *deliveries_.find(id);
     Queue& q = *d.consumer->queue;
     requeue(id, false);  // releases the delivery and the consumer's credit
     auto m = journal_.get_message(q.rec.id, d.seq);
@@ -190,8 +190,8 @@ void Broker::on_nack(Session& s, const HeaderView& h) {
 
 void Broker::on_touch(Session& s, const HeaderView& h) {
   for_each_delivery(s, h, "TOUCH", [&](uint64_t id) {
-    UnackedDelivery& d = deliveries_.at(id);
-    if (auto t = d.consumer->queue->rec.options.ack_timeout) set_ack_deadline(id, d, after(clock_.steady_ms, *t));
+    const UnackedDelivery& d = *deliveries_.find(id);
+    if (auto t = d.consumer->queue->rec.options.ack_timeout) deliveries_.set_deadline(id, after(clock_.steady_ms, *t));
   });
 }
 

@@ -203,7 +203,7 @@ void Broker::account_batch(Queue& q, Subscription& c, const std::vector<Outgoing
   ids.resize(batch.size());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const Outgoing& o = batch[i];
-    ids[i] = next_delivery_id_++;
+    ids[i] = deliveries_.new_id();
     --c.credit;
     ++q.counters.delivered;
     if (o.attempt > 1) ++q.counters.redelivered;
@@ -224,16 +224,14 @@ void Broker::account_batch(Queue& q, Subscription& c, const std::vector<Outgoing
     } else if (o.due_ms != 0) {
       journal_.erase_attempts(q.rec.id, o.seq);
     }
-    id_nodes_.insert(q.inflight, o.seq);
     UnackedDelivery d;
     d.consumer = &c;
     d.seq = o.seq;
     d.due_ms = o.due_ms;
     d.expire_ms = o.expire_ms;
     d.attempt = o.attempt;
-    auto& placed = delivery_nodes_.insert(deliveries_, ids[i], d);
-    if (auto t = q.rec.options.ack_timeout) set_ack_deadline(ids[i], placed, after(clock_.steady_ms, *t));
-    id_nodes_.insert(c.deliveries, ids[i]);
+    deliveries_.add(ids[i], d);
+    if (auto t = q.rec.options.ack_timeout) deliveries_.set_deadline(ids[i], after(clock_.steady_ms, *t));
   }
 }
 
@@ -274,30 +272,14 @@ void Broker::send_deliver(Queue& q, Subscription& c, std::vector<Outgoing>& batc
   for (auto& o : batch) outbox_.body(std::move(o.body));
 }
 
-void Broker::set_ack_deadline(uint64_t delivery_id, UnackedDelivery& d, uint64_t deadline_ms) {
-  clear_ack_deadline(delivery_id, d);
-  d.ack_deadline_ms = deadline_ms;
-  ack_deadlines_.emplace(deadline_ms, delivery_id);
-}
-
-void Broker::clear_ack_deadline(uint64_t delivery_id, UnackedDelivery& d) {
-  if (d.ack_deadline_ms != 0) ack_deadlines_.erase({d.ack_deadline_ms, delivery_id});
-  d.ack_deadline_ms = 0;
-}
-
 // Ends a delivery's time in flight (ACK, NACK, requeue of any kind): the
 // consumer gets its credit back and the queue may deliver again. Returns the
 // delivery, or nullopt for an unknown id.
 std::optional<UnackedDelivery> Broker::release(uint64_t delivery_id) {
-  auto it = deliveries_.find(delivery_id);
-  if (it == deliveries_.end()) return std::nullopt;
-  clear_ack_deadline(delivery_id, it->second);
-  const UnackedDelivery d = it->second;
-  delivery_nodes_.erase(deliveries_, it);
-  Subscription& c = *d.consumer;
-  id_nodes_.erase(c.deliveries, delivery_id);
+  std::optional<UnackedDelivery> d = deliveries_.remove(delivery_id);
+  if (!d) return std::nullopt;
+  Subscription& c = *d->consumer;
   ++c.credit;
-  id_nodes_.erase(c.queue->inflight, d.seq);
   mark_ready(*c.queue);
   return d;
 }

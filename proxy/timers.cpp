@@ -83,14 +83,10 @@ void Broker::expire_ttl() {
 }
 
 void Broker::expire_ack_timeouts() {
-  for (int i = 0; i < kMaxPerTurn && !ack_deadlines_.empty() &&
-                  ack_deadlines_.begin()->first <= clock_.steady_ms; ++i) {
-    const uint64_t id = ack_deadlines_.begin()->second;
-    if (deliveries_.count(id) == 0) {  // cannot happen: release() erases its entry
-      ack_deadlines_.erase(ack_deadlines_.begin());
-      continue;
-    }
-    requeue(id, true);  // erases the entry
+  for (int i = 0; i < kMaxPerTurn; ++i) {
+    const std::optional<uint64_t> id = deliveries_.overdue(clock_.steady_ms);
+    if (!id) break;
+    requeue(*id, true);  // its deadline goes with it
   }
 }
 
