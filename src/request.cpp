@@ -447,6 +447,7 @@ struct Pending {
 
 class StringPromise final : public detail::Completion {
  public:
+  StringPromise() : promise_(std::allocator_arg, detail::CompletionAllocator<char>()) {}
   std::future<std::string> future() { return promise_.get_future(); }
   void complete(const zmq::message_t& body) noexcept override {
     try {
