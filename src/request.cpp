@@ -537,8 +537,13 @@ struct Finished {
 //   while it sleeps re-reads ZMQ_EVENTS and writes the eventfd if a reply is
 //   ready or its deadline comes before the I/O thread's wake-up — once per
 //   sleep (`io_sleeping` is cleared by that write). That check costs two
-//   system calls inside libzmq (poll, getpid): the price of sending from the
-//   caller's thread (docs/BENCHMARKS.md, "Request/reply pipelined").
+//   system calls inside libzmq (poll, getpid), so it is skipped while the I/O
+//   thread sleeps *briefly*: with requests in flight and replies or sends
+//   since its last sleep, it sleeps at most kShortSleep, and the pass that
+//   ends that sleep receives until EAGAIN, which takes in whatever a
+//   caller's send hid from ZMQ_FD (docs/BENCHMARKS.md, "Request/reply
+//   pipelined"). A short sleep in which nothing happened is followed by a
+//   long one, so an idle client with requests in flight does not poll.
 // - Replies are taken in batches and completed after the token is let go,
 //   so a burst wakes a waiting caller once and no user code runs with the
 //   token held (a callback may call request() or connect()).
