@@ -444,6 +444,36 @@ TEST(RequestHeader, DirectReadingAgreesWithMsgpackOnMutatedHeaders) {
   EXPECT_EQ(checked, static_cast<int>(seeds.size()) * 2000);
 }
 
+struct alignas(64) WideReply {
+  int value = 0;
+  MSGPACK_DEFINE(value);
+};
+
+// Completions and future state come from a pool aligned like operator new;
+// over-aligned replies and callback captures must still get their alignment.
+TEST_F(Request, OverAlignedRepliesAndCallbackCapturesKeepTheirAlignment) {
+  Server server(server_options());
+  server.bind(kAny);
+  server.handle<Add>([](const Add& a) { return WideReply{a.a + a.b}; });
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  std::future<WideReply> f = client.request<WideReply>(Add{2, 3}, 5s);
+  const WideReply r = f.get();
+  EXPECT_EQ(r.value, 5);
+  struct alignas(64) Wide {
+    char bytes[64];
+  } wide{};
+  std::promise<bool> aligned;
+  client.request<WideReply>(
+      Add{1, 1}, 5s,
+      [wide, &aligned](WideReply) {
+        aligned.set_value(reinterpret_cast<std::uintptr_t>(&wide) % 64 == 0);
+      },
+      [&aligned](std::exception_ptr) { aligned.set_value(false); });
+  EXPECT_TRUE(aligned.get_future().get());
+}
+
 TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {
   Server server(server_options());
   server.bind(kAny);

@@ -66,6 +66,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -85,16 +86,28 @@ COURIER_EXPORT void* completion_allocate(std::size_t size);
 COURIER_EXPORT void completion_deallocate(void* p, std::size_t size) noexcept;
 
 // A std allocator over completion_allocate, for std::promise's state.
+// Over-aligned types (a Rep declared alignas(64)) bypass the pool.
 template <class T>
 struct CompletionAllocator {
-  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__,
-                "over-aligned types are not pooled");
   using value_type = T;
+  static constexpr bool kOverAligned = alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
   CompletionAllocator() noexcept = default;
   template <class U>
   CompletionAllocator(const CompletionAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(completion_allocate(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t n) noexcept { completion_deallocate(p, n * sizeof(T)); }
+  T* allocate(std::size_t n) {
+    if constexpr (kOverAligned) {
+      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
+    } else {
+      return static_cast<T*>(completion_allocate(n * sizeof(T)));
+    }
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (kOverAligned) {
+      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+    } else {
+      completion_deallocate(p, n * sizeof(T));
+    }
+  }
   template <class U>
   bool operator==(const CompletionAllocator<U>&) const noexcept { return true; }
   template <class U>
@@ -108,6 +121,11 @@ class COURIER_EXPORT Completion {
  public:
   static void* operator new(std::size_t size) { return completion_allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept { completion_deallocate(p, size); }
+  // Over-aligned completions (callbacks capturing alignas(64) data): the heap.
+  static void* operator new(std::size_t size, std::align_val_t al) { return ::operator new(size, al); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
+    ::operator delete(p, size, al);
+  }
   virtual ~Completion();
   virtual void complete(const zmq::message_t& body) noexcept = 0;
   virtual void fail(std::exception_ptr error) noexcept = 0;
