@@ -6,6 +6,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -447,6 +448,7 @@ struct Pending {
 
 class StringPromise final : public detail::Completion {
  public:
+  StringPromise() : promise_(std::allocator_arg, detail::CompletionAllocator<char>()) {}
   std::future<std::string> future() { return promise_.get_future(); }
   void complete(const zmq::message_t& body) noexcept override {
     try {
@@ -494,6 +496,11 @@ constexpr std::size_t kSpareNodes = 4096;
 // Timer entries allowed beyond twice the requests in flight before the heap
 // is rebuilt without the answered ones.
 constexpr std::size_t kTimerSlack = 1024;
+// How long the I/O thread sleeps at most while replies are coming in: during
+// such a short sleep callers who send skip the ZMQ_EVENTS check, because the
+// pass that ends the sleep receives whatever a send may have hidden. A
+// reply's signal taken in by a caller's send is so late by at most this.
+constexpr std::chrono::microseconds kShortSleep{200};
 
 // A bind() or connect() handed to the I/O thread, which owns the socket; the
 // caller waits for the endpoint ZeroMQ resolved, or for the error.
@@ -530,8 +537,13 @@ struct Finished {
 //   while it sleeps re-reads ZMQ_EVENTS and writes the eventfd if a reply is
 //   ready or its deadline comes before the I/O thread's wake-up — once per
 //   sleep (`io_sleeping` is cleared by that write). That check costs two
-//   system calls inside libzmq (poll, getpid): the price of sending from the
-//   caller's thread (docs/BENCHMARKS.md, "Request/reply pipelined").
+//   system calls inside libzmq (poll, getpid), so it is skipped while the I/O
+//   thread sleeps *briefly*: with requests in flight and replies or sends
+//   since its last sleep, it sleeps at most kShortSleep, and the pass that
+//   ends that sleep receives until EAGAIN, which takes in whatever a
+//   caller's send hid from ZMQ_FD (docs/BENCHMARKS.md, "Request/reply
+//   pipelined"). A short sleep in which nothing happened is followed by a
+//   long one, so an idle client with requests in flight does not poll.
 // - Replies are taken in batches and completed after the token is let go,
 //   so a burst wakes a waiting caller once and no user code runs with the
 //   token held (a callback may call request() or connect()).
@@ -560,6 +572,8 @@ struct Client::Impl {
   std::exception_ptr socket_error;  // met by a caller; the I/O thread closes with it
   bool io_sleeping = false;  // the I/O thread let go of the token to sleep
   detail::Clock::time_point io_wakes_at{};  // when that sleep ends on its own
+  bool io_sleep_short = false;  // that sleep is a short one (kShortSleep)
+  bool active_since_sleep = false;  // replies came or callers sent since the last sleep
   std::string endpoints;  // for error texts
   using PendingMap = std::unordered_map<std::uint64_t, Pending>;
   PendingMap pending;
@@ -784,6 +798,7 @@ struct Client::Impl {
     for (int i = 0; i < kReplyBatch; ++i) {
       const std::size_t n = detail::recv_message(s, parts);
       if (n == 0) return false;
+      active_since_sleep = true;
       if (n != 3 || parts[0].size() != 0) {
         ++malformed;
         continue;
@@ -847,11 +862,20 @@ struct Client::Impl {
     return (events & ZMQ_POLLIN) || (!unsent.empty() && (events & ZMQ_POLLOUT));
   }
 
-  // Sleeps until ZMQ_FD or the eventfd is readable, or `until`. Without the token.
+  // Sleeps until ZMQ_FD or the eventfd is readable, or `until` (to the
+  // microsecond: short sleeps are 200 us). Without the token.
   void sleep_until(detail::Clock::time_point until) {
-    const int timeout = until == detail::Clock::time_point::max() ? -1 : detail::ms_until(until);
+    timespec ts{};
+    const timespec* timeout = nullptr;
+    if (until != detail::Clock::time_point::max()) {
+      const auto left = std::max(until - detail::Clock::now(), detail::Clock::duration::zero());
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+      ts.tv_nsec = static_cast<long>(ns % 1000000000);
+      timeout = &ts;
+    }
     pollfd fds[2] = {{socket_fd, POLLIN, 0}, {wake.poll_item().fd, POLLIN, 0}};
-    if (::poll(fds, 2, timeout) < 0) {
+    if (::ppoll(fds, 2, timeout, nullptr) < 0) {
       if (errno == EINTR) return;
       throw Error(ErrorCode::protocol,
                   std::string("client waiting for replies: poll: ") + std::strerror(errno));
@@ -883,6 +907,12 @@ struct Client::Impl {
         if (!more && !unsent.empty()) more = socket_ready();
         if (!more && finished.empty()) {
           if (!timers.empty()) until = timers.top().first;
+          // While replies are coming in, sleep briefly, so that callers who
+          // send meanwhile need not check the socket; after a short sleep in
+          // which nothing happened, sleep until woken.
+          io_sleep_short = active_since_sleep && !pending.empty();
+          if (io_sleep_short) until = std::min(until, detail::Clock::now() + kShortSleep);
+          active_since_sleep = false;
           io_sleeping = true;  // from here a caller who uses the socket checks it for us
           io_wakes_at = until;
         }
@@ -946,7 +976,10 @@ struct Client::Impl {
     enqueue(s);
     try {
       flush_unsent();
-      if (io_sleeping && (deadline < io_wakes_at || socket_ready())) {
+      // A short sleep ends with a pass that receives what our send may have
+      // hidden from ZMQ_FD; a long one needs the ZMQ_EVENTS check.
+      if (io_sleeping) active_since_sleep = true;
+      if (io_sleeping && (deadline < io_wakes_at || (!io_sleep_short && socket_ready()))) {
         io_sleeping = false;  // one eventfd write per sleep is enough
         wake.notify();
       }

@@ -356,6 +356,124 @@ TEST(RequestHeader, FloatDeadlineBeyondTwoToThe64SaturatesToTheFarFuture) {
   EXPECT_FALSE(deadline_of(-5.0).has_value());
 }
 
+// The header as msgpack itself reads it (the fuzzer's reference): what
+// parse_header must give on its fast path and on its general one alike.
+courier::detail::Header reference_header(const std::string& bytes) {
+  courier::detail::Header h;
+  msgpack::zone zone;
+  msgpack::object obj;
+  try {
+    obj = courier::detail::unpack_one(zone, bytes.data(), bytes.size(), [] { return std::string("map"); });
+  } catch (const DecodeError&) {
+    return h;
+  }
+  if (obj.type != msgpack::type::MAP) return h;
+  h.is_map = true;
+  for (const auto& kv : obj.via.map) {
+    if (kv.key.type != msgpack::type::STR) continue;
+    const std::string_view k(kv.key.via.str.ptr, kv.key.via.str.size);
+    const msgpack::object& v = kv.val;
+    if (k == "id" && v.type == msgpack::type::POSITIVE_INTEGER) h.id = v.via.u64;
+    if (k == "deadline" && v.type == msgpack::type::POSITIVE_INTEGER) h.deadline = v.via.u64;
+    if (k == "deadline" && v.type == msgpack::type::FLOAT64 && v.via.f64 > 0) {
+      h.deadline = v.via.f64 >= 18446744073709551616.0 ? std::numeric_limits<std::uint64_t>::max()
+                                                       : static_cast<std::uint64_t>(v.via.f64);
+    }
+    if (k == "ok" && v.type == msgpack::type::BOOLEAN) h.ok = v.via.boolean;
+    if (k == "error" && v.type == msgpack::type::STR) h.error = std::string_view(v.via.str.ptr, v.via.str.size);
+  }
+  return h;
+}
+
+// parse_header reads the headers courier sends straight from the bytes; any
+// header, whole, cut short or with bytes changed, must read as msgpack says.
+TEST(RequestHeader, DirectReadingAgreesWithMsgpackOnMutatedHeaders) {
+  std::vector<std::string> seeds;
+  for (std::uint64_t id : {0ull, 7ull, 127ull, 128ull, 300ull, 70000ull, 1ull << 40}) {
+    seeds.push_back(packb(std::map<std::string, std::uint64_t>{{"id", id}}));
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(3);
+    pk.pack(std::string("id"));
+    pk.pack(id);
+    pk.pack(std::string("ok"));
+    pk.pack(id % 2 == 0);
+    pk.pack(std::string("error"));
+    pk.pack(std::string(id % 40, 'x'));
+    seeds.emplace_back(buf.data(), buf.size());
+  }
+  seeds.push_back(packb(std::map<std::string, double>{{"deadline", 1700000000000.5}, {"id", 3.0}}));
+  seeds.push_back(packb(std::map<std::string, std::int64_t>{{"deadline", -1}, {"id", -5}}));
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(state >> 33);
+  };
+  msgpack::zone zone;
+  int checked = 0;
+  for (const std::string& seed : seeds) {
+    for (int round = 0; round < 2000; ++round) {
+      std::string bytes = seed;
+      if (round > 0) {
+        const int edits = 1 + static_cast<int>(next() % 3);
+        for (int e = 0; e < edits && !bytes.empty(); ++e) {
+          const std::size_t at = next() % bytes.size();
+          switch (next() % 3) {
+            case 0: bytes[at] = static_cast<char>(next()); break;
+            case 1: bytes.resize(at); break;
+            default: bytes.insert(at, 1, static_cast<char>(next())); break;
+          }
+        }
+      }
+      const zmq::message_t frame(bytes.data(), bytes.size());
+      const courier::detail::Header got = courier::detail::parse_header(zone, frame);
+      const courier::detail::Header want = reference_header(bytes);
+      ASSERT_EQ(got.is_map, want.is_map) << "round " << round;
+      ASSERT_EQ(got.id, want.id) << "round " << round;
+      ASSERT_EQ(got.deadline, want.deadline) << "round " << round;
+      ASSERT_EQ(got.ok, want.ok) << "round " << round;
+      ASSERT_EQ(got.error.has_value(), want.error.has_value()) << "round " << round;
+      if (got.error) {
+        const char* begin = static_cast<const char*>(frame.data());
+        ASSERT_TRUE(got.error->data() >= begin && got.error->data() + got.error->size() <= begin + frame.size());
+        ASSERT_EQ(*got.error, *want.error);
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(seeds.size()) * 2000);
+}
+
+struct alignas(64) WideReply {
+  int value = 0;
+  MSGPACK_DEFINE(value);
+};
+
+// Completions and future state come from a pool aligned like operator new;
+// over-aligned replies and callback captures must still get their alignment.
+TEST_F(Request, OverAlignedRepliesAndCallbackCapturesKeepTheirAlignment) {
+  Server server(server_options());
+  server.bind(kAny);
+  server.handle<Add>([](const Add& a) { return WideReply{a.a + a.b}; });
+  Serving serving(server);
+  Client client(client_options());
+  client.connect(server.last_endpoint());
+  std::future<WideReply> f = client.request<WideReply>(Add{2, 3}, 5s);
+  const WideReply r = f.get();
+  EXPECT_EQ(r.value, 5);
+  struct alignas(64) Wide {
+    char bytes[64];
+  } wide{};
+  std::promise<bool> aligned;
+  client.request<WideReply>(
+      Add{1, 1}, 5s,
+      [wide, &aligned](WideReply) {
+        aligned.set_value(reinterpret_cast<std::uintptr_t>(&wide) % 64 == 0);
+      },
+      [&aligned](std::exception_ptr) { aligned.set_value(false); });
+  EXPECT_TRUE(aligned.get_future().get());
+}
+
 TEST_F(Request, AsyncResponderCanBeCompletedFromAnotherThread) {
   Server server(server_options());
   server.bind(kAny);

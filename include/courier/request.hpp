@@ -60,11 +60,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <future>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -74,10 +76,56 @@ namespace courier {
 
 namespace detail {
 
+// Memory for the Client's per-request objects (completions, the futures'
+// shared state), which one thread allocates and another frees: per-thread
+// caches that move blocks between threads in batches (src/completion_pool.cpp).
+// Returns: at least `size` bytes, aligned like operator new. Throws:
+// std::bad_alloc. Thread-safety: any thread; a block may be freed by
+// another thread than the one that allocated it, with the same `size`.
+COURIER_EXPORT void* completion_allocate(std::size_t size);
+COURIER_EXPORT void completion_deallocate(void* p, std::size_t size) noexcept;
+
+// A std allocator over completion_allocate, for std::promise's state.
+// Over-aligned types (a Rep declared alignas(64)) bypass the pool.
+template <class T>
+struct CompletionAllocator {
+  using value_type = T;
+  static constexpr bool kOverAligned = alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+  CompletionAllocator() noexcept = default;
+  template <class U>
+  CompletionAllocator(const CompletionAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if constexpr (kOverAligned) {
+      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
+    } else {
+      return static_cast<T*>(completion_allocate(n * sizeof(T)));
+    }
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (kOverAligned) {
+      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+    } else {
+      completion_deallocate(p, n * sizeof(T));
+    }
+  }
+  template <class U>
+  bool operator==(const CompletionAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const CompletionAllocator<U>&) const noexcept { return false; }
+};
+
 // What the Client's I/O thread does with a request's outcome. Implementations
-// must not throw (they run on the I/O thread).
+// must not throw (they run on the I/O thread). Allocated from the completion
+// pool: made by the caller, destroyed on the I/O thread.
 class COURIER_EXPORT Completion {
  public:
+  static void* operator new(std::size_t size) { return completion_allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { completion_deallocate(p, size); }
+  // Over-aligned completions (callbacks capturing alignas(64) data): the heap.
+  static void* operator new(std::size_t size, std::align_val_t al) { return ::operator new(size, al); }
+  static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
+    ::operator delete(p, size, al);
+  }
   virtual ~Completion();
   virtual void complete(const zmq::message_t& body) noexcept = 0;
   virtual void fail(std::exception_ptr error) noexcept = 0;
@@ -86,6 +134,7 @@ class COURIER_EXPORT Completion {
 template <class Rep>
 class PromiseCompletion final : public Completion {
  public:
+  PromiseCompletion() : promise_(std::allocator_arg, CompletionAllocator<char>()) {}
   std::future<Rep> future() { return promise_.get_future(); }
   void complete(const zmq::message_t& body) noexcept override {
     try {
