@@ -27,8 +27,7 @@ struct Header {
 
 // Never throws for bad bytes: a frame that is not a msgpack map gives
 // is_map == false, a known key with an unusable value is left unset.
-// The headers courier sends are read straight from the bytes; any other map
-// is parsed into `zone` (cleared first), which then holds it.
+// `zone` is cleared and then holds the parsed map.
 Header parse_header(msgpack::zone& zone, const zmq::message_t& frame);
 
 }  // namespace courier::detail
