@@ -116,6 +116,7 @@ void Journal::commit() {
   flush_erases();  // opens the turn's transaction if only erases are pending
   if (!txn_.active()) return;
   msgs_cursor_.close();
+  dedup_cursor_.close();
   turn_bytes_ = 0;
   free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
@@ -130,6 +131,7 @@ void Journal::abort() noexcept {
   claim_.open = false;
   erase_later_.clear();
   msgs_cursor_.close();
+  dedup_cursor_.close();
   turn_bytes_ = 0;
   free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
@@ -565,7 +567,8 @@ std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, 
   // MDB_NOOVERWRITE looks up and inserts in one descent; on a hit it hands
   // back the stored value instead.
   note_scattered(dedup_);
-  int rc = mdb_put(txn(), dedup_, &k, &v, MDB_NOOVERWRITE);
+  if (dedup_cursor_.get() == nullptr) dedup_cursor_ = lmdb::Cursor(txn(), dedup_);
+  int rc = mdb_cursor_put(dedup_cursor_.get(), &k, &v, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) {
     if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
     const char* p = static_cast<const char*>(v.mv_data);

@@ -256,6 +256,10 @@ class Journal {
           expiry_ = 0, meta_ = 0;
   lmdb::Txn txn_;
   lmdb::Cursor msgs_cursor_;
+  // The dedup index's cursor for the transaction: ids mostly arrive in
+  // order, and a cursor that already rests on the right leaf skips the
+  // descent from the root (LMDB checks the current page first).
+  lmdb::Cursor dedup_cursor_;
   std::string key_buf_;  // reused to build keys without allocating
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // granted by make_room in the open transaction
