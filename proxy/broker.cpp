@@ -86,16 +86,7 @@ Queue& Broker::open_queue(std::string_view name) {
   return q;
 }
 
-Session& Broker::session_for(const std::string& peer) {
-  auto it = sessions_.find(peer);
-  if (it == sessions_.end()) {
-    auto s = std::make_unique<Session>();
-    s->peer = peer;
-    it = sessions_.emplace(peer, std::move(s)).first;
-  }
-  it->second->last_seen_ms = clock_.steady_ms;
-  return *it->second;
-}
+Session& Broker::session_for(const std::string& peer) { return sessions_.heard_from(peer, clock_.steady_ms); }
 
 void Broker::handle(std::vector<zmq::message_t>& frames) {
   const std::string peer(static_cast<const char*>(frames[0].data()), frames[0].size());

@@ -12,8 +12,8 @@
 // (map growth) is as consistent as the one at its end.
 // Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
 // sending messages, requeue, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone
-// have types of their own: DeliveryTable (unacked deliveries and their indexes), Outbox,
-// Journal, QueueTable, Session.
+// have types of their own: DeliveryTable (unacked deliveries and their indexes),
+// SessionTable, QueueTable, Outbox, Journal.
 #pragma once
 
 #include "config.hpp"
@@ -182,7 +182,7 @@ class Broker {
   uint64_t started_steady_ms_ = 0;
 
   QueueTable queues_;
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  SessionTable sessions_;
   DeliveryTable deliveries_;  // unacked deliveries, by id and by ack deadline
   std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
   uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns

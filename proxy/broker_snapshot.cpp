@@ -11,8 +11,7 @@ namespace courier::proxy {
 void Broker::fill_snapshot(MetricsSnapshot& out) {
   out.uptime_ms = clock_.steady_ms - started_steady_ms_;
   out.sessions = sessions_.size();
-  out.clients = 0;
-  for (const auto& kv : sessions_) out.clients += kv.second->said_hello ? 1 : 0;
+  out.clients = sessions_.clients();
   out.queues.clear();
   out.queues.reserve(queues_.size());
   queues_.for_each([&](Queue& q) {

@@ -345,8 +345,7 @@ void Broker::on_stats(Session& s, const HeaderView& h) {
   } else {
     queues_.for_each([&](Queue& q) { shown.push_back(&q); });
   }
-  std::size_t clients = 0;
-  for (const auto& kv : sessions_) clients += kv.second->said_hello ? 1 : 0;
+  const std::size_t clients = sessions_.clients();
 
   header_.clear();
   msgpack::packer<msgpack::sbuffer> pk(header_);
@@ -471,7 +470,7 @@ void Broker::on_delete(Session& s, const HeaderView& h) {
   journal_.erase_queue(q->rec);
   ready_queues_.erase(q->rec.id);
   waiting_for_room_.erase(q->rec.id);
-  for (auto& kv : sessions_) kv.second->unread.erase(q->rec.id);
+  sessions_.forget_queue(q->rec.id);
   const std::string kept(name);  // `name` may point into the erased record
   queues_.erase(q->rec.id);
   reply_simple(s, "DELETED", kept);

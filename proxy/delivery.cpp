@@ -382,10 +382,10 @@ void Broker::cancel_consumer(Subscription& c) {
 }
 
 void Broker::close_session(const std::string& peer) {
-  auto it = sessions_.find(peer);
-  if (it == sessions_.end()) return;
-  for (auto& kv : it->second->consumers) cancel_consumer(*kv.second);
-  sessions_.erase(it);
+  Session* s = sessions_.find(peer);
+  if (s == nullptr) return;
+  for (auto& kv : s->consumers) cancel_consumer(*kv.second);
+  sessions_.erase(peer);
 }
 
 }  // namespace courier::proxy

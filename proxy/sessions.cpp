@@ -68,4 +68,41 @@ void Session::saw_delivery_ids(std::vector<uint64_t> ids) {
   }
 }
 
+Session& SessionTable::heard_from(const std::string& peer, uint64_t now_ms) {
+  auto it = by_peer_.find(peer);
+  if (it == by_peer_.end()) {
+    auto s = std::make_unique<Session>();
+    s->peer = peer;
+    it = by_peer_.emplace(peer, std::move(s)).first;
+  }
+  it->second->last_seen_ms = now_ms;
+  return *it->second;
+}
+
+Session* SessionTable::find(const std::string& peer) noexcept {
+  auto it = by_peer_.find(peer);
+  return it == by_peer_.end() ? nullptr : it->second.get();
+}
+
+bool SessionTable::erase(const std::string& peer) { return by_peer_.erase(peer) > 0; }
+
+std::vector<std::string> SessionTable::silent(uint64_t now_ms, uint64_t limit_ms, uint64_t deaf_until_ms) const {
+  std::vector<std::string> gone;
+  for (const auto& [peer, s] : by_peer_) {
+    const uint64_t heard = std::max(s->last_seen_ms, deaf_until_ms);
+    if (now_ms > heard && now_ms - heard > limit_ms) gone.push_back(peer);
+  }
+  return gone;
+}
+
+void SessionTable::forget_queue(uint32_t qid) {
+  for (auto& kv : by_peer_) kv.second->unread.erase(qid);
+}
+
+std::size_t SessionTable::clients() const noexcept {
+  std::size_t n = 0;
+  for (const auto& kv : by_peer_) n += kv.second->said_hello ? 1 : 0;
+  return n;
+}
+
 }  // namespace courier::proxy

@@ -76,6 +76,30 @@ struct Session {
   void saw_delivery_ids(std::vector<uint64_t> ids);
 };
 
+// Every session by its routing id. What closing one means for its
+// consumers and deliveries stays with the Broker (delivery.cpp).
+class SessionTable {
+ public:
+  // The session of `peer`, made on its first message; heard from at `now_ms`.
+  Session& heard_from(const std::string& peer, uint64_t now_ms);
+  // nullptr for a peer without a session.
+  Session* find(const std::string& peer) noexcept;
+  // Removes it (nothing happens for an unknown peer). Returns whether it was there.
+  bool erase(const std::string& peer);
+  // Sessions silent for more than `limit_ms` at `now_ms`. A client is not
+  // silent before `deaf_until_ms` (a turn too long to hear anyone in).
+  std::vector<std::string> silent(uint64_t now_ms, uint64_t limit_ms, uint64_t deaf_until_ms) const;
+  // A deleted queue's unread-delivery accounting goes too.
+  void forget_queue(uint32_t qid);
+
+  std::size_t size() const noexcept { return by_peer_.size(); }
+  // Sessions that said HELLO (STATS `clients`).
+  std::size_t clients() const noexcept;
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<Session>> by_peer_;
+};
+
 // One message out to a consumer and not yet acked (not courier::Delivery,
 // the client's view of one).
 struct UnackedDelivery {

@@ -94,12 +94,7 @@ void Broker::expire_silent_sessions() {
   if (clock_.steady_ms < next_session_check_ms_) return;
   next_session_check_ms_ = clock_.steady_ms + std::max<uint64_t>(1, config_.heartbeat_ms / 4);
   const uint64_t limit = 3 * config_.heartbeat_ms;
-  std::vector<std::string> gone;
-  for (const auto& kv : sessions_) {
-    const uint64_t heard = std::max(kv.second->last_seen_ms, deaf_until_ms_);
-    if (clock_.steady_ms - heard > limit) gone.push_back(kv.first);
-  }
-  for (const auto& peer : gone) {
+  for (const auto& peer : sessions_.silent(clock_.steady_ms, limit, deaf_until_ms_)) {
     spdlog::debug("client silent for over {} ms: its deliveries are requeued", limit);
     close_session(peer);
   }

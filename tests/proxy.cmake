@@ -7,6 +7,8 @@ if(TARGET courier_proxy_core)
   target_link_libraries(node_recycler_test PRIVATE courier_proxy_core)
   courier_add_gtest(delivery_table_test delivery_table_test.cpp)
   target_link_libraries(delivery_table_test PRIVATE courier_proxy_core)
+  courier_add_gtest(session_table_test session_table_test.cpp)
+  target_link_libraries(session_table_test PRIVATE courier_proxy_core)
   # --http: the Prometheus text, rates, and the HOST:PORT rules.
   courier_add_gtest(prometheus_text_test prometheus_text_test.cpp)
   target_link_libraries(prometheus_text_test PRIVATE courier_proxy_http)
