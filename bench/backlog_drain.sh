@@ -26,6 +26,7 @@
 # PID on exit. About 1-2 minutes on 2 cores with the defaults (estimated
 # from smoke runs; a slow disk makes the 3.4 GB publish longer), plus a build.
 set -euo pipefail
+. "$(dirname "$0")/lib/proxy_bench.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build}")
@@ -38,9 +39,6 @@ EMPTY_REPS=${EMPTY_REPS:-3}
 INTERVAL_MS=${INTERVAL_MS:-1000}
 WORK_PARENT=${WORK_PARENT:-/tmp}
 OUT=${OUT:-$build/backlog_drain.jsonl}
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 # ------------------------------------------------------------------ build
 if [[ ! -f $build/CMakeCache.txt ]]; then
@@ -57,17 +55,6 @@ for b in "$PROXY" "$PLOAD" "$DRAIN"; do [[ -x $b ]] || die "missing $b"; done
 work=$(mktemp -d "$WORK_PARENT/courier-backlog.XXXXXX")
 proxy_pid="" sampler_pid=""
 
-stop_pid() {  # stop_pid PID SECONDS: TERM, wait up to SECONDS, then KILL
-  local pid=$1 secs=$2 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored TERM for ${secs}s: KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -80,19 +67,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-/usr/bin/python3 -c 'import zmq' 2>/dev/null ||
-  die "the readiness check needs pyzmq for /usr/bin/python3: apt-get install python3-zmq"
-# CQP1 PING with pyzmq (Debian's python3-zmq, for /usr/bin/python3): exit 0 on PONG.
-cat >"$work/cqp1_ping.py" <<'EOF'
-import sys, zmq
-s = zmq.Context().socket(zmq.DEALER)
-s.linger = 0
-s.connect(sys.argv[1])
-s.send_multipart([b"CQP1", b"PING", b"\x80"])
-sys.exit(0 if s.poll(int(float(sys.argv[2]) * 1000)) else 1)
-EOF
+write_cqp1_ping
 
 # Once a second until killed: RssAnon of PID and the depth of QUEUE from the
 # proxy's /api/stats, tagged with the stage the script is in (STAGE_FILE).
@@ -122,30 +97,13 @@ while True:
 EOF
 
 proxy_ep=tcp://127.0.0.1:$(free_port)
-start_proxy() {  # start_proxy DATA_DIR [ARGS...]; sets proxy_pid
-  local data=$1 i
-  shift
-  "$PROXY" --listen "$proxy_ep" --data "$data" --log-level warn "$@" >>"$work/proxy.log" 2>&1 &
-  proxy_pid=$!
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$proxy_pid" 2>/dev/null || die "courier-proxy exited (see $work/proxy.log)"
-    /usr/bin/python3 "$work/cqp1_ping.py" "$proxy_ep" 1 && return 0
-    sleep 0.1
-  done
-  die "courier-proxy not answering PING after 60 s"
-}
-stop_proxy() { stop_pid "$proxy_pid" 10; proxy_pid=""; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
 tck=$(getconf CLK_TCK)
 now() { date +%s.%N; }
 secs_between() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 us_per_msg() { awk -v a="$1" -v b="$2" -v n="$3" -v t="$tck" 'BEGIN{printf "%.3f", (b - a) / t / n * 1e6}'; }
 
 : >"$OUT"
-emit() { echo "$1" >>"$OUT"; echo "$1"; }
 
 emit "{\"bench\":\"backlog\",\"phase\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"nproc\":$(nproc),\"cpu\":\"$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)\",\"kernel\":\"$(uname -r)\",\"disk\":\"$(df --output=source "$work" | tail -1)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 

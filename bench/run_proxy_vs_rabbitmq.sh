@@ -25,6 +25,7 @@
 # Everything listens on 127.0.0.1; every process started here is stopped by
 # PID on exit (trap EXIT). Takes ~9-12 minutes on 2 cores (plus a build).
 set -euo pipefail
+. "$(dirname "$0")/lib/proxy_bench.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build-rmq}")
@@ -38,9 +39,6 @@ MEM_COUNTS=${MEM_COUNTS-"1000000 10000000"}
 SKIP_RABBITMQ=${SKIP_RABBITMQ:-0}
 OUT=${OUT:-$build/proxy_vs_rabbitmq.jsonl}
 RMQ_BIN=/usr/lib/rabbitmq/bin
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- 1. install
 need_pkgs=()
@@ -72,17 +70,6 @@ for b in "$PROXY" "$PLOAD" "$RLOAD" "$CEILING"; do [[ -x $b ]] || die "missing $
 work=$(mktemp -d /tmp/courier-vs-rabbitmq.XXXXXX)
 proxy_pid="" rmq_pid="" epmd_pid="" beam_pid=""
 
-stop_pid() {  # stop_pid PID SECONDS: TERM, wait up to SECONDS, then KILL
-  local pid=$1 secs=$2 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored TERM for ${secs}s: KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -99,44 +86,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# CQP1 PING with pyzmq (Debian's python3-zmq, for /usr/bin/python3): exit 0 on PONG.
-cat > "$work/cqp1_ping.py" <<'EOF'
-import sys, zmq
-s = zmq.Context().socket(zmq.DEALER)
-s.linger = 0
-s.connect(sys.argv[1])
-s.send_multipart([b"CQP1", b"PING", b"\x80"])
-sys.exit(0 if s.poll(int(float(sys.argv[2]) * 1000)) else 1)
-EOF
+write_cqp1_ping
 
 proxy_port=$(free_port)
 proxy_ep=tcp://127.0.0.1:$proxy_port
-start_proxy() {  # start_proxy DATA_DIR; sets proxy_pid and ready_s (seconds to first PONG)
-  local data=$1 t0 i
-  t0=$(date +%s.%N)
-  "$PROXY" --listen "$proxy_ep" --data "$data" --log-level warn >>"$work/proxy.log" 2>&1 &
-  proxy_pid=$!
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$proxy_pid" 2>/dev/null || die "courier-proxy exited (see $work/proxy.log)"
-    if /usr/bin/python3 "$work/cqp1_ping.py" "$proxy_ep" 1; then
-      ready_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "courier-proxy not answering PING after 60 s"
-}
-stop_proxy() { stop_pid "$proxy_pid" 10; proxy_pid=""; }
 
 # Broker CPU seconds (user+sys) of a process, for CPU-per-message figures.
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
 : >"$OUT"
-emit() { echo "$1" >>"$OUT"; echo "$1"; }
 
 # ------------------------------------------------------------ machine facts
 fsync_json=$(python3 - "$work" <<'EOF'

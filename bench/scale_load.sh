@@ -30,6 +30,7 @@
 # PID on exit. About 2-4 minutes on 2 cores with the defaults (estimated
 # from smoke runs), plus a build.
 set -euo pipefail
+. "$(dirname "$0")/lib/proxy_bench.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build}")
@@ -46,9 +47,6 @@ CREDIT=${CREDIT:-4096}
 WORK_PARENT=${WORK_PARENT:-/tmp}
 OUT=${OUT:-$build/scale_load.jsonl}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
 # ------------------------------------------------------------------ build
 if [[ ! -f $build/CMakeCache.txt ]]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOURIER_BUILD_TOOLS=OFF \
@@ -63,17 +61,6 @@ for b in "$PROXY" "$PLOAD"; do [[ -x $b ]] || die "missing $b"; done
 work=$(mktemp -d "$WORK_PARENT/courier-scale.XXXXXX")
 proxy_pid=""
 
-stop_pid() {  # stop_pid PID SECONDS: TERM, wait up to SECONDS, then KILL
-  local pid=$1 secs=$2 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored TERM for ${secs}s: KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -85,42 +72,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-/usr/bin/python3 -c 'import zmq' 2>/dev/null ||
-  die "the readiness check needs pyzmq for /usr/bin/python3: apt-get install python3-zmq"
-# CQP1 PING with pyzmq (Debian's python3-zmq, for /usr/bin/python3): exit 0 on PONG.
-cat >"$work/cqp1_ping.py" <<'EOF'
-import sys, zmq
-s = zmq.Context().socket(zmq.DEALER)
-s.linger = 0
-s.connect(sys.argv[1])
-s.send_multipart([b"CQP1", b"PING", b"\x80"])
-sys.exit(0 if s.poll(int(float(sys.argv[2]) * 1000)) else 1)
-EOF
+write_cqp1_ping
 
 proxy_ep=tcp://127.0.0.1:$(free_port)
-start_proxy() {  # start_proxy DATA_DIR; sets proxy_pid
-  local data=$1 i
-  "$PROXY" --listen "$proxy_ep" --data "$data" --log-level warn >>"$work/proxy.log" 2>&1 &
-  proxy_pid=$!
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$proxy_pid" 2>/dev/null || die "courier-proxy exited (see $work/proxy.log)"
-    /usr/bin/python3 "$work/cqp1_ping.py" "$proxy_ep" 1 && return 0
-    sleep 0.1
-  done
-  die "courier-proxy not answering PING after 60 s"
-}
-stop_proxy() { stop_pid "$proxy_pid" 10; proxy_pid=""; }
 
 # Clock ticks (utime + stime) of a process: integers, so the difference is exact.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
 tck=$(getconf CLK_TCK)
 
 : >"$OUT"
-emit() { echo "$1" >>"$OUT"; echo "$1"; }
 
 emit "{\"bench\":\"scale\",\"kind\":\"machine\",\"date\":\"$(date -u +%FT%TZ)\",\"nproc\":$(nproc),\"cpu\":\"$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)\",\"kernel\":\"$(uname -r)\",\"disk\":\"$(df --output=source "$work" | tail -1)\",\"fs\":\"$(df --output=fstype "$work" | tail -1)\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 
