@@ -41,11 +41,7 @@ WORK_PARENT=${WORK_PARENT:-/tmp}
 OUT=${OUT:-$build/backlog_drain.jsonl}
 
 # ------------------------------------------------------------------ build
-if [[ ! -f $build/CMakeCache.txt ]]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOURIER_BUILD_TOOLS=OFF \
-        -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_BUILD_TESTS=OFF >&2
-fi
-cmake --build "$build" --target courier-proxy proxy_load drain_load -j2 >&2
+ensure_built "$build" courier-proxy proxy_load drain_load
 PROXY=$build/proxy/courier-proxy
 PLOAD=$build/bench/proxy_load
 DRAIN=$build/bench/drain_load
@@ -63,9 +59,7 @@ cleanup() {
   if [[ ${KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup
 
 write_cqp1_ping
 

@@ -48,11 +48,7 @@ WORK_PARENT=${WORK_PARENT:-/tmp}
 OUT=${OUT:-$build/scale_load.jsonl}
 
 # ------------------------------------------------------------------ build
-if [[ ! -f $build/CMakeCache.txt ]]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOURIER_BUILD_TOOLS=OFF \
-        -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_BUILD_TESTS=OFF >&2
-fi
-cmake --build "$build" --target courier-proxy proxy_load -j2 >&2
+ensure_built "$build" courier-proxy proxy_load
 PROXY=$build/proxy/courier-proxy
 PLOAD=$build/bench/proxy_load
 for b in "$PROXY" "$PLOAD"; do [[ -x $b ]] || die "missing $b"; done
@@ -68,9 +64,7 @@ cleanup() {
   if [[ ${KEEP:-0} == 1 ]]; then log "kept $work"; else rm -rf "$work"; fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_cleanup
 
 write_cqp1_ping
 

@@ -61,3 +61,23 @@ status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
 emit() { echo "$1" >>"$OUT"; echo "$1"; }
+
+# ensure_built BUILD_DIR TARGET...: configures BUILD_DIR (RelWithDebInfo, no
+# tools, examples or tests) when it is new, then builds the targets.
+ensure_built() {
+  local build=$1 root
+  shift
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  if [[ ! -f $build/CMakeCache.txt ]]; then
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOURIER_BUILD_TOOLS=OFF \
+          -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_BUILD_TESTS=OFF >&2
+  fi
+  cmake --build "$build" --target "$@" -j2 >&2
+}
+
+# cleanup (the script's own function) runs on exit; INT and TERM exit through it.
+trap_cleanup() {
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
