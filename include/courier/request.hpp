@@ -103,7 +103,9 @@ struct CompletionAllocator {
   }
   void deallocate(T* p, std::size_t n) noexcept {
     if constexpr (kOverAligned) {
-      ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+      // Unsized: clang declares the sized forms only with -fsized-deallocation.
+      (void)n;
+      ::operator delete(p, std::align_val_t(alignof(T)));
     } else {
       completion_deallocate(p, n * sizeof(T));
     }
@@ -123,8 +125,8 @@ class COURIER_EXPORT Completion {
   static void operator delete(void* p, std::size_t size) noexcept { completion_deallocate(p, size); }
   // Over-aligned completions (callbacks capturing alignas(64) data): the heap.
   static void* operator new(std::size_t size, std::align_val_t al) { return ::operator new(size, al); }
-  static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
-    ::operator delete(p, size, al);
+  static void operator delete(void* p, std::size_t, std::align_val_t al) noexcept {
+    ::operator delete(p, al);  // unsized: see CompletionAllocator::deallocate
   }
   virtual ~Completion();
   virtual void complete(const zmq::message_t& body) noexcept = 0;
