@@ -59,20 +59,22 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
 else
   cmake -S "$root" -B "$build" >/dev/null  # re-detect librabbitmq if installed since
 fi
-cmake --build "$build" --target courier-proxy proxy_load rabbitmq_load journal_ceiling -j2 >&2
+cmake --build "$build" --target courier-proxy proxy_load rabbitmq_load journal_ceiling stall_probe -j2 >&2
 PROXY=$build/proxy/courier-proxy
+STALL_PROBE=$build/bench/stall_probe
 CEILING=$build/bench/journal_ceiling
 PLOAD=$build/bench/proxy_load
 RLOAD=$build/bench/rabbitmq_load
-for b in "$PROXY" "$PLOAD" "$RLOAD" "$CEILING"; do [[ -x $b ]] || die "missing $b"; done
+for b in "$PROXY" "$PLOAD" "$RLOAD" "$CEILING" "$STALL_PROBE"; do [[ -x $b ]] || die "missing $b"; done
 
 # ------------------------------------------------------- processes & cleanup
 work=$(mktemp -d /tmp/courier-vs-rabbitmq.XXXXXX)
-proxy_pid="" rmq_pid="" epmd_pid="" beam_pid=""
+proxy_pid="" rmq_pid="" epmd_pid="" beam_pid="" probe_pid=""
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  stop_pid "$probe_pid" 5
   stop_pid "$proxy_pid" 10
   if [[ -n $rmq_pid ]]; then
     stop_pid "$rmq_pid" 60           # the wrapper script stops beam gracefully on TERM
@@ -143,27 +145,40 @@ start_rabbitmq() {
 }
 
 # ------------------------------------------------------------------- runs
+# With PROBE=1 a run has bench/stall_probe beside it: how long the machine
+# itself stood still during the run, as "machine_stalls" in its JSON line.
+probe_start() { [[ ${PROBE:-0} == 1 ]] || return 0; "$STALL_PROBE" >"$work/probe.json" & probe_pid=$!; }
+probe_stop() {  # sets stalls to ',"machine_stalls":{...}', or to nothing without a probe
+  stalls=""
+  [[ -n $probe_pid ]] || return 0
+  stop_pid "$probe_pid" 5; probe_pid=""
+  stalls=",\"machine_stalls\":$(cat "$work/probe.json")"
+}
 # A courier run: fresh proxy, fresh journal; records the tool's JSON with the
 # proxy's CPU seconds, RssAnon and journal size after the run.
 courier_run() {  # courier_run WORKLOAD REP ARGS...
   local workload=$1 rep=$2; shift 2
-  local data=$work/proxy-data la c0 res c1 rss jb
+  local data=$work/proxy-data la c0 res c1 rss jb stalls
   rm -rf "$data"
   start_proxy "$data"
   la=$(loadavg); c0=$(cpu_s "$proxy_pid")
+  probe_start
   res=$(timeout 600 "$PLOAD" --endpoint "$proxy_ep" "$@") || die "proxy_load $workload rep $rep"
+  probe_stop
   c1=$(cpu_s "$proxy_pid"); rss=$(status_kb "$proxy_pid" RssAnon)
   stop_proxy
   jb=$(du -sb "$data" | cut -f1)
-  emit "{\"broker\":\"courier-proxy\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_anon_kb\":$rss,\"journal_bytes\":$jb,\"result\":$res}"
+  emit "{\"broker\":\"courier-proxy\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_anon_kb\":$rss,\"journal_bytes\":$jb,\"result\":$res$stalls}"
 }
 rabbit_run() {  # rabbit_run WORKLOAD REP ARGS...
   local workload=$1 rep=$2; shift 2
-  local la c0 res c1 rss
+  local la c0 res c1 rss stalls
   la=$(loadavg); c0=$(cpu_s "$beam_pid")
+  probe_start
   res=$(timeout 900 "$RLOAD" --port "$RABBITMQ_NODE_PORT" "$@") || die "rabbitmq_load $workload rep $rep"
+  probe_stop
   c1=$(cpu_s "$beam_pid"); rss=$(status_kb "$beam_pid" VmRSS)
-  emit "{\"broker\":\"rabbitmq\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_kb\":$rss,\"result\":$res}"
+  emit "{\"broker\":\"rabbitmq\",\"workload\":\"$workload\",\"rep\":$rep,\"loadavg_before\":$la,\"broker_cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}'),\"rss_kb\":$rss,\"result\":$res$stalls}"
 }
 
 # LMDB's own ceiling on the same disk (bench/journal_ceiling.cpp, issue 13):
@@ -203,9 +218,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
   # Single-message PUTs, each sent when due, with a consumer taking them.
   for rate in $LAT_RATES; do
     log "rep $rep/$REPS: latency at $rate/s"
-    courier_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS)) \
+    PROBE=1 courier_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" --messages $((rate * LAT_SECONDS)) \
       --per-put 1 --with-consumer --credit 1000
-    [[ $SKIP_RABBITMQ == 1 ]] || rabbit_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" \
+    [[ $SKIP_RABBITMQ == 1 ]] || PROBE=1 rabbit_run "latency_$rate" "$rep" --queue lat --latency --rate "$rate" \
       --messages $((rate * LAT_SECONDS)) --with-consumer
   done
 done
@@ -269,6 +284,10 @@ def cpu_us(broker, wl):  # broker CPU (user + sys) per message, median of runs
     v = [r["broker_cpu_s"] * 1e6 / r["result"]["messages"] for r in rows
          if r.get("broker") == broker and r.get("workload") == wl and r.get("broker_cpu_s") is not None]
     return statistics.median(v) if v else None
+def stalls(broker, wl):  # bench/stall_probe beside the run: median count and ms
+    v = [r["machine_stalls"] for r in rows if r.get("broker") == broker and r.get("workload") == wl and "machine_stalls" in r]
+    if not v: return (None, None)
+    return (statistics.median(x["stalls"] for x in v), statistics.median(x["stalled_ms"] for x in v))
 rb1, _ = med("rabbitmq", "batch_1", "msgs_per_s")
 print(f"\n{'messages per PUT (window/credit 1000)':38} {'courier msgs/s':>15} {'/ ceiling 256':>14} {'/ RabbitMQ':>11} {'proxy us/msg':>13}")
 for wl in sorted({r["workload"] for r in rows if str(r.get("workload", "")).startswith("batch_")}, key=lambda w: int(w.split("_")[1])):
@@ -288,8 +307,13 @@ for wl in sorted({r["workload"] for r in rows if str(r.get("workload", "")).star
     print(f"{'at ' + wl.split('_')[1] + ' msgs/s, one PUT at a time':44} {f(c50, c99):>22} {f(r50, r99):>24}")
     if c50 and commit50 and r99:
         print(f"{'':44} courier p50 = {c50 / 1000 / commit50:.2f}x the bare commit; courier p99 = {c99 / r99:.2f}x RabbitMQ's")
+    stalled = {b: stalls(b, wl) for b in ("courier-proxy", "rabbitmq")}
+    for b, (n, ms) in stalled.items():
+        if n is not None:
+            print(f"{'':44} machine stood still during the {b} runs: {n:.0f} stalls > 4 ms, {ms:.0f} ms in all (median)")
     summary.append({"kind": "summary", "workload": wl, "courier_p50_us": c50, "courier_p99_us": c99,
-                    "rabbitmq_p50_us": r50, "rabbitmq_p99_us": r99})
+                    "rabbitmq_p50_us": r50, "rabbitmq_p99_us": r99,
+                    "courier_machine_stalls": stalled["courier-proxy"][0], "rabbitmq_machine_stalls": stalled["rabbitmq"][0]})
 print(f"\n{'courier-proxy, publish only':30} {'RssAnon MiB':>12} {'after restart':>14} {'journal MiB':>12} {'restart s':>10}")
 for r in rows:
     if str(r.get("workload", "")).startswith("queued_"):
