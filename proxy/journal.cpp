@@ -464,8 +464,8 @@ std::optional<MessageView> Journal::next_message(uint32_t qid, uint64_t from) {
 
 void Journal::flush_erases() {
   if (erase_later_.empty()) return;
-  // One consumer acks in delivery order, which is key order: checking is a
-  // tenth of what sorting costs (callgrind: ~330 instructions per message).
+  // One consumer acks in delivery order, which is key order: checking costs
+  // less than sorting what is sorted (callgrind: 60 instructions per message).
   if (!std::is_sorted(erase_later_.begin(), erase_later_.end())) std::sort(erase_later_.begin(), erase_later_.end());
   lmdb::Cursor& c = msgs_cursor();
   MDB_val k, v;
