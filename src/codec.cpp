@@ -8,9 +8,6 @@
 namespace courier::detail {
 namespace {
 
-// Deeper nesting than this is refused (and reported) instead of parsed.
-constexpr std::size_t kMaxDepth = 512;
-
 // Strings, bins and exts point into the frame instead of being copied into
 // the zone: the frame outlives the conversion, which copies what it keeps.
 bool reference_frame(msgpack::type::object_type, std::size_t, void*) { return true; }
@@ -162,7 +159,7 @@ msgpack::object unpack_one(msgpack::zone& zone, const void* data, std::size_t si
   // Every element takes at least one byte, so no header may declare more
   // elements than the frame has bytes: a lying header is refused before
   // msgpack allocates room for it.
-  const msgpack::unpack_limit limit(size, size / 2, size, size, size, kMaxDepth);
+  const msgpack::unpack_limit limit(size, size / 2, size, size, size, kMaxNesting);
   std::size_t off = 0;
   bool referenced = false;
   msgpack::object obj;
@@ -180,7 +177,7 @@ msgpack::object unpack_one(msgpack::zone& zone, const void* data, std::size_t si
     throw DecodeError(expected(), "truncated msgpack (the " + frame + " ends inside an object)");
   } catch (const msgpack::depth_size_overflow&) {
     const std::string frame = frame_of();
-    throw DecodeError(expected(), "msgpack nested deeper than " + std::to_string(kMaxDepth) +
+    throw DecodeError(expected(), "msgpack nested deeper than " + std::to_string(kMaxNesting) +
                                       " levels (" + frame + ")");
   } catch (const msgpack::size_overflow&) {
     const std::string frame = frame_of();

@@ -179,7 +179,6 @@ struct Server::Impl {
   AsyncHandler async;
 
   std::vector<zmq::message_t> parts;
-  msgpack::zone zone;
   std::string header;
   std::vector<detail::OutgoingReply> draining;
 
@@ -260,7 +259,7 @@ struct Server::Impl {
       ++dropped;
       return;
     }
-    const detail::Header h = detail::parse_header(zone, parts[d + 1]);
+    const detail::Header h = detail::parse_header(parts[d + 1]);
     if (!h.id) {
       ++dropped;
       return;
@@ -584,7 +583,6 @@ struct Client::Impl {
   std::uint64_t next_id = 1;
   std::vector<Submission> taken;
   std::vector<zmq::message_t> parts;
-  msgpack::zone zone;
   std::string header;
 
   // Owned by the I/O thread.
@@ -803,7 +801,7 @@ struct Client::Impl {
         ++malformed;
         continue;
       }
-      const detail::Header h = detail::parse_header(zone, parts[1]);
+      const detail::Header h = detail::parse_header(parts[1]);
       if (!h.id) {
         ++malformed;
         continue;

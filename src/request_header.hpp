@@ -25,9 +25,9 @@ struct Header {
   std::optional<std::string_view> error;
 };
 
-// Never throws for bad bytes: a frame that is not a msgpack map gives
-// is_map == false, a known key with an unusable value is left unset.
-// `zone` is cleared and then holds the parsed map.
-Header parse_header(msgpack::zone& zone, const zmq::message_t& frame);
+// Never throws for bad bytes: a frame that is not exactly one msgpack map
+// gives is_map == false, a known key with an unusable value is left unset.
+// Allocates nothing per element (msgpack's visitor parser, no zone).
+Header parse_header(const zmq::message_t& frame);
 
 }  // namespace courier::detail

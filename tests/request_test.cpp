@@ -13,6 +13,7 @@
 #include <functional>
 #include <future>
 #include <limits>
+#include <list>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -344,16 +345,62 @@ TEST_F(Request, RequestPastItsDeadlineIsDroppedAndCounted) {
 // Found by fuzz/request_header_fuzz: a float past 2^64 was converted to an
 // integer (undefined behaviour). It now means "the far future".
 TEST(RequestHeader, FloatDeadlineBeyondTwoToThe64SaturatesToTheFarFuture) {
-  msgpack::zone zone;
   auto deadline_of = [&](double d) {
     const std::string bytes = packb(std::map<std::string, double>{{"deadline", d}});
-    return courier::detail::parse_header(zone, zmq::message_t(bytes.data(), bytes.size())).deadline;
+    return courier::detail::parse_header(zmq::message_t(bytes.data(), bytes.size())).deadline;
   };
   EXPECT_EQ(deadline_of(1e300), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(deadline_of(std::numeric_limits<double>::infinity()), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(deadline_of(18446744073709551616.0), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(deadline_of(1700000000000.5), 1700000000000u);  // whole ms, as before
   EXPECT_FALSE(deadline_of(-5.0).has_value());
+}
+
+// The header is read with msgpack's visitor parser; what it reads must be
+// what the map unpacked into a msgpack::object says (the fuzzer checks the
+// same on random bytes). These are the cases a visitor can get wrong.
+TEST(RequestHeader, ReadsOnlyTheTopLevelMapAndOnlyAWholeFrame) {
+  // The literal's bytes, embedded NULs included.
+  const auto raw = [](const auto& literal) { return std::string(literal, sizeof literal - 1); };
+  // Strings in a header point into its frame: the frames live to the end.
+  std::list<zmq::message_t> frames;
+  auto header_of = [&frames](const std::string& bytes) {
+    return courier::detail::parse_header(frames.emplace_back(bytes.data(), bytes.size()));
+  };
+  // {"id": int64 7}: a signed encoding of a non-negative number is an id.
+  const auto signed_id = header_of(raw("\x81\xa2id\xd3\0\0\0\0\0\0\0\x07"));
+  EXPECT_TRUE(signed_id.is_map);
+  EXPECT_EQ(signed_id.id, 7u);
+  // {"id": -1}: no id.
+  EXPECT_FALSE(header_of(raw("\x81\xa2id\xff")).id.has_value());
+  // {"x": {"id": 5, "ok": true}}: keys of a nested map are not the header's.
+  const auto nested = header_of(raw("\x81\xa1x\x82\xa2id\x05\xa2ok\xc3"));
+  EXPECT_TRUE(nested.is_map);
+  EXPECT_FALSE(nested.id.has_value());
+  EXPECT_FALSE(nested.ok.has_value());
+  // {"error": ["boom"]}, {"ok": 1}: known keys with unusable values stay unset.
+  EXPECT_FALSE(header_of(raw("\x81\xa5" "error\x91\xa4" "boom")).error.has_value());
+  EXPECT_FALSE(header_of(raw("\x81\xa2ok\x01")).ok.has_value());
+  // {"id": 1, "id": 2}: the last entry wins, as in the object's map.
+  EXPECT_EQ(header_of(raw("\x82\xa2id\x01\xa2id\x02")).id, 2u);
+  // {"error": "boom", "ok": false}: the string points into the frame.
+  const auto failed = header_of(raw("\x82\xa5" "error\xa4" "boom\xa2ok\xc2"));
+  EXPECT_EQ(failed.error, "boom");
+  EXPECT_EQ(failed.ok, false);
+  // Not one map: an array holding a map, a map followed by a byte, a
+  // truncated map, an empty frame.
+  EXPECT_FALSE(header_of(raw("\x91\x81\xa2id\x01")).is_map);
+  const auto trailing = header_of(raw("\x81\xa2id\x01\xc0"));
+  EXPECT_FALSE(trailing.is_map);
+  EXPECT_FALSE(trailing.id.has_value());
+  EXPECT_FALSE(header_of(raw("\x82\xa2id\x01")).is_map);
+  EXPECT_FALSE(header_of(std::string()).is_map);
+  // Nested 512 deep is read; 513 is refused, as unpacking it would be.
+  const auto nest = [](std::size_t levels) {
+    return "\x81\xa1x" + std::string(levels - 1, '\x91') + '\xc0';
+  };
+  EXPECT_TRUE(header_of(nest(courier::detail::kMaxNesting)).is_map);
+  EXPECT_FALSE(header_of(nest(courier::detail::kMaxNesting + 1)).is_map);
 }
 
 struct alignas(64) WideReply {

@@ -254,6 +254,9 @@ struct type_name_of<std::tuple<Ts...>> {
 
 // --- Non-template parts (src/codec.cpp) --------------------------------------
 
+// Deeper nesting than this is refused (and reported) instead of parsed.
+constexpr std::size_t kMaxNesting = 512;
+
 // The calling thread's scratch zone for decode (cleared at each use).
 COURIER_EXPORT msgpack::zone& decode_zone() noexcept;
 
