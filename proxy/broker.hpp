@@ -12,8 +12,8 @@
 // (map growth) is as consistent as the one at its end.
 // Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
 // sending messages, requeue, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone
-// have types of their own: DeliveryTable (unacked deliveries and their indexes),
-// SessionTable, QueueTable, Outbox, Journal.
+// have types of their own: RequestReader (a received message checked and decoded, or refused),
+// DeliveryTable (unacked deliveries and their indexes), SessionTable, QueueTable, Outbox, Journal.
 #pragma once
 
 #include "config.hpp"
@@ -22,6 +22,7 @@
 #include "outbox.hpp"
 #include "protocol/cqp1.hpp"
 #include "queues.hpp"
+#include "request_reader.hpp"
 #include "sessions.hpp"
 
 #include <zmq.hpp>
@@ -50,9 +51,6 @@ struct Clock {
 inline uint64_t after(uint64_t now_ms, uint64_t ms) {
   return ms > UINT64_MAX - 1 - now_ms ? UINT64_MAX - 1 : now_ms + ms;
 }
-
-// `bytes` with anything but printable ASCII written as \xNN, for error texts.
-std::string printable(std::string_view bytes);
 
 struct Outgoing;  // a message picked for a consumer (delivery.cpp)
 
@@ -114,6 +112,7 @@ class Broker {
   std::optional<std::string> dead_letter_cycle(std::string_view queue, std::string_view dead_letter);
   void reply_error(const std::string& peer, int code, std::string_view reason,
                    std::optional<uint64_t> tag = std::nullopt);
+  void refuse(const std::string& peer, const Refusal& r) { reply_error(peer, r.code, r.reason, r.tag); }
   void reply_simple(Session& s, std::string_view command, std::string_view q);
   // Runs `f(delivery_id, delivery)` for each id of "d" owned by `s`; answers
   // one ERROR 404 listing the unknown ones.
@@ -199,7 +198,7 @@ class Broker {
 
   msgpack::sbuffer header_;  // reused for every reply header
   std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT
-  msgpack::zone zone_;       // reused for every request header
+  RequestReader reader_;     // its msgpack zone is reused for every request header
 };
 
 }  // namespace courier::proxy
