@@ -2,20 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <random>
 
 namespace courier::proxy {
-
-Clock Clock::now() {
-  using namespace std::chrono;
-  Clock c;
-  c.wall_ms = static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-  c.steady_ms = static_cast<uint64_t>(
-      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
-  return c;
-}
 
 namespace {
 // 16 random hex digits: a client that sees it change knows the proxy
@@ -109,21 +98,9 @@ void Broker::drop_sessions(const std::vector<std::string>& peers) {
 }
 
 uint64_t Broker::ms_until_next_timer(const Clock& clock) const {
-  uint64_t wait = std::max<uint64_t>(1, config_.heartbeat_ms / 2);
-  auto consider = [&](uint64_t at, uint64_t now) {
-    if (at == 0) {
-      wait = 0;
-    } else if (at != UINT64_MAX) {
-      wait = std::min(wait, at > now ? at - now : 0);
-    }
-  };
-  consider(next_delayed_ms_, clock.wall_ms);
-  consider(next_expiry_ms_, clock.wall_ms);
-  consider(next_session_check_ms_ == 0 ? 1 : next_session_check_ms_, clock.steady_ms);
-  if (auto at = deliveries_.next_deadline()) consider(std::max<uint64_t>(1, *at), clock.steady_ms);
-  if (!waiting_for_room_.empty()) consider(std::max<uint64_t>(1, next_room_retry_ms_), clock.steady_ms);
-  if (!ready_queues_.empty()) wait = 0;
-  return wait;
+  if (!ready_queues_.empty()) return 0;  // messages to send: no sleeping
+  return timers_.ms_until_next(clock, std::max<uint64_t>(1, config_.heartbeat_ms / 2),
+                               deliveries_.next_deadline(), !waiting_for_room_.empty());
 }
 
 }  // namespace courier::proxy

@@ -13,9 +13,11 @@
 // Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
 // sending messages, requeue, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone
 // have types of their own: RequestReader (a received message checked and decoded, or refused),
-// DeliveryTable (unacked deliveries and their indexes), SessionTable, QueueTable, Outbox, Journal.
+// TimerSchedule (when each timer is next due, on which clock), DeliveryTable (unacked deliveries
+// and their indexes), SessionTable, QueueTable, Outbox, Journal.
 #pragma once
 
+#include "clock.hpp"
 #include "config.hpp"
 #include "delivery_table.hpp"
 #include "journal.hpp"
@@ -24,6 +26,7 @@
 #include "queues.hpp"
 #include "request_reader.hpp"
 #include "sessions.hpp"
+#include "timer_schedule.hpp"
 
 #include <zmq.hpp>
 
@@ -38,19 +41,6 @@
 namespace courier::proxy {
 
 struct MetricsSnapshot;  // metrics_snapshot.hpp
-
-// Wall-clock (for timestamps that outlive the process) and steady-clock (for
-// heartbeats and ack timeouts) readings taken once per turn.
-struct Clock {
-  uint64_t wall_ms = 0;
-  uint64_t steady_ms = 0;
-  static Clock now();
-};
-
-// now + ms without wrapping: a huge delay or ttl means "never", not "at once".
-inline uint64_t after(uint64_t now_ms, uint64_t ms) {
-  return ms > UINT64_MAX - 1 - now_ms ? UINT64_MAX - 1 : now_ms + ms;
-}
 
 struct Outgoing;  // a message picked for a consumer (delivery.cpp)
 
@@ -187,14 +177,8 @@ class Broker {
   uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns
   std::vector<uint32_t> dirty_;      // queues whose record changed since the last commit
   std::set<uint32_t> waiting_for_room_;  // queues held back by a full journal
-  uint64_t next_room_retry_ms_ = 0;
-
-  // Earliest due times known, so timers cost nothing when nothing is due.
-  uint64_t next_delayed_ms_ = 0;  // 0: check the index
-  uint64_t next_expiry_ms_ = 0;
-  uint64_t next_session_check_ms_ = 0;
+  TimerSchedule timers_;  // when each timer is next due (timers.cpp)
   uint64_t deaf_until_ms_ = 0;  // end of the last turn too long to hear anyone in
-  uint64_t next_dedup_prune_ms_ = 0;
 
   msgpack::sbuffer header_;  // reused for every reply header
   std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT

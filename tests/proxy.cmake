@@ -1,5 +1,5 @@
-# courier-proxy internals (the journal, the tables, request reading), driven
-# directly.
+# courier-proxy internals (the journal, the tables, request reading, the timer
+# schedule), driven directly.
 # (The proxy's wire behaviour is covered by tests/blackbox/proxy.)
 if(TARGET courier_proxy_core)
   courier_add_gtest(journal_test journal_test.cpp)
@@ -12,6 +12,8 @@ if(TARGET courier_proxy_core)
   target_link_libraries(session_table_test PRIVATE courier_proxy_core)
   courier_add_gtest(request_reader_test request_reader_test.cpp)
   target_link_libraries(request_reader_test PRIVATE courier_proxy_core)
+  courier_add_gtest(timer_schedule_test timer_schedule_test.cpp)
+  target_link_libraries(timer_schedule_test PRIVATE courier_proxy_core)
   # --http: the Prometheus text, rates, and the HOST:PORT rules.
   courier_add_gtest(prometheus_text_test prometheus_text_test.cpp)
   target_link_libraries(prometheus_text_test PRIVATE courier_proxy_http)
