@@ -66,10 +66,49 @@ class RequestReader {
   // input: that is a Refusal. The header's msgpack zone is reused from one
   // message to the next (cleared here), so the previous result's header is
   // no longer valid.
-  ReadMessage read(const std::vector<zmq::message_t>& frames);
+  ReadMessage read(const std::vector<zmq::message_t>& frames) {
+    return ReadMessage{std::string(static_cast<const char*>(frames[0].data()), frames[0].size()), decode(frames)};
+  }
 
  private:
+  // Defined here so that it inlines into the loop's per-message path; the
+  // refusals, rare, are built out of line (request_reader.cpp).
+  std::variant<ClientRequest, Refusal> decode(const std::vector<zmq::message_t>& frames);
+
+  static Refusal too_few_frames(std::size_t frames);
+  static Refusal not_cqp1();
+  static Refusal unknown_command(std::string_view name);
+  static Refusal bad_header(std::string_view name, const cqp1::BadRequest& fault);
+  static Refusal body_not_taken(std::string_view name, std::size_t bodies);
+
   msgpack::zone zone_;
 };
+
+// The checks in the order PROTOCOL.md §3 states them; the first that fails
+// is the one reported.
+inline std::variant<ClientRequest, Refusal> RequestReader::decode(const std::vector<zmq::message_t>& frames) {
+  if (frames.size() < 4) return too_few_frames(frames.size() - 1);
+  if (frames[1].to_string_view() != cqp1::kMagic) return not_cqp1();
+  const std::string_view name = frames[2].to_string_view();
+  const cqp1::Command command = cqp1::parse_command(name);
+  if (command >= cqp1::Command::WELCOME) return unknown_command(name);  // a reply's name, or none at all
+  zone_.clear();  // the previous message's header goes here
+  std::optional<cqp1::HeaderView> header;
+  try {
+    header = cqp1::HeaderView::parse(frames[3].data(), frames[3].size(), zone_);
+  } catch (const cqp1::BadRequest& e) {
+    return bad_header(name, e);
+  }
+  std::optional<uint64_t> tag;
+  if (command == cqp1::Command::PUT) {
+    // Read before anything else of the PUT, so that every refusal of it,
+    // here or in put.cpp, can name the PUT it refuses.
+    const msgpack::object* t = header->find(cqp1::key::tag);
+    if (t && t->type == msgpack::type::POSITIVE_INTEGER) tag = t->via.u64;
+  } else if (frames.size() != 4) {
+    return body_not_taken(name, frames.size() - 4);
+  }
+  return ClientRequest{command, name, *header, tag};
+}
 
 }  // namespace courier::proxy
