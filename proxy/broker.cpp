@@ -62,7 +62,7 @@ Session& Broker::session_for(const std::string& peer) { return sessions_.heard_f
 
 // Every message counts as hearing from its sender, refused or not; what a
 // command refuses while acting on it is answered like a refusal of the
-// reader's (request_reader.hpp makes every 400 text).
+// reader's (request_reader.hpp shapes every ERROR 400).
 void Broker::handle(std::vector<zmq::message_t>& frames) {
   const ReadMessage in = reader_.read(frames);
   Session& s = session_for(in.peer);

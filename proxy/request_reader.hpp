@@ -5,8 +5,9 @@
 // (PROTOCOL.md §3): the frame count, the CQP1 magic, a client command name, a
 // header that is one msgpack map, and no body frame on a command that takes
 // none. What a command's own keys must hold is checked by the command itself
-// (commands.cpp, put.cpp); its faults become a refusal through
-// ClientRequest::refused(), so every 400 text is made in this file.
+// (commands.cpp, put.cpp), which throws cqp1::BadRequest saying what is
+// wrong; ClientRequest::refused() turns that into the refusal, so every
+// ERROR 400 the proxy sends is shaped in this file.
 // Single-threaded, like all proxy state.
 #pragma once
 

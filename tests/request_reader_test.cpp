@@ -9,7 +9,9 @@
 
 #include <initializer_list>
 #include <map>
+#include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 using courier::cqp1::Command;
