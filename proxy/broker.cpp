@@ -2,20 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <random>
 
 namespace courier::proxy {
-
-Clock Clock::now() {
-  using namespace std::chrono;
-  Clock c;
-  c.wall_ms = static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-  c.steady_ms = static_cast<uint64_t>(
-      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
-  return c;
-}
 
 namespace {
 // 16 random hex digits: a client that sees it change knows the proxy
@@ -62,23 +51,6 @@ void Broker::begin_turn(const Clock& clock) {
   clock_ = clock;
 }
 
-// Peer-supplied bytes echoed in an ERROR reason must stay valid UTF-8 (the
-// reason is a msgpack str): anything but printable ASCII becomes \xNN.
-std::string printable(std::string_view bytes) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char ch : bytes) {
-    if (ch >= 0x20 && ch < 0x7f) {
-      out.push_back(static_cast<char>(ch));
-    } else {
-      out += "\\x";
-      out.push_back(hex[ch >> 4]);
-      out.push_back(hex[ch & 15]);
-    }
-  }
-  return out;
-}
-
 Queue& Broker::open_queue(std::string_view name) {
   if (Queue* q = queues_.find(name)) return *q;
   Queue& q = queues_.create(name);
@@ -88,45 +60,20 @@ Queue& Broker::open_queue(std::string_view name) {
 
 Session& Broker::session_for(const std::string& peer) { return sessions_.heard_from(peer, clock_.steady_ms); }
 
+// Every message counts as hearing from its sender, refused or not; what a
+// command refuses while acting on it is answered like a refusal of the
+// reader's (request_reader.hpp shapes every ERROR 400).
 void Broker::handle(std::vector<zmq::message_t>& frames) {
-  const std::string peer(static_cast<const char*>(frames[0].data()), frames[0].size());
-  if (frames.size() < 4) {
-    reply_error(peer, cqp1::kBadRequest,
-                "expected frames [CQP1][COMMAND][header map][body...], got " +
-                    std::to_string(frames.size() - 1) + " frame(s)");
-    session_for(peer);
-    return;
-  }
-  Session& s = session_for(peer);
-  if (frames[1].to_string_view() != cqp1::kMagic) {
-    reply_error(peer, cqp1::kBadRequest, "first frame must be the 4 bytes CQP1");
-    return;
-  }
-  const std::string_view name = frames[2].to_string_view();
-  const cqp1::Command cmd = cqp1::parse_command(name);
-  if (cmd >= cqp1::Command::WELCOME) {
-    reply_error(peer, cqp1::kBadRequest,
-                "unknown command '" + printable(name.substr(0, 32)) +
-                    "' (HELLO PUT CONSUME ACK NACK TOUCH CREDIT CANCEL DECLARE STATS PURGE DELETE PING BYE)");
-    return;
-  }
-  zone_.clear();
-  std::optional<uint64_t> tag;
+  const ReadMessage in = reader_.read(frames);
+  Session& s = session_for(in.peer);
+  if (const auto* refusal = std::get_if<Refusal>(&in.outcome)) return refuse(in.peer, *refusal);
+  const ClientRequest& request = std::get<ClientRequest>(in.outcome);
   try {
-    const cqp1::HeaderView h = cqp1::HeaderView::parse(frames[3].data(), frames[3].size(), zone_);
-    if (cmd == cqp1::Command::PUT) {
-      const msgpack::object* t = h.find(cqp1::key::tag);
-      if (t && t->type == msgpack::type::POSITIVE_INTEGER) {
-        tag = t->via.u64;
-      }
-    } else if (frames.size() != 4) {
-      throw cqp1::BadRequest("takes no body frame, got " + std::to_string(frames.size() - 4));
-    }
-    dispatch(s, cmd, h, frames);
+    dispatch(s, request.command, request.header, frames);
   } catch (const cqp1::BadRequest& e) {
-    reply_error(peer, cqp1::kBadRequest, std::string(name) + ": " + e.what(), tag);
+    refuse(in.peer, request.refused(e));
   } catch (const msgpack::type_error& e) {
-    reply_error(peer, cqp1::kBadRequest, std::string(name) + ": a header value has the wrong type", tag);
+    refuse(in.peer, request.refused(e));
   }
 }
 
@@ -151,21 +98,9 @@ void Broker::drop_sessions(const std::vector<std::string>& peers) {
 }
 
 uint64_t Broker::ms_until_next_timer(const Clock& clock) const {
-  uint64_t wait = std::max<uint64_t>(1, config_.heartbeat_ms / 2);
-  auto consider = [&](uint64_t at, uint64_t now) {
-    if (at == 0) {
-      wait = 0;
-    } else if (at != UINT64_MAX) {
-      wait = std::min(wait, at > now ? at - now : 0);
-    }
-  };
-  consider(next_delayed_ms_, clock.wall_ms);
-  consider(next_expiry_ms_, clock.wall_ms);
-  consider(next_session_check_ms_ == 0 ? 1 : next_session_check_ms_, clock.steady_ms);
-  if (auto at = deliveries_.next_deadline()) consider(std::max<uint64_t>(1, *at), clock.steady_ms);
-  if (!waiting_for_room_.empty()) consider(std::max<uint64_t>(1, next_room_retry_ms_), clock.steady_ms);
-  if (!ready_queues_.empty()) wait = 0;
-  return wait;
+  if (!ready_queues_.empty()) return 0;  // messages to send: no sleeping
+  return timers_.ms_until_next(clock, std::max<uint64_t>(1, config_.heartbeat_ms / 2),
+                               deliveries_.next_deadline(), !waiting_for_room_.empty());
 }
 
 }  // namespace courier::proxy

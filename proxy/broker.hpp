@@ -12,17 +12,21 @@
 // (map growth) is as consistent as the one at its end.
 // Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
 // sending messages, requeue, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone
-// have types of their own: DeliveryTable (unacked deliveries and their indexes),
-// SessionTable, QueueTable, Outbox, Journal.
+// have types of their own: RequestReader (a received message checked and decoded, or refused),
+// TimerSchedule (when each timer is next due, on which clock), DeliveryTable (unacked deliveries
+// and their indexes), SessionTable, QueueTable, Outbox, Journal.
 #pragma once
 
+#include "clock.hpp"
 #include "config.hpp"
 #include "delivery_table.hpp"
 #include "journal.hpp"
 #include "outbox.hpp"
 #include "protocol/cqp1.hpp"
 #include "queues.hpp"
+#include "request_reader.hpp"
 #include "sessions.hpp"
+#include "timer_schedule.hpp"
 
 #include <zmq.hpp>
 
@@ -37,22 +41,6 @@
 namespace courier::proxy {
 
 struct MetricsSnapshot;  // metrics_snapshot.hpp
-
-// Wall-clock (for timestamps that outlive the process) and steady-clock (for
-// heartbeats and ack timeouts) readings taken once per turn.
-struct Clock {
-  uint64_t wall_ms = 0;
-  uint64_t steady_ms = 0;
-  static Clock now();
-};
-
-// now + ms without wrapping: a huge delay or ttl means "never", not "at once".
-inline uint64_t after(uint64_t now_ms, uint64_t ms) {
-  return ms > UINT64_MAX - 1 - now_ms ? UINT64_MAX - 1 : now_ms + ms;
-}
-
-// `bytes` with anything but printable ASCII written as \xNN, for error texts.
-std::string printable(std::string_view bytes);
 
 struct Outgoing;  // a message picked for a consumer (delivery.cpp)
 
@@ -114,6 +102,7 @@ class Broker {
   std::optional<std::string> dead_letter_cycle(std::string_view queue, std::string_view dead_letter);
   void reply_error(const std::string& peer, int code, std::string_view reason,
                    std::optional<uint64_t> tag = std::nullopt);
+  void refuse(const std::string& peer, const Refusal& r) { reply_error(peer, r.code, r.reason, r.tag); }
   void reply_simple(Session& s, std::string_view command, std::string_view q);
   // Runs `f(delivery_id, delivery)` for each id of "d" owned by `s`; answers
   // one ERROR 404 listing the unknown ones.
@@ -188,18 +177,12 @@ class Broker {
   uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns
   std::vector<uint32_t> dirty_;      // queues whose record changed since the last commit
   std::set<uint32_t> waiting_for_room_;  // queues held back by a full journal
-  uint64_t next_room_retry_ms_ = 0;
-
-  // Earliest due times known, so timers cost nothing when nothing is due.
-  uint64_t next_delayed_ms_ = 0;  // 0: check the index
-  uint64_t next_expiry_ms_ = 0;
-  uint64_t next_session_check_ms_ = 0;
+  TimerSchedule timers_;  // when each timer is next due (timers.cpp)
   uint64_t deaf_until_ms_ = 0;  // end of the last turn too long to hear anyone in
-  uint64_t next_dedup_prune_ms_ = 0;
 
   msgpack::sbuffer header_;  // reused for every reply header
   std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT
-  msgpack::zone zone_;       // reused for every request header
+  RequestReader reader_;     // its msgpack zone is reused for every request header
 };
 
 }  // namespace courier::proxy

@@ -178,13 +178,13 @@ uint64_t Broker::store(Queue& q, const MessageMeta& meta, std::string_view body)
   if (meta.due_ms != 0) {
     journal_.index_put(TimeIndex::delayed, {meta.due_ms, q.rec.id, seq});
     ++q.rec.delayed;
-    if (next_delayed_ms_ != 0) next_delayed_ms_ = std::min(next_delayed_ms_, meta.due_ms);
+    timers_.bring_forward(Timer::delayed_release, meta.due_ms);
   } else {
     mark_ready(q);
   }
   if (meta.expire_ms != 0) {
     journal_.index_put(TimeIndex::expiry, {meta.expire_ms, q.rec.id, seq});
-    if (next_expiry_ms_ != 0) next_expiry_ms_ = std::min(next_expiry_ms_, meta.expire_ms);
+    timers_.bring_forward(Timer::ttl_expiry, meta.expire_ms);
   }
   return seq;
 }

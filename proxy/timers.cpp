@@ -1,8 +1,9 @@
 // proxy/timers.cpp — what becomes due with time: delayed messages, ttl
 // expiry, ack timeouts, clients gone silent, dedup pruning.
 //
-// Each timer keeps the earliest due time it knows, so a turn with nothing
-// due costs a few comparisons. Each pass is bounded so one turn stays short.
+// Each timer's earliest known due time is kept in timers_ (a TimerSchedule),
+// so a turn with nothing due costs a few comparisons. Each pass is bounded
+// so one turn stays short.
 #include "broker.hpp"
 
 #include <spdlog/spdlog.h>
@@ -11,37 +12,44 @@ namespace courier::proxy {
 
 namespace {
 constexpr int kMaxPerTurn = 4096;
-constexpr uint64_t kNever = UINT64_MAX;
 }  // namespace
 
 void Broker::run_timers() {
   // Queues that stopped for want of journal room look again now and then
   // (ACKs elsewhere may have freed pages); not every turn, which would spin.
-  if (!waiting_for_room_.empty() && clock_.steady_ms >= next_room_retry_ms_) {
+  if (!waiting_for_room_.empty() && timers_.is_due(Timer::room_retry, clock_)) {
     for (uint32_t id : waiting_for_room_) ready_queues_.insert(id);
     waiting_for_room_.clear();
-    next_expiry_ms_ = 0;
-    next_room_retry_ms_ = clock_.steady_ms + 100;
+    timers_.set_due_now(Timer::ttl_expiry);
+    timers_.set_due_at(Timer::room_retry, clock_.steady_ms + 100);
   }
   release_due_delayed();
   expire_ttl();
   expire_ack_timeouts();
   expire_silent_sessions();
-  if (clock_.steady_ms >= next_dedup_prune_ms_) {
+  if (timers_.is_due(Timer::dedup_prune, clock_)) {
     const uint64_t now = clock_.wall_ms;
     const uint64_t before = now > config_.dedup_window_ms ? now - config_.dedup_window_ms : 0;
     const std::size_t pruned = journal_.dedup_prune(before, kMaxPerTurn);
-    // Come back soon while there is a backlog, else once a second.
-    next_dedup_prune_ms_ = clock_.steady_ms + (pruned == kMaxPerTurn ? 0 : 1000);
+    // Come back next turn while there is a backlog, else once a second.
+    if (pruned == kMaxPerTurn) {
+      timers_.set_due_now(Timer::dedup_prune);
+    } else {
+      timers_.set_due_at(Timer::dedup_prune, clock_.steady_ms + 1000);
+    }
   }
 }
 
 void Broker::release_due_delayed() {
-  if (next_delayed_ms_ != 0 && next_delayed_ms_ > clock_.wall_ms) return;
+  if (!timers_.is_due(Timer::delayed_release, clock_)) return;
   for (int i = 0; i < kMaxPerTurn; ++i) {
     auto e = journal_.index_first(TimeIndex::delayed);
     if (!e || e->at_ms > clock_.wall_ms) {
-      next_delayed_ms_ = e ? e->at_ms : kNever;
+      if (e) {
+        timers_.set_due_at(Timer::delayed_release, e->at_ms);
+      } else {
+        timers_.set_never(Timer::delayed_release);  // until a delayed PUT
+      }
       return;
     }
     journal_.index_erase(TimeIndex::delayed, *e);
@@ -53,15 +61,19 @@ void Broker::release_due_delayed() {
     if (e->seq < q->scan_pos) q->returned.emplace(e->seq, 0);
     mark_ready(*q);
   }
-  next_delayed_ms_ = 0;  // more due: look again next turn
+  timers_.set_due_now(Timer::delayed_release);  // more due: look again next turn
 }
 
 void Broker::expire_ttl() {
-  if (next_expiry_ms_ != 0 && next_expiry_ms_ > clock_.wall_ms) return;
+  if (!timers_.is_due(Timer::ttl_expiry, clock_)) return;
   for (int i = 0; i < kMaxPerTurn; ++i) {
     auto e = journal_.index_first(TimeIndex::expiry);
     if (!e || e->at_ms > clock_.wall_ms) {
-      next_expiry_ms_ = e ? e->at_ms : kNever;
+      if (e) {
+        timers_.set_due_at(Timer::ttl_expiry, e->at_ms);
+      } else {
+        timers_.set_never(Timer::ttl_expiry);  // until a PUT with a ttl
+      }
       return;
     }
     Queue* q = queues_.find(e->qid);
@@ -74,12 +86,12 @@ void Broker::expire_ttl() {
     }
     if (!dead_letter(*q, *m, true)) {  // no room for the move: it waits, in its queue
       wait_for_room(*q);
-      next_expiry_ms_ = UINT64_MAX - 1;  // until the room retry resets it
+      timers_.set_never(Timer::ttl_expiry);  // until the room retry (or a PUT with a ttl)
       return;
     }
     q->returned.erase(e->seq);
   }
-  next_expiry_ms_ = 0;
+  timers_.set_due_now(Timer::ttl_expiry);  // more due: look again next turn
 }
 
 void Broker::expire_ack_timeouts() {
@@ -91,8 +103,8 @@ void Broker::expire_ack_timeouts() {
 }
 
 void Broker::expire_silent_sessions() {
-  if (clock_.steady_ms < next_session_check_ms_) return;
-  next_session_check_ms_ = clock_.steady_ms + std::max<uint64_t>(1, config_.heartbeat_ms / 4);
+  if (!timers_.is_due(Timer::silence_check, clock_)) return;
+  timers_.set_due_at(Timer::silence_check, clock_.steady_ms + std::max<uint64_t>(1, config_.heartbeat_ms / 4));
   const uint64_t limit = 3 * config_.heartbeat_ms;
   for (const auto& peer : sessions_.silent(clock_.steady_ms, limit, deaf_until_ms_)) {
     spdlog::debug("client silent for over {} ms: its deliveries are requeued", limit);

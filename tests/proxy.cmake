@@ -1,4 +1,5 @@
-# courier-proxy internals: the journal and the SIZE parser, driven directly.
+# courier-proxy internals (the journal, the tables, request reading, the timer
+# schedule), driven directly.
 # (The proxy's wire behaviour is covered by tests/blackbox/proxy.)
 if(TARGET courier_proxy_core)
   courier_add_gtest(journal_test journal_test.cpp)
@@ -9,6 +10,10 @@ if(TARGET courier_proxy_core)
   target_link_libraries(delivery_table_test PRIVATE courier_proxy_core)
   courier_add_gtest(session_table_test session_table_test.cpp)
   target_link_libraries(session_table_test PRIVATE courier_proxy_core)
+  courier_add_gtest(request_reader_test request_reader_test.cpp)
+  target_link_libraries(request_reader_test PRIVATE courier_proxy_core)
+  courier_add_gtest(timer_schedule_test timer_schedule_test.cpp)
+  target_link_libraries(timer_schedule_test PRIVATE courier_proxy_core)
   # --http: the Prometheus text, rates, and the HOST:PORT rules.
   courier_add_gtest(prometheus_text_test prometheus_text_test.cpp)
   target_link_libraries(prometheus_text_test PRIVATE courier_proxy_http)
