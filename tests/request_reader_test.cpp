@@ -3,6 +3,8 @@
 // text PROTOCOL.md §3 clients match on, and a good message decoded in place.
 #include "request_reader.hpp"
 
+#include "test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <msgpack.hpp>
@@ -15,6 +17,7 @@
 #include <vector>
 
 using courier::cqp1::Command;
+using courier::test::packb;
 using courier::proxy::ClientRequest;
 using courier::proxy::ReadMessage;
 using courier::proxy::Refusal;
@@ -31,13 +34,6 @@ std::vector<zmq::message_t> message(std::initializer_list<std::string> frames) {
   out.emplace_back(kPeer.data(), kPeer.size());
   for (const auto& f : frames) out.emplace_back(f.data(), f.size());
   return out;
-}
-
-template <class T>
-std::string packed(const T& value) {
-  msgpack::sbuffer b;
-  msgpack::pack(b, value);
-  return std::string(b.data(), b.size());
 }
 
 // {"q": q, "tag": tag}, the header of a PUT.
@@ -107,7 +103,7 @@ TEST(RequestReader, AReplysNameIsNotAClientCommand) {
 TEST(RequestReader, AHeaderThatIsNotAMapIsRefusedNamingTheCommand) {
   RequestReader reader;
   const std::vector<int> array{1};
-  const Refusal r = refusal(reader.read(message({"CQP1", "STATS", packed(array)})));
+  const Refusal r = refusal(reader.read(message({"CQP1", "STATS", packb(array)})));
   EXPECT_EQ(r.code, 400);
   EXPECT_EQ(r.reason, "STATS: header must be a msgpack map (send \\x80 for an empty one)");
 }
@@ -143,14 +139,14 @@ TEST(RequestReader, AGoodPutIsDecodedWithItsTagAndItsBodiesLeftInTheFrames) {
 TEST(RequestReader, APutTagThatIsNotAUintIsNotEchoed) {
   RequestReader reader;
   const std::map<std::string, std::string> header{{"q", "jobs"}, {"tag", "seven"}};
-  const auto frames = message({"CQP1", "PUT", packed(header), "b"});
+  const auto frames = message({"CQP1", "PUT", packb(header), "b"});
   EXPECT_FALSE(request(reader.read(frames)).tag);
 }
 
 TEST(RequestReader, AGoodCommandOtherThanPutIsDecodedWithoutATag) {
   RequestReader reader;
   const std::map<std::string, uint64_t> header{{"tag", 5}, {"credit", 10}};
-  const auto frames = message({"CQP1", "CONSUME", packed(header)});
+  const auto frames = message({"CQP1", "CONSUME", packb(header)});
   const ReadMessage m = reader.read(frames);
   const ClientRequest& r = request(m);
   EXPECT_EQ(r.command, Command::CONSUME);
@@ -163,16 +159,16 @@ TEST(RequestReader, TheNextReadReusesTheZoneAndDecodesItsOwnHeader) {
   RequestReader reader;
   const std::map<std::string, std::string> first{{"q", "first"}};
   const std::map<std::string, std::string> second{{"q", "second"}};
-  const auto first_frames = message({"CQP1", "PURGE", packed(first)});
+  const auto first_frames = message({"CQP1", "PURGE", packb(first)});
   EXPECT_EQ(request(reader.read(first_frames)).header.str("q"), "first");
-  const auto second_frames = message({"CQP1", "PURGE", packed(second)});
+  const auto second_frames = message({"CQP1", "PURGE", packb(second)});
   EXPECT_EQ(request(reader.read(second_frames)).header.str("q"), "second");
 }
 
 TEST(RequestReader, AFaultACommandFindsIsRefusedNamingItWithThePutTagEchoed) {
   RequestReader reader;
   const std::map<std::string, uint64_t> header{{"tag", 42}};
-  const auto frames = message({"CQP1", "PUT", packed(header), "b"});
+  const auto frames = message({"CQP1", "PUT", packb(header), "b"});
   const ReadMessage m = reader.read(frames);
   const ClientRequest& put = request(m);
   const Refusal bad = put.refused(courier::cqp1::BadRequest("\"q\" is required"));
