@@ -22,6 +22,7 @@
 #include "delivery_table.hpp"
 #include "journal.hpp"
 #include "outbox.hpp"
+#include "put_request.hpp"
 #include "protocol/cqp1.hpp"
 #include "queues.hpp"
 #include "request_reader.hpp"
@@ -73,15 +74,12 @@ class Broker {
                 std::vector<zmq::message_t>& frames);
   void on_hello(Session& s, const cqp1::HeaderView& h);
   void on_put(Session& s, const cqp1::HeaderView& h, std::vector<zmq::message_t>& frames);
-  // put.cpp: on_put's phases.
-  struct PutRequest;
-  PutRequest parse_put(const cqp1::HeaderView& h, std::size_t bodies);
+  // put.cpp: on_put's phases after read_put (put_request.hpp).
   // Returns false when the PUT was refused (the ERROR is queued).
   bool admit_put(Session& s, const PutRequest& put, Queue* existing, const std::vector<zmq::message_t>& frames);
-  void store_put(Queue& q, const PutRequest& put, const std::vector<zmq::message_t>& frames,
-                 std::vector<uint64_t>& seqs, std::vector<bool>& dup);
-  void confirm_put(Session& s, const PutRequest& put, const std::vector<uint64_t>& seqs,
-                   const std::vector<bool>& dup);
+  // Fills put.seqs and put.dup.
+  void store_put(Queue& q, PutRequest& put, const std::vector<zmq::message_t>& frames);
+  void confirm_put(Session& s, const PutRequest& put);
   // The oldest first-PUT time a producer id is still remembered from.
   uint64_t dedup_since() const;
   void on_consume(Session& s, const cqp1::HeaderView& h);
@@ -182,6 +180,7 @@ class Broker {
 
   msgpack::sbuffer header_;  // reused for every reply header
   std::unordered_map<std::string_view, std::size_t> batch_ids_;  // ids seen in one batch PUT
+  PutRequest put_;           // refilled by every PUT (put_request.hpp)
   RequestReader reader_;     // its msgpack zone is reused for every request header
 };
 

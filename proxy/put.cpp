@@ -1,6 +1,7 @@
 // proxy/put.cpp — PUT, single and batch (PROTOCOL.md §3.1, §3.4), in the
 // four phases every PUT goes through:
-//   parse   the header and the body frames into a PutRequest (400 if bad);
+//   parse   the header and the body frames into a PutRequest (400 if bad;
+//           put_request.hpp);
 //   admit   every check that can refuse it (421 moved, 409 token queue,
 //           413 too large, 503 no journal room, 429 max_length) — before
 //           anything is written, so a refused PUT changes nothing;
@@ -10,60 +11,17 @@
 
 namespace courier::proxy {
 
-using cqp1::BadRequest;
 using cqp1::HeaderView;
 using cqp1::MapWriter;
 
-struct Broker::PutRequest {
-  uint64_t tag = 0;
-  std::string_view queue;
-  std::optional<uint64_t> n;  // the batch form's count; nullopt: one body
-  uint64_t delay = 0;
-  std::optional<uint64_t> ttl;
-  std::size_t bodies = 0;     // frames[4 ..]
-  std::vector<std::optional<cqp1::ProducerId>> ids;  // one slot per body
-};
-
 void Broker::on_put(Session& s, const HeaderView& h, std::vector<zmq::message_t>& frames) {
-  const PutRequest put = parse_put(h, frames.size() - 4);
+  PutRequest& put = put_;  // reused: see put_request.hpp
+  read_put(h, frames.size() - 4, put);
   Queue* existing = queues_.find(put.queue);
   if (!admit_put(s, put, existing, frames)) return;
   Queue& q = existing ? *existing : open_queue(put.queue);  // after the checks: a refused PUT creates nothing
-  std::vector<uint64_t> seqs(put.bodies);
-  std::vector<bool> dup(put.bodies, false);
-  store_put(q, put, frames, seqs, dup);
-  confirm_put(s, put, seqs, dup);
-}
-
-// ---- parse ------------------------------------------------------------------
-
-Broker::PutRequest Broker::parse_put(const HeaderView& h, std::size_t bodies) {
-  PutRequest put;
-  put.tag = h.need_uint(cqp1::key::tag);
-  put.queue = h.need_queue();
-  put.n = h.uint(cqp1::key::n);
-  put.delay = h.uint(cqp1::key::delay).value_or(0);
-  put.ttl = h.uint(cqp1::key::ttl);
-  put.bodies = bodies;
-  if (!put.n) {
-    if (bodies != 1) {
-      throw BadRequest("carries exactly one body frame, got " + std::to_string(bodies) +
-                       " (for several, use the batch form with 'n')");
-    }
-    put.ids.push_back(h.producer_id(cqp1::key::id));
-    return put;
-  }
-  if (*put.n < 1 || *put.n > cqp1::kMaxBatch) throw BadRequest("'n' must be 1..4096");
-  if (bodies != *put.n) {
-    throw BadRequest("batch says n=" + std::to_string(*put.n) + " but carries " + std::to_string(bodies) +
-                     " body frame(s)");
-  }
-  put.ids.resize(*put.n);
-  if (const msgpack::object_array* arr = h.array(cqp1::key::ids)) {
-    if (arr->size != *put.n) throw BadRequest("'ids' must have n entries");
-    for (uint32_t i = 0; i < arr->size; ++i) put.ids[i] = cqp1::as_producer_id(arr->ptr[i], "'ids' entry");
-  }
-  return put;
+  store_put(q, put, frames);
+  confirm_put(s, put);
 }
 
 // ---- admit ------------------------------------------------------------------
@@ -145,8 +103,7 @@ uint64_t Broker::dedup_since() const {
   return clock_.wall_ms > config_.dedup_window_ms ? clock_.wall_ms - config_.dedup_window_ms : 0;
 }
 
-void Broker::store_put(Queue& q, const PutRequest& put, const std::vector<zmq::message_t>& frames,
-                       std::vector<uint64_t>& seqs, std::vector<bool>& dup) {
+void Broker::store_put(Queue& q, PutRequest& put, const std::vector<zmq::message_t>& frames) {
   const uint64_t since = dedup_since();
   const std::optional<uint64_t> effective_ttl = put.ttl ? put.ttl : q.rec.options.ttl;
   journal_.dedup_begin(q.rec.id, clock_.wall_ms);
@@ -154,8 +111,8 @@ void Broker::store_put(Queue& q, const PutRequest& put, const std::vector<zmq::m
     // The claim names the seq store() is about to assign.
     if (put.ids[i]) {
       if (auto first = journal_.dedup_claim(put.ids[i]->bytes, q.rec.next_seq, since)) {
-        seqs[i] = *first;
-        dup[i] = true;
+        put.seqs[i] = *first;
+        put.dup[i] = true;
         continue;
       }
     }
@@ -164,7 +121,7 @@ void Broker::store_put(Queue& q, const PutRequest& put, const std::vector<zmq::m
     meta.due_ms = put.delay ? after(clock_.wall_ms, put.delay) : 0;
     meta.expire_ms = effective_ttl && *effective_ttl ? after(clock_.wall_ms, *effective_ttl) : 0;
     meta.id = put.ids[i];
-    seqs[i] = store(q, meta, frames[4 + i].to_string_view());
+    put.seqs[i] = store(q, meta, frames[4 + i].to_string_view());
     ++q.counters.put;
   }
   journal_.dedup_end();
@@ -192,21 +149,20 @@ uint64_t Broker::store(Queue& q, const MessageMeta& meta, std::string_view body)
 // ---- confirm ----------------------------------------------------------------
 
 // The CONFIRM waits in the outbox until the turn's commit (see Loop::turn).
-void Broker::confirm_put(Session& s, const PutRequest& put, const std::vector<uint64_t>& seqs,
-                         const std::vector<bool>& dup) {
+void Broker::confirm_put(Session& s, const PutRequest& put) {
   if (!put.n) {
-    MapWriter w(header_, dup[0] ? 3 : 2);
+    MapWriter w(header_, put.dup[0] ? 3 : 2);
     w.key(cqp1::key::tag).pack(put.tag);
-    w.key(cqp1::key::seq).pack(seqs[0]);
-    if (dup[0]) w.key(cqp1::key::dup).pack(true);
+    w.key(cqp1::key::seq).pack(put.seqs[0]);
+    if (put.dup[0]) w.key(cqp1::key::dup).pack(true);
   } else {
     MapWriter w(header_, 4);
     w.key(cqp1::key::tag).pack(put.tag);
     w.key(cqp1::key::n).pack(*put.n);
-    w.key(cqp1::key::seq).pack(seqs);
+    w.key(cqp1::key::seq).pack(put.seqs);
     auto& p = w.key(cqp1::key::dup);
     p.pack_array(static_cast<uint32_t>(put.bodies));
-    for (bool d : dup) p.pack(d);
+    for (bool d : put.dup) p.pack(d);
   }
   outbox_.begin(s.peer, "CONFIRM", header_);
 }
