@@ -116,6 +116,8 @@ void Journal::commit() {
   flush_erases();  // opens the turn's transaction if only erases are pending
   if (!txn_.active()) return;
   msgs_cursor_.close();
+  scan_cursor_.close();
+  scan_.valid = false;
   dedup_cursor_.close();
   turn_bytes_ = 0;
   free_this_turn_.reset();
@@ -131,6 +133,8 @@ void Journal::abort() noexcept {
   claim_.open = false;
   erase_later_.clear();
   msgs_cursor_.close();
+  scan_cursor_.close();
+  scan_.valid = false;
   dedup_cursor_.close();
   turn_bytes_ = 0;
   free_this_turn_.reset();
@@ -415,6 +419,7 @@ std::size_t Journal::erase_prefix(MDB_dbi db, std::string_view prefix) {
 // ---- messages -------------------------------------------------------------
 
 void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body) {
+  scan_.valid = false;
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   const std::size_t id_len = meta.id ? meta.id->bytes.size() : 0;
   MDB_val v{kMetaFixed + id_len + body.size(), nullptr};
@@ -453,17 +458,28 @@ lmdb::Cursor& Journal::msgs_cursor() {
 }
 
 std::optional<MessageView> Journal::next_message(uint32_t qid, uint64_t from) {
-  MDB_val k = lmdb::val(message_key(key_buf_, qid, from));
-  MDB_val v;
-  if (!msgs_cursor().get(k, v, MDB_SET_RANGE)) return std::nullopt;
+  if (scan_cursor_.get() == nullptr) scan_cursor_ = lmdb::Cursor(txn(), msgs_);
+  MDB_val k, v;
+  bool found;
+  if (scan_.valid && scan_.qid == qid && scan_.seq + 1 == from) {
+    found = scan_cursor_.get(k, v, MDB_NEXT);
+  } else {
+    k = lmdb::val(message_key(key_buf_, qid, from));
+    found = scan_cursor_.get(k, v, MDB_SET_RANGE);
+  }
+  scan_.valid = false;
+  if (!found) return std::nullopt;
   if (k.mv_size != 12) throw JournalError("journal message key has a bad size: the data file is damaged");
   const char* kp = static_cast<const char*>(k.mv_data);
   if (get_be(kp, 4) != qid) return std::nullopt;
-  return decode_record(get_be(kp + 4, 8), v);
+  const MessageView m = decode_record(get_be(kp + 4, 8), v);
+  scan_ = {qid, m.seq, true};
+  return m;
 }
 
 void Journal::flush_erases() {
   if (erase_later_.empty()) return;
+  scan_.valid = false;
   // One consumer acks in delivery order, which is key order: checking costs
   // less than sorting what is sorted (callgrind: 60 instructions per message).
   if (!std::is_sorted(erase_later_.begin(), erase_later_.end())) std::sort(erase_later_.begin(), erase_later_.end());
@@ -488,6 +504,7 @@ void Journal::flush_erases() {
 }
 
 void Journal::erase_message(uint32_t qid, uint64_t seq) {
+  scan_.valid = false;
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   int rc = mdb_del(txn(), msgs_, &k, nullptr);
   if (rc != MDB_NOTFOUND) lmdb::check(rc, "erasing a message");

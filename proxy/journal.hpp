@@ -260,6 +260,17 @@ class Journal {
   // order, and a cursor that already rests on the right leaf skips the
   // descent from the root (LMDB checks the current page first).
   lmdb::Cursor dedup_cursor_;
+  // next_message's own cursor. Delivery reads a queue forward, record after
+  // record: resting on the last record returned, the next one is an
+  // MDB_NEXT instead of a descent from the root (~700 instructions per
+  // message). Any write to `msgs` forgets the position, so the step never
+  // leans on LMDB moving a cursor along with another cursor's writes.
+  lmdb::Cursor scan_cursor_;
+  struct {
+    uint32_t qid = 0;
+    uint64_t seq = 0;
+    bool valid = false;  // scan_cursor_ rests on (qid, seq)
+  } scan_;
   std::string key_buf_;  // reused to build keys without allocating
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // granted by make_room in the open transaction

@@ -9,6 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
+#include <utility>
+#include <random>
+#include <map>
 
 namespace courier::proxy {
 namespace {
@@ -51,6 +55,58 @@ TEST_F(JournalTest, CommittedMessagesSurviveReopenInSeqOrder) {
   EXPECT_EQ(m->seq, 2u);
   EXPECT_FALSE(j.next_message(7, 4));
   EXPECT_FALSE(j.next_message(8, 0)) << "another queue's messages must not show";
+}
+
+// next_message steps forward from where it last stopped instead of searching
+// from the root (journal.hpp, scan_cursor_). Whatever the turn writes in
+// between — appends that split pages, erases now or at commit, another
+// queue's records, commits — each read must still find exactly the first
+// stored record at or after `from`, as a map of what was written says.
+TEST_F(JournalTest, ReadingForwardFindsWhatAMapOfTheWritesFinds) {
+  Journal j(config());
+  std::map<std::pair<uint32_t, uint64_t>, std::string> stored;
+  std::vector<std::pair<uint32_t, uint64_t>> erase_at_commit;
+  uint64_t next_seq[3] = {0, 1, 1};
+  uint64_t read_from[3] = {0, 0, 0};
+  std::mt19937 rng(13);
+  auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+  for (int step = 0; step < 6000; ++step) {
+    const uint32_t qid = 1 + pick(2);
+    const uint32_t op = pick(100);
+    if (op < 30) {  // append: sizes that fill, split and overflow pages
+      const uint64_t seq = next_seq[qid]++;
+      std::string body(pick(4) == 0 ? 1 + pick(6000) : 1 + pick(300), static_cast<char>('a' + seq % 26));
+      j.put_message(qid, seq, {}, body);
+      stored[{qid, seq}] = body;
+    } else if (op < 40 && !stored.empty()) {  // erase one now
+      auto it = stored.lower_bound({qid, pick(static_cast<uint32_t>(next_seq[qid]))});
+      if (it == stored.end()) continue;
+      j.erase_message(it->first.first, it->first.second);
+      stored.erase(it);
+    } else if (op < 45) {  // erase one at commit (it stays readable until then)
+      auto it = stored.lower_bound({qid, pick(static_cast<uint32_t>(next_seq[qid]))});
+      if (it == stored.end() || it->first.first != qid) continue;
+      j.erase_message_at_commit(qid, it->first.second);
+      erase_at_commit.push_back(it->first);
+    } else if (op < 47) {
+      j.commit();
+      for (const auto& key : erase_at_commit) stored.erase(key);
+      erase_at_commit.clear();
+    } else {  // read: mostly on from the last record, sometimes elsewhere
+      const uint64_t from = pick(8) == 0 ? pick(static_cast<uint32_t>(next_seq[qid] + 1)) : read_from[qid];
+      const auto m = j.next_message(qid, from);
+      auto it = stored.lower_bound({qid, from});
+      if (it == stored.end() || it->first.first != qid) {
+        ASSERT_FALSE(m) << "step " << step << ": queue " << qid << " from " << from << " read seq " << m->seq;
+        read_from[qid] = 0;
+        continue;
+      }
+      ASSERT_TRUE(m) << "step " << step << ": queue " << qid << " from " << from << " found nothing";
+      ASSERT_EQ(m->seq, it->first.second) << "step " << step << ": queue " << qid << " from " << from;
+      ASSERT_EQ(m->body, it->second) << "step " << step;
+      read_from[qid] = m->seq + 1;
+    }
+  }
 }
 
 TEST_F(JournalTest, UncommittedTurnIsGoneAfterAbortAndReopen) {
