@@ -23,7 +23,11 @@ std::string new_boot_id() {
 // journal is ready again (in-flight state is memory only), delivery counts
 // come back from the `attempts` table as messages are redelivered.
 Broker::Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox)
-    : config_(config), boot_(new_boot_id()), journal_(journal), outbox_(outbox) {
+    : config_(config),
+      boot_(new_boot_id()),
+      journal_(journal),
+      outbox_(outbox),
+      engine_(journal, outbox, queues_, deliveries_, *this) {
   journal_.set_before_commit([this] { save_dirty_queues(); });
   queues_.load(journal_.load_queues());
   queues_.for_each([&](Queue& q) {
@@ -98,7 +102,7 @@ void Broker::drop_sessions(const std::vector<std::string>& peers) {
 }
 
 uint64_t Broker::ms_until_next_timer(const Clock& clock) const {
-  if (!ready_queues_.empty()) return 0;  // messages to send: no sleeping
+  if (engine_.has_ready()) return 0;  // messages to send: no sleeping
   return timers_.ms_until_next(clock, std::max<uint64_t>(1, config_.heartbeat_ms / 2),
                                deliveries_.next_deadline(), !waiting_for_room_.empty());
 }

@@ -10,15 +10,17 @@
 // Every commit first saves the queue records changed since the last one
 // (the journal's before-commit hook), so a commit in the middle of a turn
 // (map growth) is as consistent as the one at its end.
-// Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (picking and
-// sending messages, requeue, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone
-// have types of their own: RequestReader (a received message checked and decoded, or refused),
-// TimerSchedule (when each timer is next due, on which clock), DeliveryTable (unacked deliveries
+// Files: commands.cpp (one function per command), put.cpp (PUT by phase), delivery.cpp (requeue,
+// settling, dead-lettering), timers.cpp, broker.cpp. Parts that stand alone have types of their
+// own: RequestReader (a received message checked and decoded, or refused), TimerSchedule (when
+// each timer is next due, on which clock), DeliveryEngine (picking ready messages and sending
+// them, queues taking turns; the Broker is its DeliveryHost), DeliveryTable (unacked deliveries
 // and their indexes), SessionTable, QueueTable, Outbox, Journal.
 #pragma once
 
 #include "clock.hpp"
 #include "config.hpp"
+#include "delivery_engine.hpp"
 #include "delivery_table.hpp"
 #include "journal.hpp"
 #include "outbox.hpp"
@@ -43,9 +45,8 @@ namespace courier::proxy {
 
 struct MetricsSnapshot;  // metrics_snapshot.hpp
 
-struct Outgoing;  // a message picked for a consumer (delivery.cpp)
-
-class Broker {
+// Final: the DeliveryHost functions it calls itself are not virtual calls.
+class Broker final : private DeliveryHost {
  public:
   Broker(const ProxyConfig& config, Journal& journal, Outbox& outbox);
 
@@ -58,7 +59,7 @@ class Broker {
   void run_timers();
   // Sends what ready messages the consumers' credit allows, up to a bound
   // per turn (the rest goes out in the next turns, queues taking turns).
-  void deliver();
+  void deliver() { engine_.deliver(clock_); }
   // Peers that ROUTER could not reach: their sessions are closed.
   void drop_sessions(const std::vector<std::string>& peers);
 
@@ -108,26 +109,6 @@ class Broker {
   void for_each_delivery(Session& s, const cqp1::HeaderView& h, std::string_view command, F&& f);
 
   // delivery.cpp
-  struct DeliveryBudget {
-    uint64_t messages, bytes;
-    bool spent() const noexcept { return messages == 0 || bytes == 0; }
-  };
-  // Returns false when the budget ran out before the queue's consumers were
-  // served all they may take.
-  bool deliver_queue(Queue& q, DeliveryBudget& budget);
-  // deliver_queue's phases (delivery.cpp).
-  uint64_t pick_batch(Queue& q, const Subscription& c, uint64_t want, uint64_t max_bytes,
-                      std::vector<Outgoing>& batch, bool& blocked);
-  void account_batch(Queue& q, Subscription& c, const std::vector<Outgoing>& batch, std::vector<uint64_t>& ids);
-  void send_deliver(Queue& q, Subscription& c, std::vector<Outgoing>& batch, const std::vector<uint64_t>& ids);
-  // The next ready message in seq order, with how often it was delivered before.
-  std::optional<std::pair<MessageView, uint32_t>> take_ready(Queue& q);
-  uint32_t prior_deliveries(Queue& q, const MessageView& m);
-  // Whether delivering with this attempt writes it to the journal first.
-  static bool journals_attempt(const Queue& q, uint32_t attempt, bool auto_ack) {
-    return !auto_ack && (attempt >= 2 || q.rec.options.tokens.has_value());
-  }
-  std::optional<UnackedDelivery> release(uint64_t delivery_id);
   void requeue(uint64_t delivery_id, bool count_attempt_limit);
   void settle(uint64_t delivery_id);  // ACK: message done
   // `may_have_attempts` false skips erasing an `attempts` entry known absent.
@@ -136,14 +117,18 @@ class Broker {
   // Removes the message and moves it to the dead-letter queue, or drops it.
   // Returns false, changing nothing, when the move cannot be journalled now
   // (no room: the caller leaves the message where it is and tries later).
-  bool dead_letter(Queue& q, const MessageView& m, bool expired);
+  bool dead_letter(Queue& q, const MessageView& m, bool expired) override;
+  // An auto_ack delivery's message, removed in the commit before its DELIVER.
+  void remove_delivered(Queue& q, const MessageView& m, bool may_have_attempts) override {
+    remove_message(q, m, may_have_attempts);
+  }
   // A queue that had to wait for journal room tries again a little later.
-  void wait_for_room(Queue& q) { waiting_for_room_.insert(q.rec.id); }
+  void wait_for_room(Queue& q) override { waiting_for_room_.insert(q.rec.id); }
   void cancel_consumer(Subscription& c);
   void close_session(const std::string& peer);
-  void mark_ready(Queue& q) { ready_queues_.insert(q.rec.id); }
+  void mark_ready(Queue& q) { engine_.mark_ready(q); }
   // Its record is saved by the next commit.
-  void mark_dirty(Queue& q) {
+  void mark_dirty(Queue& q) override {
     if (!q.record_dirty) dirty_.push_back(q.rec.id);
     q.record_dirty = true;
   }
@@ -171,8 +156,7 @@ class Broker {
   QueueTable queues_;
   SessionTable sessions_;
   DeliveryTable deliveries_;  // unacked deliveries, by id and by ack deadline
-  std::set<uint32_t> ready_queues_;  // queues whose consumers may be sent something
-  uint32_t next_ready_from_ = 0;      // deliver() starts here, so queues take turns
+  DeliveryEngine engine_;     // which queues are ready, and sending to their consumers
   std::vector<uint32_t> dirty_;      // queues whose record changed since the last commit
   std::set<uint32_t> waiting_for_room_;  // queues held back by a full journal
   TimerSchedule timers_;  // when each timer is next due (timers.cpp)

@@ -468,7 +468,7 @@ void Broker::on_delete(Session& s, const HeaderView& h) {
                            " consumer(s): PURGE it, ack or cancel first");
   }
   journal_.erase_queue(q->rec);
-  ready_queues_.erase(q->rec.id);
+  engine_.forget(q->rec.id);
   waiting_for_room_.erase(q->rec.id);
   sessions_.forget_queue(q->rec.id);
   const std::string kept(name);  // `name` may point into the erased record

@@ -4,7 +4,7 @@
 // the broker needs: its subscription's ids (CANCEL, BYE and silence requeue
 // them all), its queue's in-flight seqs (a pick skips them; depth counts
 // them), and ack deadlines in time order (ack_timeout). What a delivery's end
-// means for credit and readiness stays with the Broker (delivery.cpp).
+// means for credit and readiness is DeliveryEngine::release's.
 // Single-threaded, like all proxy state.
 #pragma once
 

@@ -18,7 +18,7 @@ void Broker::run_timers() {
   // Queues that stopped for want of journal room look again now and then
   // (ACKs elsewhere may have freed pages); not every turn, which would spin.
   if (!waiting_for_room_.empty() && timers_.is_due(Timer::room_retry, clock_)) {
-    for (uint32_t id : waiting_for_room_) ready_queues_.insert(id);
+    for (uint32_t id : waiting_for_room_) engine_.mark_ready(id);
     waiting_for_room_.clear();
     timers_.set_due_now(Timer::ttl_expiry);
     timers_.set_due_at(Timer::room_retry, clock_.steady_ms + 100);

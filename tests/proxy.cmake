@@ -1,5 +1,5 @@
 # courier-proxy internals (the journal, the tables, request reading, the timer
-# schedule), driven directly.
+# schedule, the delivery engine), driven directly.
 # (The proxy's wire behaviour is covered by tests/blackbox/proxy.)
 if(TARGET courier_proxy_core)
   courier_add_gtest(journal_test journal_test.cpp)
@@ -8,6 +8,8 @@ if(TARGET courier_proxy_core)
   target_link_libraries(node_recycler_test PRIVATE courier_proxy_core)
   courier_add_gtest(delivery_table_test delivery_table_test.cpp)
   target_link_libraries(delivery_table_test PRIVATE courier_proxy_core)
+  courier_add_gtest(delivery_engine_test delivery_engine_test.cpp)
+  target_link_libraries(delivery_engine_test PRIVATE courier_proxy_core)
   courier_add_gtest(session_table_test session_table_test.cpp)
   target_link_libraries(session_table_test PRIVATE courier_proxy_core)
   courier_add_gtest(request_reader_test request_reader_test.cpp)
