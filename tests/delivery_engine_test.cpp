@@ -236,6 +236,30 @@ TEST_F(DeliveryEngineTest, ConsumersOfAQueueTakeTurnsOneDeliverEach) {
   EXPECT_EQ(deliveries_.find(3)->consumer, b.get());
 }
 
+// A consumer without credit is passed over, not counted against the one that
+// has credit: a turn goes on serving the latter until it is full or the queue
+// is empty. (Nothing marks the queue ready again by itself, so a turn that
+// stopped early would leave messages waiting beside a consumer with credit.)
+TEST_F(DeliveryEngineTest, AConsumerWithoutCreditDoesNotStopTheOneWithCredit) {
+  Queue& q = queue("jobs");
+  for (int i = 0; i < 6; ++i) store(q, "m" + std::to_string(i + 1));
+  Session other;
+  other.peer = "consumer-2";
+  auto idle = std::make_unique<Subscription>();
+  idle->session = &other;
+  idle->queue = &q;
+  idle->credit = 0;
+  idle->window = idle->batch = 2;
+  q.consumers.push_back(idle.get());
+  Subscription& busy = consume(q, 10, /*batch=*/2);
+  engine_->mark_ready(q);
+
+  const std::vector<Received> got = deliver_turn();
+  EXPECT_EQ(got.size(), 3u) << "three DELIVERs of two in the one turn";
+  EXPECT_EQ(busy.deliveries, (std::unordered_set<uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(idle->deliveries.empty());
+}
+
 TEST_F(DeliveryEngineTest, TheTurnsBudgetStopsATurnAndQueuesTakeTurnsAcrossTurns) {
   constexpr uint64_t kBudget = DeliveryEngine::kMaxDeliveriesPerTurn;
   Queue& first = queue("first");
