@@ -8,8 +8,6 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -90,10 +88,7 @@ std::string queue_of(const Received& r) {
 class DeliveryEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/courier-engine-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    journal_ = std::make_unique<Journal>(JournalConfig{dir_ + "/data", 256ull << 20, false});
+    journal_ = std::make_unique<Journal>(JournalConfig{dir_.path() + "/data", 256ull << 20, false});
     engine_ = std::make_unique<DeliveryEngine>(*journal_, outbox_, queues_, deliveries_, host_);
     clock_.wall_ms = kWallMs;
     clock_.steady_ms = kSteadyMs;
@@ -112,7 +107,6 @@ class DeliveryEngineTest : public ::testing::Test {
   void TearDown() override {
     engine_.reset();
     journal_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   Queue& queue(std::string_view name, QueueOptions options = {}) {
@@ -165,7 +159,7 @@ class DeliveryEngineTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  test::TempDir dir_;  // declared first: removed after the journal closes
   std::unique_ptr<Journal> journal_;
   Outbox outbox_;
   QueueTable queues_;

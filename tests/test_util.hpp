@@ -38,7 +38,7 @@ std::string packb(const T& value) {
 
 inline std::string str(const zmq::message_t& m) { return m.to_string(); }
 
-// A fresh directory for ipc:// endpoints, removed at scope exit.
+// A fresh directory (ipc:// endpoints, a journal), removed at scope exit.
 class TempDir {
  public:
   TempDir() {
@@ -53,6 +53,7 @@ class TempDir {
     std::filesystem::remove_all(path_, ec);
   }
   std::string ipc(const std::string& name) const { return "ipc://" + path_ + "/" + name; }
+  const std::string& path() const noexcept { return path_; }
 
  private:
   std::string path_;
