@@ -110,11 +110,9 @@ MDB_txn* Journal::txn() {
   return txn_.get();
 }
 
-void Journal::commit() {
-  write_age_entry();
-  if (before_commit_) before_commit_();
-  flush_erases();  // opens the turn's transaction if only erases are pending
-  if (!txn_.active()) return;
+// What belongs to the open transaction: its cursors (LMDB closes them with
+// it) and what it was granted.
+void Journal::forget_turn() noexcept {
   msgs_cursor_.close();
   scan_cursor_.close();
   scan_.valid = false;
@@ -122,6 +120,14 @@ void Journal::commit() {
   turn_bytes_ = 0;
   free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
+}
+
+void Journal::commit() {
+  write_age_entry();
+  if (before_commit_) before_commit_();
+  flush_erases();  // opens the turn's transaction if only erases are pending
+  if (!txn_.active()) return;
+  forget_turn();
   // Timed for courier_journal_commit_seconds: two clock reads per commit,
   // nothing next to the fsync they surround.
   const auto started = std::chrono::steady_clock::now();
@@ -132,13 +138,7 @@ void Journal::commit() {
 void Journal::abort() noexcept {
   claim_.open = false;
   erase_later_.clear();
-  msgs_cursor_.close();
-  scan_cursor_.close();
-  scan_.valid = false;
-  dedup_cursor_.close();
-  turn_bytes_ = 0;
-  free_this_turn_.reset();
-  std::fill(std::begin(touched_), std::end(touched_), 0);
+  forget_turn();
   txn_.abort();
 }
 

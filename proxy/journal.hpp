@@ -236,6 +236,8 @@ class Journal {
  private:
   MDB_dbi dbi(TimeIndex index) const noexcept { return index == TimeIndex::delayed ? delayed_ : expiry_; }
   lmdb::Cursor& msgs_cursor();
+  // Before the transaction ends (commit or abort): its cursors and grants go.
+  void forget_turn() noexcept;
   void flush_erases();
   // Bytes free for this turn's writes: never-used pages of the map plus
   // pages on the free list that this transaction may reuse.
