@@ -15,6 +15,7 @@
 #include <queue>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace courier {
@@ -183,6 +184,9 @@ struct Server::Impl {
   std::vector<detail::OutgoingReply> draining;
 
   std::atomic<std::uint64_t> handled{0}, dropped{0}, expired{0}, unroutable{0}, dropped_replies{0};
+  // Routing ids whose last reply timed out (send_reply); serving thread only.
+  std::unordered_set<std::string> full_peers;
+  static constexpr std::size_t kMaxFullPeers = 1024;
 
   explicit Impl(ServerOptions options) : context(std::move(options.context)) {
     try {
@@ -220,9 +224,18 @@ struct Server::Impl {
       pk.pack(error);
     }
     void* s = socket.handle();
+    // A client whose queue stayed full for a whole send timeout is not waited
+    // for again until a reply gets through: thousands of replies owed to a
+    // stuck or vanished client would each stall every other client 1 s.
+    const std::string_view peer(static_cast<const char*>(envelope[0].data()), envelope[0].size());
+    const bool known_full = n_env > 0 && full_peers.count(std::string(peer)) != 0;
     for (std::size_t i = 0; i < n_env; ++i) {
       for (;;) {
-        if (zmq_msg_send(envelope[i].handle(), s, ZMQ_SNDMORE) >= 0) break;
+        const int flags = ZMQ_SNDMORE | (i == 0 && known_full ? ZMQ_DONTWAIT : 0);
+        if (zmq_msg_send(envelope[i].handle(), s, flags) >= 0) {
+          if (i == 0 && known_full) full_peers.erase(std::string(peer));
+          break;
+        }
         const int err = zmq_errno();
         if (err == EINTR) continue;
         if (i == 0 && err == EHOSTUNREACH) {
@@ -230,6 +243,8 @@ struct Server::Impl {
           return;
         }
         if (i == 0 && err == EAGAIN) {
+          if (full_peers.size() >= kMaxFullPeers) full_peers.clear();  // bounded; worst case one more wait each
+          full_peers.emplace(peer);
           ++dropped_replies;
           return;
         }
