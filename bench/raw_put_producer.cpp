@@ -1,5 +1,7 @@
 #include "raw_put_producer.hpp"
 
+#include "auto_id.hpp"
+
 #include <msgpack.hpp>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -55,6 +57,13 @@ zmq::socket_t connect_hello(zmq::context_t& ctx, const std::string& endpoint) {
   return s;
 }
 
+// The id the library's Producer would give message n (src/auto_id.hpp), so
+// the proxy's dedup index sees what it sees in production.
+std::string auto_id(const std::string& prefix, uint64_t n) {
+  char buf[courier::detail::kAutoCounterMax];
+  return prefix + std::string(courier::detail::sortable_counter(n, buf));
+}
+
 // Sends one PUT of `k` copies of `body` with ids prefix + first.. (k ≥ 2:
 // the batch form, §3.4).
 void send_put(zmq::socket_t& s, msgpack::sbuffer& header, const std::string& queue, uint64_t tag,
@@ -71,10 +80,10 @@ void send_put(zmq::socket_t& s, msgpack::sbuffer& header, const std::string& que
     p.pack(k);
     p.pack("ids");
     p.pack_array(static_cast<uint32_t>(k));
-    for (uint64_t i = 0; i < k; ++i) p.pack(prefix + std::to_string(first + i));
+    for (uint64_t i = 0; i < k; ++i) p.pack(auto_id(prefix, first + i));
   } else {
     p.pack("id");
-    p.pack(prefix + std::to_string(first));
+    p.pack(auto_id(prefix, first));
   }
   send_command(s, "PUT", header, true);
   for (uint64_t i = 0; i < k; ++i) {

@@ -1,5 +1,6 @@
 #include <courier/producer.hpp>
 
+#include "auto_id.hpp"
 #include "eventfd_wakeup.hpp"
 #include "moved_error.hpp"
 #include "protocol/cqp1.hpp"
@@ -9,7 +10,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -246,17 +246,12 @@ struct Producer::Impl {
 
   // ---- ids ------------------------------------------------------------------
 
-  // The digits of an automatic id; `buf` holds at least 20 chars.
-  static std::string_view digits(std::uint64_t n, char* buf) {
-    const auto r = std::to_chars(buf, buf + 20, n);
-    return std::string_view(buf, static_cast<std::size_t>(r.ptr - buf));
-  }
-
+  // The id as text: the user's, or the automatic one (auto_id.hpp).
   std::string id_text(const Entry& e) const {
     if (e.auto_id == 0) return e.id;
-    char buf[20];
+    char buf[detail::kAutoCounterMax];
     std::string id = prefix;
-    id += digits(e.auto_id, buf);
+    id += detail::sortable_counter(e.auto_id, buf);
     return id;
   }
 
@@ -266,8 +261,8 @@ struct Producer::Impl {
       cqp1::pack_string(p, e.id);
       return;
     }
-    char buf[20];
-    const std::string_view d = digits(e.auto_id, buf);
+    char buf[detail::kAutoCounterMax];
+    const std::string_view d = detail::sortable_counter(e.auto_id, buf);
     p.pack_str(static_cast<uint32_t>(prefix.size() + d.size()));
     p.pack_str_body(prefix.data(), static_cast<uint32_t>(prefix.size()));
     p.pack_str_body(d.data(), static_cast<uint32_t>(d.size()));

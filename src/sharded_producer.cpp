@@ -2,6 +2,7 @@
 // producer.hpp "Sharded".
 #include "sharded_producer.hpp"
 
+#include "auto_id.hpp"
 #include "moved_error.hpp"
 #include "protocol/cqp1.hpp"
 #include "zmq_util.hpp"
@@ -130,7 +131,11 @@ PublishOptions Producer::Sharded::with_id(const PublishOptions& options) {
   // The id is given here, once: it stays the same on whatever proxy the
   // message is stored, so a resend after a 421 or a `courier move` copy
   // dedups against it.
-  if (o.id.empty()) o.id = prefix + std::to_string(next_id++);
+  if (o.id.empty()) {
+    char buf[detail::kAutoCounterMax];
+    o.id = prefix;
+    o.id += detail::sortable_counter(next_id++, buf);
+  }
   return o;
 }
 

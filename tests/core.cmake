@@ -7,6 +7,8 @@ courier_add_gtest(shard_map_test shard_map_test.cpp)
 # The CQP1 unit and its typed client messages on their own (private headers of src/).
 courier_add_gtest(cqp1_test cqp1_test.cpp cqp1_messages_test.cpp)
 target_include_directories(cqp1_test PRIVATE ${PROJECT_SOURCE_DIR}/src)
+# Automatic producer ids (src/auto_id.hpp): they sort in publish order.
+courier_add_gtest(auto_id_test auto_id_test.cpp)
 
 # Compile errors that teach: encoding a type msgpack cannot pack must fail to
 # compile with the static_assert that says what to add.

@@ -13,7 +13,9 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -192,6 +194,31 @@ TEST(Producer, PublishReturnsIncreasingSeqOnceConfirmed) {
   auto s = raw.stats("orders");
   EXPECT_EQ(s["put"], 3u);
   EXPECT_EQ(s["depth"], 3u);
+}
+
+// Automatic ids are "<id_prefix>-<counter>", the counter spelled so that ids
+// sort in publish order byte by byte (src/auto_id.hpp): the proxy's dedup
+// index then grows at one end instead of splitting pages in the middle.
+TEST(Producer, AutomaticIdsSortInPublishOrder) {
+  ProxyProcess proxy;
+  auto o = options_for(proxy.endpoint());
+  o.id_prefix = "p";
+  courier::Producer producer(o);
+  std::mutex mu;
+  std::vector<std::string> ids(12);
+  for (int i = 0; i < 12; ++i) {
+    producer.publish_async("ids", i, {}, [&, i](const courier::Confirm& c) {
+      std::lock_guard<std::mutex> lock(mu);
+      ids[static_cast<std::size_t>(i)] = c.ok() ? c.id : "failed";
+    });
+  }
+  ASSERT_TRUE(producer.flush(10000ms));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(ids.front(), "p-a1");
+  EXPECT_EQ(ids[8], "p-a9");
+  EXPECT_EQ(ids[9], "p-b10");
+  EXPECT_EQ(ids.back(), "p-b12");
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end())) << "ids must sort in publish order";
 }
 
 TEST(Producer, RawPublishStoresTheBytesAsGiven) {

@@ -121,6 +121,10 @@ struct ProducerOptions {
   // See "Full queues" above.
   std::chrono::milliseconds full_wait{30000};
   // Prefix of automatic ids. Empty = 16 random hex digits, unique per Producer.
+  // A message without PublishOptions::id gets "<id_prefix>-<counter>": the
+  // counter's digit count as a letter ('a' = 1 ... 't' = 20), then its
+  // digits: "p-a1" ... "p-a9", "p-b10", "p-e12345". So one Producer's ids
+  // sort in publish order as bytes, the order the proxy's dedup index keeps.
   std::string id_prefix;
   // Socket options (linger, reconnect interval, tcp keepalive...). The
   // routing id and high-water marks are managed by the Producer.

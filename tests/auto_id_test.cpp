@@ -1,0 +1,42 @@
+// src/auto_id.hpp: automatic id counters sort in publish order as bytes, the
+// order the proxy's dedup index is keyed in.
+#include "auto_id.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace {
+
+std::string counter(std::uint64_t n) {
+  char buf[courier::detail::kAutoCounterMax];
+  return std::string(courier::detail::sortable_counter(n, buf));
+}
+
+TEST(AutoId, CounterIsItsDigitCountAsALetterThenTheDigits) {
+  EXPECT_EQ(counter(0), "a0");
+  EXPECT_EQ(counter(7), "a7");
+  EXPECT_EQ(counter(10), "b10");
+  EXPECT_EQ(counter(12345), "e12345");
+  EXPECT_EQ(counter(std::numeric_limits<std::uint64_t>::max()), "t18446744073709551615");
+}
+
+TEST(AutoId, CountersSortInNumericOrderAsBytes) {
+  std::string before = counter(0);
+  for (std::uint64_t n = 1; n <= 200000; ++n) {
+    const std::string now = counter(n);
+    ASSERT_LT(before, now) << "counter " << n - 1 << " must sort before " << n;
+    before = now;
+  }
+  // Across every change of digit count, up to the largest.
+  for (std::uint64_t p = 10; p <= 1000000000000000000ULL; p *= 10) {
+    EXPECT_LT(counter(p - 1), counter(p)) << p;
+  }
+  EXPECT_LT(counter(9999999999999999999ULL), counter(10000000000000000000ULL));
+  EXPECT_LT(counter(std::numeric_limits<std::uint64_t>::max() - 1),
+            counter(std::numeric_limits<std::uint64_t>::max()));
+}
+
+}  // namespace
