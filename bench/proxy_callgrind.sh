@@ -15,6 +15,9 @@
 #   producer  the library's Producer batching, 1 -> 1, 200,000 messages
 #   put256    raw PUTs of 256, window 1024, credit 1000, 100,000 messages
 #   put1      raw PUTs of 1, window 1000, credit 1000, 100,000 messages
+#   pruned    put256 against a proxy with --dedup-window 1000: producer ids
+#             are forgotten while the run goes on, as in any run longer
+#             than the default 2-minute window (not in the default set)
 # Prints one JSON line per run (also appended to OUT) and the median of each
 # workload per binary, with OTHER/PROXY when two are given. Needs valgrind
 # (apt-get install valgrind) and proxy_load (PLOAD, default build/bench).
@@ -58,7 +61,15 @@ load_args() {  # load_args WORKLOAD: proxy_load's arguments for it
     producer) echo "--messages 200000" ;;
     put256) echo "--messages 100000 --per-put 256 --window 1024 --credit 1000" ;;
     put1) echo "--messages 100000 --per-put 1 --window 1000 --credit 1000" ;;
-    *) die "unknown workload '$1' (producer, put256, put1)" ;;
+    pruned) load_args put256 ;;
+    *) die "unknown workload '$1' (producer, put256, put1, pruned)" ;;
+  esac
+}
+
+proxy_args() {  # proxy_args WORKLOAD: courier-proxy's extra arguments for it
+  case $1 in
+    pruned) echo "--dedup-window 1000" ;;
+    *) echo "" ;;
   esac
 }
 
@@ -69,7 +80,8 @@ run() {  # run BINARY WORKLOAD ROUND
   export CG_PROXY=$binary CG_OUT=$work/callgrind.out
   rm -rf "$work/data" "$CG_OUT"
   proxy_ep="tcp://127.0.0.1:$(free_port)"
-  start_proxy "$work/data"
+  # shellcheck disable=SC2046  # no arguments, or words by design
+  start_proxy "$work/data" $(proxy_args "$workload")
   # shellcheck disable=SC2086  # args are words by design
   "$PLOAD" --endpoint "$proxy_ep" --queue callgrind $args >/dev/null
   stop_pid "$proxy_pid" 120  # callgrind writes its totals on the way out

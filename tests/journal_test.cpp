@@ -2,6 +2,7 @@
 // does not; dedup claims and pruning; time indexes; map growth and its limit.
 #include "journal.hpp"
 #include "journal_check.hpp"
+#include "auto_id.hpp"
 #include "size_option.hpp"
 
 #include <gtest/gtest.h>
@@ -175,6 +176,75 @@ TEST_F(JournalTest, DedupPruneForgetsOldIdsButNotReclaimedOnes) {
   j.commit();
   EXPECT_FALSE(j.dedup_live(1, "old", 0));
   EXPECT_EQ(j.dedup_live(1, "reclaimed", 0), std::optional<uint64_t>(3));
+}
+
+// Whatever the order of the ids, pruning must forget exactly the ids last
+// claimed before the cut and keep the rest. Ids in publish order from three
+// producers, random ones, re-claims after the window and duplicates inside
+// it, two queues, commits at random, prunes in pieces of random size.
+TEST_F(JournalTest, DedupPruneForgetsExactlyWhatIsOlderThanTheCut) {
+  Journal j(config());
+  std::mt19937 rng(29);
+  using Key = std::pair<uint32_t, std::string>;
+  struct Claim {
+    uint64_t seq, ms;
+  };
+  std::map<Key, Claim> model;  // the latest claim of each id
+  std::vector<Key> used;
+  uint64_t counters[3] = {1, 1, 1};
+  uint64_t now = 1000, seq = 1;
+  const uint64_t window = 3000;
+  auto next_id = [&]() -> std::string {
+    const unsigned kind = rng() % 10;
+    if (kind < 7) {  // a Producer's next automatic id
+      const unsigned p = rng() % 3;
+      char buf[courier::detail::kAutoCounterMax];
+      return "p" + std::to_string(p) + "-" + std::string(courier::detail::sortable_counter(counters[p]++, buf));
+    }
+    if (kind < 9 && !used.empty()) return used[rng() % used.size()].second;  // a resend or a re-use
+    return "r" + std::to_string(rng());
+  };
+  uint64_t cut = 0;
+  for (int round = 0; round < 40; ++round) {
+    for (int put = 0, puts = 1 + static_cast<int>(rng() % 30); put < puts; ++put) {
+      now += rng() % 40;
+      const uint32_t qid = 1 + rng() % 2;
+      j.dedup_begin(qid, now);
+      for (int i = 0, n = 1 + static_cast<int>(rng() % 8); i < n; ++i) {
+        const std::string id = next_id();
+        const uint64_t since = now > window ? now - window : 0;
+        const auto got = j.dedup_claim(id, seq, since);
+        const Key key{qid, id};
+        auto it = model.find(key);
+        if (it != model.end() && it->second.ms >= since) {
+          ASSERT_EQ(got, std::optional<uint64_t>(it->second.seq)) << id;
+        } else {
+          ASSERT_FALSE(got) << id;
+          model[key] = {seq, now};
+          used.push_back(key);
+        }
+        ++seq;
+      }
+      j.dedup_end();
+      if (rng() % 4 == 0) j.commit();
+    }
+    // Prune up to a cut behind `now`, in pieces.
+    cut = std::max(cut, now > window ? now - window : 0);
+    const std::size_t limit = 1 + rng() % 50;
+    while (j.dedup_prune(cut, limit) >= limit) {
+    }
+    if (rng() % 2 == 0) j.commit();
+    for (const auto& [key, claim] : model) {
+      const auto live = j.dedup_live(key.first, key.second, 0);
+      if (claim.ms >= cut) {
+        ASSERT_EQ(live, std::optional<uint64_t>(claim.seq)) << "round " << round << ": kept " << key.second;
+      } else {
+        ASSERT_FALSE(live) << "round " << round << ": " << key.second << " claimed at " << claim.ms
+                           << " must be forgotten by the cut at " << cut;
+      }
+    }
+  }
+  j.commit();
 }
 
 TEST_F(JournalTest, DedupSurvivesReopen) {
