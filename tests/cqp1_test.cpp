@@ -49,6 +49,21 @@ TEST(Cqp1, Utf8ValidationRefusesOverlongsSurrogatesAndTruncation) {
   EXPECT_FALSE(valid_utf8("\xe2\x82")) << "truncated";
 }
 
+// ASCII is checked eight bytes at a time: a bad or multi-byte sequence must
+// be judged the same at every offset, inside a word or across two.
+TEST(Cqp1, Utf8ValidationIsTheSameAtEveryOffsetOfALongString) {
+  for (std::size_t at = 0; at <= 24; ++at) {
+    const std::string before(at, 'a'), after(24 - at, 'z');
+    EXPECT_TRUE(valid_utf8(before + after)) << at;
+    EXPECT_TRUE(valid_utf8(before + "\xc3\xa9" + after)) << "é at " << at;
+    EXPECT_TRUE(valid_utf8(before + "\xf0\x9f\x98\x80" + after)) << "a 4-byte sequence at " << at;
+    EXPECT_FALSE(valid_utf8(before + "\xff" + after)) << "0xff at " << at;
+    EXPECT_FALSE(valid_utf8(before + "\xed\xa0\x80" + after)) << "a surrogate at " << at;
+    EXPECT_FALSE(valid_utf8(before + "\xc3" + after)) << "a lead byte without its continuation at " << at;
+    EXPECT_FALSE(valid_utf8(before + after + "\xe2\x82")) << "truncated at the end, " << at;
+  }
+}
+
 TEST(Cqp1, HeaderMustBeOneMapWithStringKeys) {
   msgpack::zone zone;
   EXPECT_THROW(parse("\x91\x01", zone), BadRequest) << "an array";
