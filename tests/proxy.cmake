@@ -33,3 +33,20 @@ if(TARGET courier-proxy AND TARGET courier-cli)
                    $<TARGET_FILE:courier-cli> ${CMAKE_CURRENT_BINARY_DIR}/browser)
   set_tests_properties(proxy_dashboard_browser PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
+
+# bench/journal_ceiling runs by hand (docs/BENCHMARKS.md), so it is kept from
+# rotting here: each mode, tiny, must finish and print its JSON line. Not a
+# timing: the figures are never read.
+if(TARGET journal_ceiling)
+  foreach(mode cycle segments)
+    add_test(NAME bench_journal_ceiling_${mode}
+             COMMAND journal_ceiling --dir ${CMAKE_CURRENT_BINARY_DIR}/journal_ceiling_${mode}
+                     --mode ${mode} --batch 64 --messages 1000)
+    set_tests_properties(bench_journal_ceiling_${mode} PROPERTIES TIMEOUT 120
+                         PASS_REGULAR_EXPRESSION "\"mode\": \"${mode}\".*\"msgs_per_s\"")
+  endforeach()
+  add_test(NAME bench_journal_ceiling_commit
+           COMMAND journal_ceiling --dir ${CMAKE_CURRENT_BINARY_DIR}/journal_ceiling_commit --mode commit --commits 20)
+  set_tests_properties(bench_journal_ceiling_commit PROPERTIES TIMEOUT 120
+                       PASS_REGULAR_EXPRESSION "\"mode\": \"commit\".*\"p50_ms\"")
+endif()
