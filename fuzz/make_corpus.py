@@ -14,6 +14,7 @@ import json
 import os
 import random
 import shutil
+import struct
 
 import msgpack
 
@@ -188,11 +189,36 @@ def broker_corpus():
         write("broker_fuzz", f"random-{i}", data)
 
 
+def segment_value(messages):
+    """A segment (proxy/segment.hpp) of (ts, id or None, binary, body) tuples."""
+    records = []
+    for ts, mid, binary, body in messages:
+        flags = (1 if mid is not None else 0) | (2 if binary else 0)
+        id_bytes = mid or b""
+        records.append(struct.pack("<QQQBB", ts, ts + 5, 0, flags, len(id_bytes)) + id_bytes + body)
+    ends, at = [], 0
+    for r in records:
+        at += len(r)
+        ends.append(at)
+    return struct.pack("<I", len(records)) + b"".join(struct.pack("<I", e) for e in ends) + b"".join(records)
+
+
+def segment_corpus():
+    reset("segment_fuzz")
+    one = [(1700000000000, b"p-a1", False, b"hello")]
+    three = [(1, b"p-a1", False, b""), (2, None, False, b"x" * 300), (3, b"\x00\x01", True, b"bin")]
+    write("segment_fuzz", "one", struct.pack("<Q", 1) + segment_value(one))
+    write("segment_fuzz", "three", struct.pack("<Q", 100) + segment_value(three))
+    many = [(i, f"p-c{i:03d}".encode(), False, bytes([i % 256]) * (i % 40)) for i in range(100, 164)]
+    write("segment_fuzz", "many", struct.pack("<Q", 1 << 40) + segment_value(many))
+
+
 if __name__ == "__main__":
     cqp1_corpora()
     request_header_corpus()
     codec_corpus()
     json_corpora()
     broker_corpus()
+    segment_corpus()
     for h in sorted(os.listdir(ROOT)):
         print(f"{h}: {len(os.listdir(os.path.join(ROOT, h)))} seeds")

@@ -16,7 +16,7 @@ build=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS_PER_HARNESS|ctest] [HARNESS...]
 seconds=${2:-300}
 shift $(( $# >= 2 ? 2 : $# ))
 all=(cqp1_header_fuzz cqp1_replies_fuzz request_header_fuzz codec_decode_fuzz
-     json_to_msgpack_fuzz msgpack_to_json_fuzz broker_fuzz)
+     json_to_msgpack_fuzz msgpack_to_json_fuzz broker_fuzz segment_fuzz)
 harnesses=("${@:-${all[@]}}")
 
 "$root/scripts/setup-deps.sh"  # clang and libclang-rt are in its list

@@ -421,8 +421,7 @@ std::size_t Journal::erase_prefix(MDB_dbi db, std::string_view prefix) {
 void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body) {
   scan_.valid = false;
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
-  const std::size_t id_len = meta.id ? meta.id->bytes.size() : 0;
-  MDB_val v{kMetaFixed + id_len + body.size(), nullptr};
+  MDB_val v{record_bytes(meta, body.size()), nullptr};
   turn_bytes_ += v.mv_size + 64;
   // MDB_RESERVE: LMDB hands out the space and the body is copied once, straight
   // from the ZeroMQ frame into the page.
@@ -433,14 +432,7 @@ void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, s
   if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE);
   if (rc == MDB_MAP_FULL) throw JournalError("journal map full");
   lmdb::check(rc, "storing a message");
-  char* p = static_cast<char*>(v.mv_data);
-  write_u64(p, meta.ts_ms);
-  write_u64(p + 8, meta.due_ms);
-  write_u64(p + 16, meta.expire_ms);
-  p[24] = static_cast<char>((meta.id ? kHasId : 0) | (meta.id && meta.id->binary ? kIdBinary : 0));
-  p[25] = static_cast<char>(id_len);
-  if (id_len) std::memcpy(p + kMetaFixed, meta.id->bytes.data(), id_len);
-  if (!body.empty()) std::memcpy(p + kMetaFixed + id_len, body.data(), body.size());
+  encode_record(static_cast<char*>(v.mv_data), meta, body);
 }
 
 std::optional<MessageView> Journal::get_message(uint32_t qid, uint64_t seq) {

@@ -39,6 +39,23 @@ inline uint64_t read_u64(const char* p) {
   return v;
 }
 
+// Bytes of a record holding `meta` and a body of `body_size` bytes.
+inline std::size_t record_bytes(const MessageMeta& meta, std::size_t body_size) noexcept {
+  return kMetaFixed + (meta.id ? meta.id->bytes.size() : 0) + body_size;
+}
+
+// Writes the record into `p`, which has record_bytes(meta, body.size()).
+inline void encode_record(char* p, const MessageMeta& meta, std::string_view body) noexcept {
+  const std::size_t id_len = meta.id ? meta.id->bytes.size() : 0;
+  write_u64(p, meta.ts_ms);
+  write_u64(p + 8, meta.due_ms);
+  write_u64(p + 16, meta.expire_ms);
+  p[24] = static_cast<char>((meta.id ? kHasId : 0) | (meta.id && meta.id->binary ? kIdBinary : 0));
+  p[25] = static_cast<char>(id_len);
+  if (id_len) std::memcpy(p + kMetaFixed, meta.id->bytes.data(), id_len);
+  if (!body.empty()) std::memcpy(p + kMetaFixed + id_len, body.data(), body.size());
+}
+
 inline MessageView decode_record(uint64_t seq, const MDB_val& v) {
   if (v.mv_size < kMetaFixed) throw JournalError("journal record too short: the data file is damaged");
   const char* p = static_cast<const char*>(v.mv_data);
