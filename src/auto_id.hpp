@@ -5,8 +5,9 @@
 // is a B-tree keyed by queue and id. Plain decimal counters sort "10" before
 // "9", so each new id landed in the middle of the producer's range and split
 // pages half full; ids in key order land at its end. Measured with
-// bench/proxy_callgrind.sh: ~800 fewer proxy instructions per message
-// (docs/BENCHMARKS.md, "Ids in publish order").
+// bench/proxy_callgrind.sh: ~800 fewer proxy instructions per message in
+// runs shorter than the dedup window; past it, forgetting ids in this order
+// costs most of that back (docs/BENCHMARKS.md, "Ids in publish order").
 //
 // The counter is its digit count as one letter ('a' = 1 digit ... 't' = 20),
 // then the digits: a7 < b10 < e12345. Still readable, at most 21 bytes.
