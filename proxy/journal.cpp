@@ -627,17 +627,28 @@ std::size_t Journal::dedup_prune(uint64_t before_ms, std::size_t limit) {
     // Copy out: deleting from `dedup` may move the page v points into.
     const std::string list(static_cast<const char*>(v.mv_data), v.mv_size);
     const uint32_t qid = static_cast<uint32_t>(get_be(list.data(), 4));
+    prune_ids_.clear();
     for (std::size_t at = 4; at < list.size();) {
       const std::size_t len = static_cast<unsigned char>(list[at]);
-      const std::string_view id(list.data() + at + 1, std::min(len, list.size() - at - 1));
+      prune_ids_.emplace_back(list.data() + at + 1, std::min(len, list.size() - at - 1));
       at += 1 + len;
-      MDB_val dk = lmdb::val(dedup_key(key_buf_, qid, id)), dv;
-      // Only if the id still belongs to this entry (not re-claimed since).
-      if (ids.get(dk, dv, MDB_SET_KEY) && dv.mv_size == kDedupValue &&
-          get_be(static_cast<const char*>(dv.mv_data) + 16, 8) == n) {
-        lmdb::check(mdb_cursor_del(ids.get(), 0), "pruning the dedup index");
+    }
+    // Every other id first, then the rest. The ids of one entry are mostly
+    // neighbours in `dedup` (a Producer's ids sort in publish order), and
+    // deleting them in order drains each page from one end: once it is
+    // under a quarter full LMDB moves a node in from the next page for
+    // every further delete. Thinned out first, pages fall under that mark
+    // together and are merged whole instead.
+    for (std::size_t pass = 0; pass < 2; ++pass) {
+      for (std::size_t i = pass; i < prune_ids_.size(); i += 2) {
+        MDB_val dk = lmdb::val(dedup_key(key_buf_, qid, prune_ids_[i])), dv;
+        // Only if the id still belongs to this entry (not re-claimed since).
+        if (ids.get(dk, dv, MDB_SET_KEY) && dv.mv_size == kDedupValue &&
+            get_be(static_cast<const char*>(dv.mv_data) + 16, 8) == n) {
+          lmdb::check(mdb_cursor_del(ids.get(), 0), "pruning the dedup index");
+        }
+        ++removed;
       }
-      ++removed;
     }
     lmdb::check(mdb_cursor_del(ages.get(), 0), "pruning the dedup age index");
   }
