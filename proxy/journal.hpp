@@ -191,9 +191,11 @@ class Journal {
   // The first message of queue qid with seq >= from.
   std::optional<MessageView> next_message(uint32_t qid, uint64_t from);
   void erase_message(uint32_t qid, uint64_t seq);
-  // Erases at the end of the turn, in key order with one cursor walk: acked
-  // messages are mostly consecutive, so most erases need no tree descent.
-  // For messages nothing reads again this turn (acked ones).
+  // Erases at the end of the turn, sorted and thinned out through one
+  // cursor (journal.cpp, for_each_thinned): acked messages are mostly a run
+  // of consecutive records, whose pages LMDB then merges whole instead of
+  // rebalancing at every erase. For messages nothing reads again this turn
+  // (acked ones).
   void erase_message_at_commit(uint32_t qid, uint64_t seq) { erase_later_.push_back({qid, seq}); }
 
   // ---- delivery counts ----------------------------------------------------
