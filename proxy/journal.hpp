@@ -276,7 +276,9 @@ class Journal {
     bool valid = false;  // scan_cursor_ rests on (qid, seq)
   } scan_;
   std::string key_buf_;  // reused to build keys without allocating
-  std::vector<std::string_view> prune_ids_;  // dedup_prune's ids of one age entry
+  // dedup_prune's ids of the age entry in hand: views into its copy of the
+  // entry, refilled for each one (kept to reuse the allocation).
+  std::vector<std::string_view> prune_ids_;
   std::vector<std::pair<uint32_t, uint64_t>> erase_later_;
   uint64_t turn_bytes_ = 0;  // granted by make_room in the open transaction
   uint64_t page_size_ = 4096;
