@@ -227,8 +227,11 @@ struct Server::Impl {
     // A client whose queue stayed full for a whole send timeout is not waited
     // for again until a reply gets through: thousands of replies owed to a
     // stuck or vanished client would each stall every other client 1 s.
-    const std::string_view peer(static_cast<const char*>(envelope[0].data()), envelope[0].size());
-    const bool known_full = n_env > 0 && full_peers.count(std::string(peer)) != 0;
+    const std::string_view peer =
+        n_env > 0 ? std::string_view(static_cast<const char*>(envelope[0].data()), envelope[0].size())
+                  : std::string_view();
+    // (Nearly always empty: then no key is built and no hash computed.)
+    const bool known_full = n_env > 0 && !full_peers.empty() && full_peers.count(std::string(peer)) != 0;
     for (std::size_t i = 0; i < n_env; ++i) {
       for (;;) {
         const int flags = ZMQ_SNDMORE | (i == 0 && known_full ? ZMQ_DONTWAIT : 0);

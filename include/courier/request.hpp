@@ -46,9 +46,9 @@
 //   1000 ms (client not reading, queue at its high-water mark) is counted in
 //   dropped_replies(); later replies to that client are dropped at once,
 //   without waiting, until one gets through, so one stuck client cannot
-//   stall the others a second per reply. Unknown header keys are ignored. (The Client itself
-//   sends no "deadline": clocks of two hosts may disagree; its timeout is
-//   enforced locally.) run()/poll() throw
+//   stall the others a second per reply. Unknown header keys are ignored.
+//   (The Client itself sends no "deadline": clocks of two hosts may
+//   disagree; its timeout is enforced locally.) run()/poll() throw
 //   ClosedError when the context is shut down.
 #pragma once
 
