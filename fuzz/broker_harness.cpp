@@ -50,15 +50,27 @@ Wires& wires() {
   return *w;
 }
 
+// libFuzzer's -timeout is a SIGALRM timer: a blocking receive may see EINTR,
+// which is no error here, so the call is made again.
+zmq::recv_result_t recv_again(zmq::socket_t& s, zmq::message_t& m, zmq::recv_flags flags) {
+  for (;;) {
+    try {
+      return s.recv(m, flags);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+}
+
 std::vector<zmq::message_t> receive(zmq::socket_t& s, zmq::recv_flags flags) {
   std::vector<zmq::message_t> frames;
   zmq::message_t part;
-  if (!s.recv(part, flags)) return frames;
+  if (!recv_again(s, part, flags)) return frames;
   bool more = part.more();
   frames.push_back(std::move(part));
   while (more) {
     zmq::message_t next;
-    (void)s.recv(next, zmq::recv_flags::none);
+    (void)recv_again(s, next, zmq::recv_flags::none);
     more = next.more();
     frames.push_back(std::move(next));
   }
