@@ -30,10 +30,8 @@ void each_key(MDB_txn* txn, const char* table, F&& f) {
 JournalCensus take_census(proxy::Journal& journal) {
   JournalCensus out;
   MDB_txn* txn = journal.txn();
-  // msgs: qid u32 | seq u64
-  each_key(txn, "msgs", [&](std::string_view k) {
-    if (k.size() == 12) ++out.by_qid[static_cast<uint32_t>(big_endian(k.data(), 4))].messages;
-  });
+  // Messages in `segs` (less their acked bits) and in older journals' `msgs`.
+  journal.for_each_message([&](uint32_t qid, const proxy::MessageView&) { ++out.by_qid[qid].messages; });
   // delayed: due ms u64 | qid u32 | seq u64
   each_key(txn, "delayed", [&](std::string_view k) {
     if (k.size() == 20) ++out.by_qid[static_cast<uint32_t>(big_endian(k.data() + 8, 4))].delayed;

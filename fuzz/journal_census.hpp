@@ -17,7 +17,7 @@
 namespace courier::fuzz {
 
 struct QueueCensus {
-  uint64_t messages = 0;  // entries in `msgs`
+  uint64_t messages = 0;  // stored: in `segs` less their acked bits, and in `msgs`
   uint64_t delayed = 0;   // entries in `delayed`
 };
 

@@ -88,6 +88,11 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   delayed_ = open("delayed", 0);
   expiry_ = open("expiry", 0);
   meta_ = open("meta", 0);
+  segs_ = open("segs", 0);
+  segacked_ = open("segacked", 0);
+  MDB_stat msgs_stat;
+  lmdb::check(mdb_stat(t.get(), msgs_, &msgs_stat), "reading journal statistics");
+  legacy_ = msgs_stat.ms_entries > 0;
   {
     lmdb::Cursor c(t.get(), dedup_age_);
     MDB_val k, v;
@@ -116,6 +121,8 @@ void Journal::forget_turn() noexcept {
   msgs_cursor_.close();
   scan_cursor_.close();
   scan_.valid = false;
+  segs_cursor_.close();
+  seg_read_ = SegmentRead{};
   dedup_cursor_.close();
   turn_bytes_ = 0;
   free_this_turn_.reset();
@@ -125,19 +132,28 @@ void Journal::forget_turn() noexcept {
 void Journal::commit() {
   write_age_entry();
   if (before_commit_) before_commit_();
+  flush_segments();
   flush_erases();  // opens the turn's transaction if only erases are pending
   if (!txn_.active()) return;
+  bool legacy_drained = false;
+  if (legacy_) {
+    MDB_stat st;
+    lmdb::check(mdb_stat(txn_.get(), msgs_, &st), "reading journal statistics");
+    legacy_drained = st.ms_entries == 0;
+  }
   forget_turn();
   // Timed for courier_journal_commit_seconds: two clock reads per commit,
   // nothing next to the fsync they surround.
   const auto started = std::chrono::steady_clock::now();
   txn_.commit();
   commit_latency_.add(std::chrono::steady_clock::now() - started);
+  if (legacy_drained) legacy_ = false;  // only once committed: an abort keeps the records
 }
 
 void Journal::abort() noexcept {
   claim_.open = false;
   erase_later_.clear();
+  forget_segments();
   forget_turn();
   txn_.abort();
 }
@@ -236,7 +252,7 @@ uint64_t Journal::consumer_reserve() const noexcept {
 // and the commit writes free-list records: paid once, by the turn's first grant.
 uint64_t Journal::turn_overhead() {
   uint64_t pages = kTurnSlackPages;
-  for (MDB_dbi db : {MDB_dbi{0}, queues_, msgs_, attempts_, dedup_, dedup_age_, delayed_, expiry_}) {
+  for (MDB_dbi db : {MDB_dbi{0}, queues_, msgs_, attempts_, dedup_, dedup_age_, delayed_, expiry_, segs_, segacked_}) {
     MDB_stat st;
     lmdb::check(mdb_stat(txn(), db, &st), "reading journal statistics");
     pages += st.ms_branch_pages + st.ms_depth + 1;
@@ -359,16 +375,10 @@ std::vector<QueueRecord> Journal::load_queues() {
 // confirmed messages. Messages past the saved next_seq were all stored after
 // the record was written, so they are added to its counts.
 void Journal::cover_stored_tail(QueueRecord& q) {
-  lmdb::Cursor& c = msgs_cursor();
-  MDB_val k = lmdb::val(message_key(key_buf_, q.id, q.next_seq)), v;
-  for (bool ok = c.get(k, v, MDB_SET_RANGE); ok; ok = c.get(k, v, MDB_NEXT)) {
-    if (k.mv_size != 12) throw JournalError("journal message key has a bad size: the data file is damaged");
-    const char* kp = static_cast<const char*>(k.mv_data);
-    if (get_be(kp, 4) != q.id) break;
-    const MessageView m = decode_record(get_be(kp + 4, 8), v);
-    q.next_seq = m.seq + 1;
+  for (auto m = next_message(q.id, q.next_seq); m; m = next_message(q.id, m->seq + 1)) {
+    q.next_seq = m->seq + 1;
     ++q.stored;
-    if (m.meta.due_ms != 0) ++q.delayed;
+    if (m->meta.due_ms != 0) ++q.delayed;
     q.repaired = true;
   }
 }
@@ -402,6 +412,18 @@ void Journal::erase_queue(const QueueRecord& q) {
   put_be(prefix, q.id, 4);
   erase_prefix(dedup_, prefix);
   erase_prefix(attempts_, prefix);
+  // An empty queue's segments are all acked: deleted at commit, or here if
+  // the commit has not come yet. Its turn's builder is empty or all acked.
+  open_segments_.erase(q.id);
+  erase_prefix(segs_, prefix);
+  erase_prefix(segacked_, prefix);
+  for (auto it = segment_acks_.lower_bound({q.id, 0}); it != segment_acks_.end() && it->first.first == q.id;) {
+    it = segment_acks_.erase(it);
+  }
+  segment_acks_dirty_.erase(std::remove_if(segment_acks_dirty_.begin(), segment_acks_dirty_.end(),
+                                           [&](const SegmentKey& k) { return k.first == q.id; }),
+                            segment_acks_dirty_.end());
+  seg_read_ = SegmentRead{};
 }
 
 std::size_t Journal::erase_prefix(MDB_dbi db, std::string_view prefix) {
@@ -418,24 +440,9 @@ std::size_t Journal::erase_prefix(MDB_dbi db, std::string_view prefix) {
 
 // ---- messages -------------------------------------------------------------
 
-void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body) {
-  scan_.valid = false;
-  MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
-  MDB_val v{record_bytes(meta, body.size()), nullptr};
-  turn_bytes_ += v.mv_size + 64;
-  // MDB_RESERVE: LMDB hands out the space and the body is copied once, straight
-  // from the ZeroMQ frame into the page.
-  // Seqs only grow within a queue, so for the queue with the highest id (the
-  // common one-hot-queue case) MDB_APPEND skips the search; LMDB refuses it
-  // cheaply (right spine only) for a key that is not last.
-  int rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE | MDB_APPEND);
-  if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), msgs_, &k, &v, MDB_RESERVE);
-  if (rc == MDB_MAP_FULL) throw JournalError("journal map full");
-  lmdb::check(rc, "storing a message");
-  encode_record(static_cast<char*>(v.mv_data), meta, body);
-}
-
-std::optional<MessageView> Journal::get_message(uint32_t qid, uint64_t seq) {
+// `msgs`: the records of a journal written before segments, read and erased
+// until drained.
+std::optional<MessageView> Journal::legacy_get(uint32_t qid, uint64_t seq) {
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   MDB_val v;
   int rc = mdb_get(txn(), msgs_, &k, &v);
@@ -449,7 +456,7 @@ lmdb::Cursor& Journal::msgs_cursor() {
   return msgs_cursor_;
 }
 
-std::optional<MessageView> Journal::next_message(uint32_t qid, uint64_t from) {
+std::optional<MessageView> Journal::legacy_next(uint32_t qid, uint64_t from) {
   if (scan_cursor_.get() == nullptr) scan_cursor_ = lmdb::Cursor(txn(), msgs_);
   MDB_val k, v;
   bool found;
@@ -505,11 +512,13 @@ void Journal::flush_erases() {
   erase_later_.clear();
 }
 
-void Journal::erase_message(uint32_t qid, uint64_t seq) {
+bool Journal::legacy_erase(uint32_t qid, uint64_t seq) {
   scan_.valid = false;
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   int rc = mdb_del(txn(), msgs_, &k, nullptr);
-  if (rc != MDB_NOTFOUND) lmdb::check(rc, "erasing a message");
+  if (rc == MDB_NOTFOUND) return false;
+  lmdb::check(rc, "erasing a message");
+  return true;
 }
 
 // ---- delivery counts --------------------------------------------------------

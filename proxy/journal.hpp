@@ -7,7 +7,14 @@
 //   queues   name                          -> QueueRecord (msgpack array of 12;
 //                                             records of 10 predate `tokens`,
 //                                             of 11 `moved_to`)
-//   msgs     qid u32 | seq u64             -> MessageMeta + body
+//   segs     qid u32 | first seq u64       -> the messages one turn stored in one queue,
+//                                             seqs first.. consecutive (segment.hpp)
+//   segacked qid u32 | first seq u64       -> bitmap, u64 words: bit i set = seq first+i
+//                                             acked; only for a segment partly acked at a
+//                                             commit (see "Segments" below)
+//   msgs     qid u32 | seq u64             -> MessageMeta + body: one record per message,
+//                                             as journals before segments wrote them;
+//                                             read until drained, never written
 //   attempts qid u32 | seq u64             -> u32 deliveries so far (see below)
 //   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64
 //   dedupage first PUT ms u64 | n u64      -> qid u32 | (u8 len | id)*: the ids one PUT
@@ -31,8 +38,21 @@
 // message still reaches max_attempts. (A crash between commit and send can
 // count one delivery that never left: attempt errs high, never low.)
 //
+// Segments (docs/RATIONALE.md, "Fewer journal records per message"): LMDB
+// spends ~2,850 instructions on each message record (append, then erase with
+// rebalancing), ~100 per message on one record per commit. So a turn's
+// messages of a queue wait in a SegmentBuilder and the commit writes them as
+// one `segs` record; reads in the same turn are served from the builder. An
+// ack sets the message's bit in the segment's acks (kept in memory, loaded
+// from `segacked` on first touch); at commit, a segment whose last message
+// was acked is deleted with its bitmap, and a partly acked one that changed
+// gets its bitmap written. A crash before the commit redelivers, as before.
+// A journal written before segments keeps its `msgs` records: a queue's seqs
+// there are all below its first segment, read and erased as they were.
+//
 // Transactions: one write transaction per loop turn (begin lazily, commit
-// once). Views returned by reads are valid only until that transaction ends.
+// once). Views returned by reads are valid until the next write or the end
+// of the transaction, whichever comes first.
 // Every commit, including the rare one in the middle of a turn when the map
 // grows, first runs the owner's before-commit hook (the Broker saves its
 // changed queue records there): no commit leaves `msgs` ahead of `queues`.
@@ -55,12 +75,16 @@
 
 #include "latency_histogram.hpp"
 #include "lmdb.hpp"
+#include "message.hpp"
 #include "protocol/cqp1.hpp"
+#include "segment.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,20 +115,6 @@ struct QueueRecord {
   uint64_t delivered_below = 0;  // see "Attempts survive a crash" above
   QueueOptions options;
   bool repaired = false;  // load_queues found messages past next_seq (not stored)
-};
-
-struct MessageMeta {
-  uint64_t ts_ms = 0;      // enqueue time
-  uint64_t due_ms = 0;     // 0: ready on arrival; else delayed until then
-  uint64_t expire_ms = 0;  // 0: never expires
-  std::optional<cqp1::ProducerId> id;
-};
-
-// A stored message; views into the journal, valid until the turn commits.
-struct MessageView {
-  uint64_t seq = 0;
-  MessageMeta meta;
-  std::string_view body;
 };
 
 struct TimeEntry {
@@ -185,18 +195,22 @@ class Journal {
   // ids, delivery counts), so a later queue of that name starts afresh.
   void erase_queue(const QueueRecord& q);
 
-  // ---- messages ---------------------------------------------------------
+  // ---- messages (journal_segments.cpp) ------------------------------------
+  // Seqs of a queue must come in increasing order.
   void put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body);
   std::optional<MessageView> get_message(uint32_t qid, uint64_t seq);
   // The first message of queue qid with seq >= from.
   std::optional<MessageView> next_message(uint32_t qid, uint64_t from);
-  void erase_message(uint32_t qid, uint64_t seq);
-  // Erases at the end of the turn, sorted and thinned out through one
-  // cursor (journal.cpp, for_each_thinned): acked messages are mostly a run
-  // of consecutive records, whose pages LMDB then merges whole instead of
-  // rebalancing at every erase. For messages nothing reads again this turn
-  // (acked ones).
-  void erase_message_at_commit(uint32_t qid, uint64_t seq) { erase_later_.push_back({qid, seq}); }
+  // Gone from reads at once, from the file at commit.
+  void erase_message(uint32_t qid, uint64_t seq) { erase_stored(qid, seq, /*legacy_now=*/true); }
+  // The same for messages nothing reads again this turn (acked ones): a
+  // `msgs` record of an older journal is erased at commit, sorted and thinned
+  // out through one cursor (journal.cpp, for_each_thinned), so LMDB merges
+  // its pages whole instead of rebalancing at every erase.
+  void erase_message_at_commit(uint32_t qid, uint64_t seq) { erase_stored(qid, seq, /*legacy_now=*/false); }
+  // Every stored message, queue by queue in seq order (for checks and tests;
+  // reads the whole journal). Throws JournalError on a damaged record.
+  void for_each_message(const std::function<void(uint32_t qid, const MessageView&)>& visit);
 
   // ---- delivery counts ----------------------------------------------------
   std::optional<uint32_t> attempts(uint32_t qid, uint64_t seq);
@@ -238,6 +252,49 @@ class Journal {
  private:
   MDB_dbi dbi(TimeIndex index) const noexcept { return index == TimeIndex::delayed ? delayed_ : expiry_; }
   lmdb::Cursor& msgs_cursor();
+
+  // ---- segments (journal_segments.cpp) ----
+  // Which messages of a stored segment are acked.
+  struct SegmentAcks {
+    uint32_t count = 0;
+    uint32_t live = 0;            // not acked
+    std::vector<uint64_t> bits;   // bit i: seq first+i acked (empty: none)
+    bool dirty = false;           // changed this turn, in segment_acks_dirty_
+    bool acked(uint64_t i) const noexcept { return i / 64 < bits.size() && ((bits[i / 64] >> (i % 64)) & 1); }
+    bool ack(uint64_t i);         // false if it already was
+  };
+  using SegmentKey = std::pair<uint32_t, uint64_t>;  // qid, first seq
+  // This turn's messages of one queue, written at commit.
+  struct OpenSegment {
+    uint64_t first = 0;
+    SegmentBuilder builder;
+    SegmentAcks acks;  // of what the turn already acked of its own messages
+    bool holds(uint64_t seq) const noexcept { return seq >= first && seq - first < builder.count(); }
+  };
+  // A stored segment being read, with its acks (nullptr: none).
+  struct SegmentRead {
+    uint32_t qid = 0;
+    std::optional<SegmentView> view;
+    const SegmentAcks* acks = nullptr;
+  };
+  void erase_stored(uint32_t qid, uint64_t seq, bool legacy_now);
+  // The stored segment of queue qid holding seq or, with or_after, the first
+  // one after it; the view stays valid for the turn (segs is written only at
+  // commit, or when a turn's builder spills).
+  const SegmentRead* find_segment(uint32_t qid, uint64_t seq, bool or_after);
+  // The acks of a stored segment, loaded from `segacked` (nullptr: none yet;
+  // created when `create`).
+  SegmentAcks* segment_acks(uint32_t qid, const SegmentView& view, bool create);
+  // Writes a queue's builder as a segment (nothing if the turn acked all of it).
+  void write_open_segment(uint32_t qid, OpenSegment& open);
+  // At commit: every builder, then every changed bitmap or emptied segment.
+  void flush_segments();
+  void forget_segments() noexcept;  // the turn is thrown away: back to the file's state
+  void check_segments(JournalCheck& out, const std::map<uint32_t, std::size_t>& by_id,
+                      const std::map<uint32_t, uint64_t>& legacy_end);
+  std::optional<MessageView> legacy_get(uint32_t qid, uint64_t seq);
+  std::optional<MessageView> legacy_next(uint32_t qid, uint64_t from);
+  bool legacy_erase(uint32_t qid, uint64_t seq);
   // Before the transaction ends (commit or abort): its cursors and grants go.
   void forget_turn() noexcept;
   void flush_erases();
@@ -257,7 +314,20 @@ class Journal {
   lmdb::Env env_;
   uint64_t map_size_ = 0;
   MDB_dbi queues_ = 0, msgs_ = 0, attempts_ = 0, dedup_ = 0, dedup_age_ = 0, delayed_ = 0,
-          expiry_ = 0, meta_ = 0;
+          expiry_ = 0, meta_ = 0, segs_ = 0, segacked_ = 0;
+  // `msgs` still holds records of a journal written before segments.
+  bool legacy_ = false;
+  std::unordered_map<uint32_t, OpenSegment> open_segments_;  // by qid; kept to reuse buffers
+  std::vector<uint32_t> open_qids_;  // queues with messages in a builder this turn
+  // Acks of stored segments touched since they were loaded; every entry
+  // mirrors `segacked` as of the last commit plus this turn's changes.
+  std::map<SegmentKey, SegmentAcks> segment_acks_;
+  std::vector<SegmentKey> segment_acks_dirty_;
+  lmdb::Cursor segs_cursor_;
+  SegmentRead seg_read_;  // the last segment found; cleared with the turn
+  // A builder this large is written at once, mid-turn: a segment's offsets
+  // are u32, and one value need not hold a whole busy turn.
+  static constexpr std::size_t kMaxSegmentBytes = 16u << 20;
   lmdb::Txn txn_;
   lmdb::Cursor msgs_cursor_;
   // The dedup index's cursor for the transaction: ids mostly arrive in

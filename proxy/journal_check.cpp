@@ -6,6 +6,7 @@
 #include "journal_check.hpp"
 #include "journal_format.hpp"
 
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -20,6 +21,92 @@ std::string at(const std::string& queue, uint64_t seq) {
 }
 
 }  // namespace
+
+// Segments: each belongs to a queue, is readable, starts past the queue's
+// `msgs` records and its previous segment, holds only seqs below next_seq;
+// its acks bitmap, if any, is a bitmap of its size. Adds the live messages
+// to the queues' counts.
+void Journal::check_segments(JournalCheck& out, const std::map<uint32_t, std::size_t>& by_id,
+                             const std::map<uint32_t, uint64_t>& legacy_end) {
+  uint64_t all_acked = 0;
+  std::map<uint32_t, uint64_t> segment_end;  // one past a queue's last segment so far
+  lmdb::Cursor c(txn(), segs_);
+  MDB_val k, v;
+  for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
+    if (k.mv_size != 12) {
+      out.problem("a segment key of " + std::to_string(k.mv_size) + " bytes (12 expected)");
+      continue;
+    }
+    const char* kp = static_cast<const char*>(k.mv_data);
+    const auto qid = static_cast<uint32_t>(get_be(kp, 4));
+    const uint64_t first = get_be(kp + 4, 8);
+    auto it = by_id.find(qid);
+    if (it == by_id.end()) {
+      out.problem("the segment from seq " + std::to_string(first) + " of queue id " + std::to_string(qid) +
+                  " belongs to no queue");
+      continue;
+    }
+    QueueCheck& q = out.queues[it->second];
+    std::optional<SegmentView> view;
+    try {
+      view = SegmentView::parse(first, lmdb::view(v));
+    } catch (const JournalError& e) {
+      out.problem(at(q.name, first) + ": " + e.what());
+      continue;
+    }
+    if (auto l = legacy_end.find(qid); l != legacy_end.end() && l->second > first) {
+      out.problem("the segment at " + at(q.name, first) + " starts below the queue's one-record messages");
+    }
+    if (auto e = segment_end.find(qid); e != segment_end.end() && e->second > first) {
+      out.problem("the segment at " + at(q.name, first) + " overlaps the one before it");
+    }
+    segment_end[qid] = view->end_seq();
+    std::vector<uint64_t> bits;
+    MDB_val ak = k, av;
+    const int rc = mdb_get(txn(), segacked_, &ak, &av);
+    if (rc == 0) {
+      if (av.mv_size != (view->count() + 63) / 64 * sizeof(uint64_t)) {
+        out.problem("the acks of the segment at " + at(q.name, first) + " have " + std::to_string(av.mv_size) +
+                    " bytes, not one bit per message");
+      } else {
+        bits.resize(av.mv_size / sizeof(uint64_t));
+        std::memcpy(bits.data(), av.mv_data, av.mv_size);
+      }
+    } else if (rc != MDB_NOTFOUND) {
+      lmdb::check(rc, "reading a segment's acks");
+    }
+    uint64_t live = 0;
+    for (uint64_t seq = first; seq < view->end_seq(); ++seq) {
+      const uint64_t i = seq - first;
+      if (!bits.empty() && ((bits[i / 64] >> (i % 64)) & 1)) continue;
+      ++live;
+      ++q.messages;
+      if (seq >= q.next_seq) {
+        out.problem(at(q.name, seq) + " is at or past the queue's next_seq " + std::to_string(q.next_seq) +
+                    " (a new PUT would overwrite it)");
+      }
+      try {
+        (void)view->message(seq);
+      } catch (const JournalError& e) {
+        out.problem(at(q.name, seq) + ": " + e.what());
+      }
+    }
+    if (live == 0) ++all_acked;
+  }
+  if (all_acked > 0) {
+    out.notes.push_back(std::to_string(all_acked) +
+                        " segment(s) with every message acked (deleted when next touched; harmless)");
+  }
+  uint64_t stray_acks = 0;
+  lmdb::Cursor a(txn(), segacked_);
+  for (bool ok = a.get(k, v, MDB_FIRST); ok; ok = a.get(k, v, MDB_NEXT)) {
+    MDB_val sk = k, sv;
+    if (mdb_get(txn(), segs_, &sk, &sv) == MDB_NOTFOUND) ++stray_acks;
+  }
+  if (stray_acks > 0) {
+    out.notes.push_back(std::to_string(stray_acks) + " ack bitmap(s) of segments no longer stored (harmless)");
+  }
+}
 
 JournalCheck Journal::check() {
   JournalCheck out;
@@ -82,6 +169,7 @@ JournalCheck Journal::check() {
   }
 
   // ---- messages: each belongs to a queue, below its next_seq, readable ----
+  std::map<uint32_t, uint64_t> legacy_end;  // one past a queue's last `msgs` seq
   {
     lmdb::Cursor c(txn(), msgs_);
     MDB_val k, v;
@@ -101,6 +189,7 @@ JournalCheck Journal::check() {
       }
       QueueCheck& q = out.queues[it->second];
       ++q.messages;
+      legacy_end[qid] = seq + 1;
       if (seq >= q.next_seq) {
         out.problem(at(q.name, seq) + " is at or past the queue's next_seq " + std::to_string(q.next_seq) +
                     " (a new PUT would overwrite it)");
@@ -112,6 +201,8 @@ JournalCheck Journal::check() {
       }
     }
   }
+
+  check_segments(out, by_id, legacy_end);
 
   // ---- time indexes: each entry names a stored message with that time ----
   auto check_index = [&](MDB_dbi db, const char* what, bool delayed) {

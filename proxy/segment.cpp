@@ -36,6 +36,10 @@ void SegmentBuilder::clear() noexcept {
   records_.clear();
 }
 
+SegmentView SegmentBuilder::view(uint64_t first_seq) const noexcept {
+  return SegmentView(first_seq, count(), reinterpret_cast<const char*>(ends_.data()), records_);
+}
+
 namespace {
 [[noreturn]] void damaged(const char* what) {
   throw JournalError(std::string("journal segment ") + what + ": the data file is damaged");

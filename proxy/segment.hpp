@@ -4,8 +4,8 @@
 // each (append, then erase with rebalancing) and ~100 on a record per
 // commit (BENCHMARKS.md, "What one record per commit would gain").
 //
-// FIRST STAGE: the codec alone, with its tests and fuzzer. The Journal does
-// not write segments yet; what it takes to do so is listed in RATIONALE.
+// The Journal keeps a turn's messages of each queue in a SegmentBuilder and
+// writes it at commit (journal_segments.cpp).
 //
 // Key (as in `msgs`): qid u32 | first seq u64, big-endian. The seqs of a
 // segment are consecutive: a queue hands its seqs out one after another,
@@ -20,7 +20,9 @@
 // reading seq k one lookup, not a walk.
 #pragma once
 
-#include "journal.hpp"
+#include "message.hpp"
+
+#include <courier/errors.hpp>
 
 #include <cstdint>
 #include <string>
@@ -28,6 +30,8 @@
 #include <vector>
 
 namespace courier::proxy {
+
+class SegmentView;
 
 // Collects a turn's messages of one queue and writes them as one value.
 class SegmentBuilder {
@@ -41,6 +45,11 @@ class SegmentBuilder {
   // Writes the value into `out`, which has size() bytes (MDB_RESERVE space).
   void write_to(char* out) const noexcept;
   void clear() noexcept;
+  // The messages added so far, read in place (the offsets are kept in the
+  // value's layout). Valid until the next add() or clear().
+  SegmentView view(uint64_t first_seq) const noexcept;
+  // Bytes held in reserve for the next turn's messages.
+  std::size_t capacity() const noexcept { return records_.capacity() + 4 * ends_.capacity(); }
 
  private:
   std::vector<uint32_t> ends_;
@@ -63,6 +72,7 @@ class SegmentView {
   MessageView message(uint64_t seq) const;
 
  private:
+  friend class SegmentBuilder;
   SegmentView(uint64_t first, uint32_t count, const char* ends, std::string_view records)
       : first_(first), count_(count), ends_(ends), records_(records) {}
   uint32_t end_of(uint32_t i) const noexcept;

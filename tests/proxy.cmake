@@ -16,9 +16,12 @@ if(TARGET courier_proxy_core)
   target_link_libraries(request_reader_test PRIVATE courier_proxy_core)
   courier_add_gtest(put_request_test put_request_test.cpp)
   target_link_libraries(put_request_test PRIVATE courier_proxy_core)
-  # One turn's messages of a queue as one journal record (the codec alone).
+  # One turn's messages of a queue as one journal record (the codec).
   courier_add_gtest(segment_test segment_test.cpp)
   target_link_libraries(segment_test PRIVATE courier_proxy_core)
+  # The Journal's messages as segments: turns, acks, aborts, reopens, older journals.
+  courier_add_gtest(journal_segments_test journal_segments_test.cpp)
+  target_link_libraries(journal_segments_test PRIVATE courier_proxy_core)
   courier_add_gtest(timer_schedule_test timer_schedule_test.cpp)
   target_link_libraries(timer_schedule_test PRIVATE courier_proxy_core)
   # --http: the Prometheus text, rates, and the HOST:PORT rules.
