@@ -5,10 +5,10 @@
 #include "journal.hpp"
 #include "journal_check.hpp"
 #include "journal_format.hpp"
+#include "test_util.hpp"
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <random>
@@ -21,16 +21,20 @@ namespace {
 
 class JournalSegmentsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/courier-segments-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   // No fsync: what is tested is what a commit holds, not when it is on disk.
-  JournalConfig config() const { return {dir_ + "/data", 256ull << 20, false}; }
-  std::string dir_;
+  JournalConfig config() const { return {dir_.path() + "/data", 256ull << 20, false}; }
+  test::TempDir dir_;
 };
+
+// Saves a queue record (the counts --check and recovery compare with).
+void save_record(Journal& j, uint32_t id, const std::string& name, uint64_t next_seq, uint64_t stored) {
+  QueueRecord q;
+  q.id = id;
+  q.name = name;
+  q.next_seq = next_seq;
+  q.stored = stored;
+  j.save_queue(q);
+}
 
 using Key = std::pair<uint32_t, uint64_t>;
 using Model = std::map<Key, std::string>;
@@ -147,11 +151,7 @@ TEST_F(JournalSegmentsTest, AcksOfAPartlyAckedSegmentSurviveAReopenAndTheLastAck
   for (uint64_t seq : seqs) j.erase_message(1, seq);
   j.commit();
   // Nothing left of the segment: its record and its bitmap are gone.
-  QueueRecord q;
-  q.id = 1;
-  q.name = "q";
-  q.next_seq = 101;
-  j.save_queue(q);
+  save_record(j, 1, "q", 101, 0);
   j.commit();
   const JournalCheck r = j.check();
   EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
@@ -212,15 +212,10 @@ void write_legacy_messages(const std::string& dir, uint32_t qid, uint64_t from, 
 TEST_F(JournalSegmentsTest, AJournalWrittenBeforeSegmentsIsReadThenDrained) {
   {
     Journal j(config());
-    QueueRecord q;
-    q.id = 1;
-    q.name = "old";
-    q.next_seq = 11;
-    q.stored = 10;
-    j.save_queue(q);
+    save_record(j, 1, "old", 11, 10);
     j.commit();
   }
-  write_legacy_messages(dir_ + "/data", 1, 1, 10);
+  write_legacy_messages(dir_.path() + "/data", 1, 1, 10);
   {
     Journal j(config());
     auto queues = j.load_queues();
@@ -242,10 +237,7 @@ TEST_F(JournalSegmentsTest, AJournalWrittenBeforeSegmentsIsReadThenDrained) {
     j.erase_message(1, 1);
     j.erase_message_at_commit(1, 2);
     j.erase_message(1, 12);
-    QueueRecord q = queues[0];
-    q.next_seq = 16;
-    q.stored = 12;
-    j.save_queue(q);
+    save_record(j, 1, "old", 16, 12);
     j.commit();
     const JournalCheck r = j.check();
     EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
@@ -267,12 +259,7 @@ TEST_F(JournalSegmentsTest, AJournalWrittenBeforeSegmentsIsReadThenDrained) {
 TEST_F(JournalSegmentsTest, RecoveryCountsSegmentMessagesPastALaggingRecord) {
   {
     Journal j(config());
-    QueueRecord q;
-    q.id = 2;
-    q.name = "lagging";
-    q.next_seq = 4;
-    q.stored = 3;
-    j.save_queue(q);
+    save_record(j, 2, "lagging", 4, 3);
     for (uint64_t seq = 1; seq <= 6; ++seq) j.put_message(2, seq, {}, "b");  // one segment across next_seq
     j.commit();
     j.erase_message(2, 5);
@@ -289,12 +276,7 @@ TEST_F(JournalSegmentsTest, RecoveryCountsSegmentMessagesPastALaggingRecord) {
 TEST_F(JournalSegmentsTest, CheckNamesSegmentsPastNextSeqAndOfNoQueue) {
   {
     Journal j(config());
-    QueueRecord q;
-    q.id = 1;
-    q.name = "short";
-    q.next_seq = 2;
-    q.stored = 1;
-    j.save_queue(q);
+    save_record(j, 1, "short", 2, 1);
     j.put_message(1, 1, {}, "fine");
     j.put_message(1, 2, {}, "past next_seq");
     j.put_message(7, 1, {}, "orphan");
