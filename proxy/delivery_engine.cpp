@@ -15,21 +15,6 @@
 
 namespace courier::proxy {
 
-// A message picked for a consumer, already out of the journal.
-struct Outgoing {
-  uint64_t seq = 0;
-  uint64_t ts_ms = 0, due_ms = 0, expire_ms = 0;
-  uint32_t attempt = 1;
-  bool has_id = false, id_binary = false;
-  // The producer id, in place: a heap string per message cost ~1.5 % of
-  // the proxy's instructions (PUT keeps ids to kMaxProducerId bytes).
-  uint8_t id_size = 0;
-  char id[cqp1::kMaxProducerId];
-  zmq::message_t body;
-
-  std::string_view id_view() const noexcept { return {id, id_size}; }
-};
-
 namespace {
 
 void pack_id(msgpack::packer<msgpack::sbuffer>& p, const Outgoing& o) {
@@ -47,6 +32,7 @@ void DeliveryEngine::deliver(const Clock& clock) {
   clock_ = clock;
   std::set<uint32_t> ready;
   ready.swap(ready_queues_);
+  last_marked_ = kNoQueue;
   DeliveryBudget budget{kMaxDeliveriesPerTurn, kMaxDeliveryBytesPerTurn};
   // Queues take turns: start after the last one served, wrap around.
   auto start = ready.lower_bound(next_ready_from_);
@@ -115,8 +101,8 @@ std::optional<std::pair<MessageView, uint32_t>> DeliveryEngine::take_ready(Queue
 // then encode the DELIVER (send_deliver).
 bool DeliveryEngine::deliver_queue(Queue& q, DeliveryBudget& budget) {
   if (q.consumers.empty()) return true;
-  std::vector<Outgoing> batch;
-  std::vector<uint64_t> ids;
+  std::vector<Outgoing>& batch = batch_;
+  std::vector<uint64_t>& ids = ids_;
   std::size_t starved = 0;  // consumers in a row that may not be sent more
   bool blocked = false;     // the journal has no room for what comes next
   while (starved < q.consumers.size() && q.depth() > 0 && !blocked) {

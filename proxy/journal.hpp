@@ -266,6 +266,7 @@ class Journal {
   using SegmentKey = std::pair<uint32_t, uint64_t>;  // qid, first seq
   // This turn's messages of one queue, written at commit.
   struct OpenSegment {
+    uint64_t turn = 0;  // the last turn that put into it (turn_no_)
     uint64_t first = 0;
     SegmentBuilder builder;
     SegmentAcks acks;  // of what the turn already acked of its own messages
@@ -275,7 +276,7 @@ class Journal {
   struct SegmentRead {
     uint32_t qid = 0;
     std::optional<SegmentView> view;
-    const SegmentAcks* acks = nullptr;
+    SegmentAcks* acks = nullptr;
   };
   void erase_stored(uint32_t qid, uint64_t seq, bool legacy_now);
   // The stored segment of queue qid holding seq or, with or_after, the first
@@ -318,7 +319,8 @@ class Journal {
   // `msgs` still holds records of a journal written before segments.
   bool legacy_ = false;
   std::unordered_map<uint32_t, OpenSegment> open_segments_;  // by qid; kept to reuse buffers
-  std::vector<uint32_t> open_qids_;  // queues with messages in a builder this turn
+  std::vector<uint32_t> open_qids_;  // queues put into this turn, once each
+  uint64_t turn_no_ = 1;              // counts flushes (commits) and aborts
   // Acks of stored segments touched since they were loaded; every entry
   // mirrors `segacked` as of the last commit plus this turn's changes.
   std::map<SegmentKey, SegmentAcks> segment_acks_;

@@ -44,16 +44,31 @@ inline std::size_t record_bytes(const MessageMeta& meta, std::size_t body_size) 
   return kMetaFixed + (meta.id ? meta.id->bytes.size() : 0) + body_size;
 }
 
-// Writes the record into `p`, which has record_bytes(meta, body.size()).
-inline void encode_record(char* p, const MessageMeta& meta, std::string_view body) noexcept {
-  const std::size_t id_len = meta.id ? meta.id->bytes.size() : 0;
+// Writes the record's fixed part (kMetaFixed bytes) into `p`.
+inline void encode_record_head(char* p, const MessageMeta& meta) noexcept {
   write_u64(p, meta.ts_ms);
   write_u64(p + 8, meta.due_ms);
   write_u64(p + 16, meta.expire_ms);
   p[24] = static_cast<char>((meta.id ? kHasId : 0) | (meta.id && meta.id->binary ? kIdBinary : 0));
-  p[25] = static_cast<char>(id_len);
+  p[25] = static_cast<char>(meta.id ? meta.id->bytes.size() : 0);
+}
+
+// Writes the record into `p`, which has record_bytes(meta, body.size()).
+inline void encode_record(char* p, const MessageMeta& meta, std::string_view body) noexcept {
+  const std::size_t id_len = meta.id ? meta.id->bytes.size() : 0;
+  encode_record_head(p, meta);
   if (id_len) std::memcpy(p + kMetaFixed, meta.id->bytes.data(), id_len);
   if (!body.empty()) std::memcpy(p + kMetaFixed + id_len, body.data(), body.size());
+}
+
+// Appends the record to `out`: no zero-filling of space then overwritten
+// (callgrind: ~60 instructions per 128-byte message in SegmentBuilder::add).
+inline void append_record(std::string& out, const MessageMeta& meta, std::string_view body) {
+  char head[kMetaFixed];
+  encode_record_head(head, meta);
+  out.append(head, kMetaFixed);
+  if (meta.id) out.append(meta.id->bytes);
+  out.append(body);
 }
 
 inline MessageView decode_record(uint64_t seq, const MDB_val& v) {

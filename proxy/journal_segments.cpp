@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace courier::proxy {
 
@@ -49,10 +50,13 @@ void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, s
   if (!open.builder.empty() && open.first + open.builder.count() != seq) {
     write_open_segment(qid, open);  // a segment's seqs are consecutive
   }
+  if (open.turn != turn_no_) {
+    open.turn = turn_no_;
+    open_qids_.push_back(qid);
+  }
   if (open.builder.empty()) {
     open.first = seq;
     open.acks = SegmentAcks{};
-    open_qids_.push_back(qid);
   }
   open.builder.add(meta, body);
   ++open.acks.count;
@@ -97,7 +101,15 @@ void Journal::flush_segments() {
     auto it = open_segments_.find(qid);
     if (it != open_segments_.end()) write_open_segment(qid, it->second);
   }
+  // Buffers are kept for the queues of this turn only: with many queues, one
+  // each would add up.
+  if (open_segments_.size() > open_qids_.size()) {
+    for (auto it = open_segments_.begin(); it != open_segments_.end();) {
+      it = it->second.turn == turn_no_ ? std::next(it) : open_segments_.erase(it);
+    }
+  }
   open_qids_.clear();
+  ++turn_no_;
   if (segment_acks_dirty_.empty()) return;
   seg_read_ = SegmentRead{};
   for (const SegmentKey& key : segment_acks_dirty_) {
@@ -131,6 +143,7 @@ void Journal::forget_segments() noexcept {
     it->second.acks = SegmentAcks{};
   }
   open_qids_.clear();
+  ++turn_no_;
   segment_acks_.clear();
   segment_acks_dirty_.clear();
   seg_read_ = SegmentRead{};
@@ -250,7 +263,8 @@ void Journal::erase_stored(uint32_t qid, uint64_t seq, bool legacy_now) {
   }
   if (const SegmentRead* r = find_segment(qid, seq, /*or_after=*/false)) {
     const uint64_t first = r->view->first_seq();
-    SegmentAcks* acks = segment_acks(qid, *r->view, /*create=*/true);
+    // The read's acks when it has them: a map lookup less per ack.
+    SegmentAcks* acks = r->acks ? r->acks : segment_acks(qid, *r->view, /*create=*/true);
     if (acks->ack(seq - first) && !acks->dirty) {
       acks->dirty = true;
       segment_acks_dirty_.push_back({qid, first});

@@ -8,7 +8,7 @@
 
 namespace courier::proxy {
 
-using format::encode_record;
+using format::append_record;
 using format::record_bytes;
 
 void SegmentBuilder::add(const MessageMeta& meta, std::string_view body) {
@@ -19,8 +19,7 @@ void SegmentBuilder::add(const MessageMeta& meta, std::string_view body) {
     // turn); reaching it is a bug, never a damaged file.
     throw JournalError("a segment past 4 GiB: a turn stored more than the loop allows");
   }
-  records_.resize(at + bytes);
-  encode_record(records_.data() + at, meta, body);
+  append_record(records_, meta, body);
   ends_.push_back(static_cast<uint32_t>(at + bytes));
 }
 
