@@ -551,15 +551,15 @@ void Journal::erase_attempts(uint32_t qid, uint64_t seq) {
 
 namespace {
 std::string& dedup_key(std::string& buf, uint32_t qid, std::string_view id) {
-  buf.clear();
-  put_be(buf, qid, 4);
-  buf.append(id);
+  buf.resize(4 + id.size());
+  store_be32(buf.data(), qid);
+  std::memcpy(buf.data() + 4, id.data(), id.size());
   return buf;
 }
 
 MDB_val age_key(char (&buf)[16], uint64_t ms, uint64_t n) {
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(ms >> (56 - 8 * i));
-  for (int i = 0; i < 8; ++i) buf[8 + i] = static_cast<char>(n >> (56 - 8 * i));
+  store_be64(buf, ms);
+  store_be64(buf + 8, n);
   return MDB_val{sizeof buf, buf};
 }
 }  // namespace
@@ -589,9 +589,9 @@ void Journal::dedup_begin(uint32_t qid, uint64_t now_ms) {
 
 std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, uint64_t since_ms) {
   char value[kDedupValue];
-  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(seq >> (56 - 8 * i));
-  for (int i = 0; i < 8; ++i) value[8 + i] = static_cast<char>(claim_.now_ms >> (56 - 8 * i));
-  for (int i = 0; i < 8; ++i) value[16 + i] = static_cast<char>(claim_.n >> (56 - 8 * i));
+  store_be64(value, seq);
+  store_be64(value + 8, claim_.now_ms);
+  store_be64(value + 16, claim_.n);
   MDB_val k = lmdb::val(dedup_key(key_buf_, claim_.qid, id));
   MDB_val v{sizeof value, value};
   // MDB_NOOVERWRITE looks up and inserts in one descent; on a hit it hands

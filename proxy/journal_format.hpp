@@ -19,10 +19,38 @@ namespace format {
 constexpr std::size_t kDedupValue = 24;  // seq | first PUT ms | age n
 
 // ---- fixed-width big-endian encodings ---------------------------------
+// One byte swap rather than a loop of shifts: GCC does not fold the loops,
+// and three of them per dedup claim cost ~170 instructions (callgrind).
+inline uint64_t to_be64(uint64_t v) noexcept {
+  if constexpr (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) return __builtin_bswap64(v);
+  return v;
+}
+inline uint32_t to_be32(uint32_t v) noexcept {
+  if constexpr (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) return __builtin_bswap32(v);
+  return v;
+}
+inline void store_be64(char* p, uint64_t v) noexcept {
+  v = to_be64(v);
+  std::memcpy(p, &v, 8);
+}
+inline void store_be32(char* p, uint32_t v) noexcept {
+  v = to_be32(v);
+  std::memcpy(p, &v, 4);
+}
 inline void put_be(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 inline uint64_t get_be(const char* p, int bytes) {
+  if (bytes == 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return to_be64(v);
+  }
+  if (bytes == 4) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return to_be32(v);
+  }
   uint64_t v = 0;
   for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
@@ -91,8 +119,8 @@ inline MessageView decode_record(uint64_t seq, const MDB_val& v) {
 
 inline std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
   buf.resize(12);
-  for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(qid >> (24 - 8 * i));
-  for (int i = 0; i < 8; ++i) buf[4 + i] = static_cast<char>(seq >> (56 - 8 * i));
+  store_be32(buf.data(), qid);
+  store_be64(buf.data() + 4, seq);
   return buf;
 }
 
