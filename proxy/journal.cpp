@@ -598,7 +598,12 @@ std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, 
   // back the stored value instead.
   note_scattered(dedup_);
   if (dedup_cursor_.get() == nullptr) dedup_cursor_ = lmdb::Cursor(txn(), dedup_);
-  int rc = mdb_cursor_put(dedup_cursor_.get(), &k, &v, MDB_NOOVERWRITE);
+  // MDB_APPEND refuses (MDB_KEYEXIST, value untouched) a key that is not
+  // past the last one: then the ordinary claim decides.
+  const bool try_append = dedup_appending_ || (++dedup_append_tries_ & 15) == 0;
+  int rc = try_append ? mdb_cursor_put(dedup_cursor_.get(), &k, &v, MDB_NOOVERWRITE | MDB_APPEND) : MDB_KEYEXIST;
+  dedup_appending_ = try_append && rc == 0;
+  if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(dedup_cursor_.get(), &k, &v, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) {
     if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
     const char* p = static_cast<const char*>(v.mv_data);
