@@ -299,15 +299,13 @@ class Journal {
   // Before the transaction ends (commit or abort): its cursors and grants go.
   void forget_turn() noexcept;
   void flush_erases();
-  // Bytes free for this turn's writes: never-used pages of the map plus
-  // pages on the free list that this transaction may reuse.
-  uint64_t room_left();
   // Cost of n writes of `entry` bytes at scattered keys of `db`.
   uint64_t scattered_cost(MDB_dbi db, uint64_t n, uint64_t entry);
-  // Removes every key of `db` that starts with `prefix`; returns how many.
+  // Paths and free-list records a transaction may copy, paid once per turn.
   uint64_t turn_overhead();
   void cover_stored_tail(QueueRecord& q);
   void note_scattered(MDB_dbi db) noexcept { ++touched_[db & 15]; }
+  // Removes every key of `db` that starts with `prefix`; returns how many.
   std::size_t erase_prefix(MDB_dbi db, std::string_view prefix);
 
   JournalConfig config_;
