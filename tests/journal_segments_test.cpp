@@ -285,12 +285,7 @@ TEST_F(JournalSegmentsTest, CheckNamesSegmentsPastNextSeqAndOfNoQueue) {
   Journal j(config());
   const JournalCheck r = j.check();
   EXPECT_FALSE(r.ok());
-  auto mentions = [&](const std::string& text) {
-    for (const auto& p : r.problems) {
-      if (p.find(text) != std::string::npos) return true;
-    }
-    return false;
-  };
+  auto mentions = [&](std::string_view text) { return test::any_contains(r.problems, text); };
   EXPECT_TRUE(mentions("queue short seq 2 is at or past")) << (r.problems.empty() ? "" : r.problems.front());
   EXPECT_TRUE(mentions("of queue id 7 belongs to no queue"));
   EXPECT_TRUE(mentions("counts 1 stored messages, the journal holds 2"));

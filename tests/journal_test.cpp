@@ -4,6 +4,7 @@
 #include "journal_check.hpp"
 #include "auto_id.hpp"
 #include "size_option.hpp"
+#include "test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -491,12 +492,7 @@ TEST_F(JournalTest, CheckNamesEveryBrokenInvariant) {
   Journal j(config());
   const JournalCheck r = j.check();
   EXPECT_FALSE(r.ok());
-  auto mentions = [&](const std::string& text) {
-    for (const auto& p : r.problems) {
-      if (p.find(text) != std::string::npos) return true;
-    }
-    return false;
-  };
+  auto mentions = [&](std::string_view text) { return test::any_contains(r.problems, text); };
   EXPECT_TRUE(mentions("seq 5 is at or past")) << "a message a new PUT would overwrite";
   EXPECT_TRUE(mentions("belongs to no queue"));
   EXPECT_TRUE(mentions("which is not stored")) << "a delayed entry without its message";

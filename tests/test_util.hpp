@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,6 +38,14 @@ std::string packb(const T& value) {
 }
 
 inline std::string str(const zmq::message_t& m) { return m.to_string(); }
+
+// Whether any of `lines` (problems a check reported, log lines) contains `text`.
+inline bool any_contains(const std::vector<std::string>& lines, std::string_view text) {
+  for (const auto& line : lines) {
+    if (line.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
 
 // A fresh directory (ipc:// endpoints, a journal), removed at scope exit.
 class TempDir {
