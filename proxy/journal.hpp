@@ -262,6 +262,9 @@ class Journal {
     bool dirty = false;           // changed this turn, in segment_acks_dirty_
     bool acked(uint64_t i) const noexcept { return i / 64 < bits.size() && ((bits[i / 64] >> (i % 64)) & 1); }
     bool ack(uint64_t i);         // false if it already was
+    // A segment of `count` messages with the `segacked` value `stored`
+    // (nullptr: none acked); nullopt when its size is not one bit per message.
+    static std::optional<SegmentAcks> read(uint32_t count, const MDB_val* stored);
   };
   using SegmentKey = std::pair<uint32_t, uint64_t>;  // qid, first seq
   // This turn's messages of one queue, written at commit.

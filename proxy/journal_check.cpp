@@ -61,24 +61,18 @@ void Journal::check_segments(JournalCheck& out, const std::map<uint32_t, std::si
       out.problem("the segment at " + at(q.name, first) + " overlaps the one before it");
     }
     segment_end[qid] = view->end_seq();
-    std::vector<uint64_t> bits;
     MDB_val ak = k, av;
     const int rc = mdb_get(txn(), segacked_, &ak, &av);
-    if (rc == 0) {
-      if (av.mv_size != (view->count() + 63) / 64 * sizeof(uint64_t)) {
-        out.problem("the acks of the segment at " + at(q.name, first) + " have " + std::to_string(av.mv_size) +
-                    " bytes, not one bit per message");
-      } else {
-        bits.resize(av.mv_size / sizeof(uint64_t));
-        std::memcpy(bits.data(), av.mv_data, av.mv_size);
-      }
-    } else if (rc != MDB_NOTFOUND) {
-      lmdb::check(rc, "reading a segment's acks");
+    if (rc != 0 && rc != MDB_NOTFOUND) lmdb::check(rc, "reading a segment's acks");
+    std::optional<SegmentAcks> acks = SegmentAcks::read(view->count(), rc == 0 ? &av : nullptr);
+    if (!acks) {
+      out.problem("the acks of the segment at " + at(q.name, first) + " have " + std::to_string(av.mv_size) +
+                  " bytes, not one bit per message");
+      acks = SegmentAcks::read(view->count(), nullptr);
     }
     uint64_t live = 0;
     for (uint64_t seq = first; seq < view->end_seq(); ++seq) {
-      const uint64_t i = seq - first;
-      if (!bits.empty() && ((bits[i / 64] >> (i % 64)) & 1)) continue;
+      if (acks->acked(seq - first)) continue;
       ++live;
       ++q.messages;
       if (seq >= q.next_seq) {

@@ -43,6 +43,22 @@ bool Journal::SegmentAcks::ack(uint64_t i) {
   return true;
 }
 
+std::optional<Journal::SegmentAcks> Journal::SegmentAcks::read(uint32_t count, const MDB_val* stored) {
+  SegmentAcks acks;
+  acks.count = count;
+  acks.live = count;
+  if (stored == nullptr) return acks;
+  const std::size_t words = (count + 63) / 64;
+  if (stored->mv_size != words * sizeof(uint64_t)) return std::nullopt;
+  acks.bits.resize(words);
+  std::memcpy(acks.bits.data(), stored->mv_data, stored->mv_size);
+  if (count % 64 != 0) acks.bits.back() &= (uint64_t{1} << (count % 64)) - 1;  // bits past the last message
+  uint64_t acked = 0;
+  for (uint64_t w : acks.bits) acked += static_cast<uint64_t>(__builtin_popcountll(w));
+  acks.live = static_cast<uint32_t>(count - acked);
+  return acks;
+}
+
 // ---- writing ------------------------------------------------------------------
 
 void Journal::put_message(uint32_t qid, uint64_t seq, const MessageMeta& meta, std::string_view body) {
@@ -158,23 +174,10 @@ Journal::SegmentAcks* Journal::segment_acks(uint32_t qid, const SegmentView& vie
   MDB_val k = lmdb::val(message_key(key_buf_, qid, view.first_seq())), v;
   const int rc = mdb_get(txn(), segacked_, &k, &v);
   if (rc == MDB_NOTFOUND && !create) return nullptr;
-  SegmentAcks acks;
-  acks.count = view.count();
-  acks.live = acks.count;
-  if (rc != MDB_NOTFOUND) {
-    lmdb::check(rc, "reading a segment's acks");
-    const std::size_t words = (acks.count + 63) / 64;
-    if (v.mv_size != words * sizeof(uint64_t)) {
-      throw JournalError("acks of a journal segment have a bad size: the data file is damaged");
-    }
-    acks.bits.resize(words);
-    std::memcpy(acks.bits.data(), v.mv_data, v.mv_size);
-    if (acks.count % 64 != 0) acks.bits.back() &= (uint64_t{1} << (acks.count % 64)) - 1;
-    uint64_t acked = 0;
-    for (uint64_t w : acks.bits) acked += static_cast<uint64_t>(__builtin_popcountll(w));
-    acks.live = static_cast<uint32_t>(acks.count - acked);
-  }
-  SegmentAcks& stored = segment_acks_.emplace(key, std::move(acks)).first->second;
+  if (rc != MDB_NOTFOUND) lmdb::check(rc, "reading a segment's acks");
+  std::optional<SegmentAcks> acks = SegmentAcks::read(view.count(), rc == 0 ? &v : nullptr);
+  if (!acks) throw JournalError("acks of a journal segment have a bad size: the data file is damaged");
+  SegmentAcks& stored = segment_acks_.emplace(key, std::move(*acks)).first->second;
   if (stored.live == 0) {  // all acked, never deleted (not written so): deleted now
     stored.dirty = true;
     segment_acks_dirty_.push_back(key);
