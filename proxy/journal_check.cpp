@@ -6,7 +6,6 @@
 #include "journal_check.hpp"
 #include "journal_format.hpp"
 
-#include <cstring>
 #include <map>
 #include <set>
 
