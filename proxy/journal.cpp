@@ -90,6 +90,7 @@ Journal::Journal(const JournalConfig& config) : config_(config) {
   meta_ = open("meta", 0);
   segs_ = open("segs", 0);
   segacked_ = open("segacked", 0);
+  open_dedup_runs(t.get());
   MDB_stat msgs_stat;
   lmdb::check(mdb_stat(t.get(), msgs_, &msgs_stat), "reading journal statistics");
   legacy_ = msgs_stat.ms_entries > 0;
@@ -124,6 +125,7 @@ void Journal::forget_turn() noexcept {
   segs_cursor_.close();
   seg_read_ = SegmentRead{};
   dedup_cursor_.close();
+  runs_cursor_.close();
   turn_bytes_ = 0;
   free_this_turn_.reset();
   std::fill(std::begin(touched_), std::end(touched_), 0);
@@ -152,6 +154,7 @@ void Journal::commit() {
 
 void Journal::abort() noexcept {
   claim_.open = false;
+  run_.open = false;
   erase_later_.clear();
   forget_segments();
   forget_turn();
@@ -232,7 +235,10 @@ uint64_t Journal::scattered_cost(MDB_dbi db, uint64_t n, uint64_t entry) {
 uint64_t Journal::put_cost(uint64_t payload, uint64_t ids, uint64_t id_bytes, uint64_t timed) {
   uint64_t cost = 2 * payload + page_size_;  // appends fill pages; the queue's tail leaf is copied
   if (ids > 0) {
+    // An id lands in `dedup` or, automatic, in a run of `dedupruns`: room
+    // for either.
     cost += scattered_cost(dedup_, ids, 4 + id_bytes / ids + kDedupValue);
+    cost += scattered_cost(dedup_runs_, ids, 4 + 1 + id_bytes / ids + 8 + kDedupRunValue);
     cost += 2 * (4 + ids + id_bytes + kNodeHeader) + page_size_;  // one `dedupage` list
   }
   if (timed > 0) cost += 2 * scattered_cost(delayed_, timed, 20);  // delayed and expiry alike
@@ -252,7 +258,7 @@ uint64_t Journal::consumer_reserve() const noexcept {
 // and the commit writes free-list records: paid once, by the turn's first grant.
 uint64_t Journal::turn_overhead() {
   uint64_t pages = kTurnSlackPages;
-  for (MDB_dbi db : {MDB_dbi{0}, queues_, msgs_, attempts_, dedup_, dedup_age_, delayed_, expiry_, segs_, segacked_}) {
+  for (MDB_dbi db : {MDB_dbi{0}, queues_, msgs_, attempts_, dedup_, dedup_runs_, dedup_age_, delayed_, expiry_, segs_, segacked_}) {
     MDB_stat st;
     lmdb::check(mdb_stat(txn(), db, &st), "reading journal statistics");
     pages += st.ms_branch_pages + st.ms_depth + 1;
@@ -411,6 +417,8 @@ void Journal::erase_queue(const QueueRecord& q) {
   std::string prefix;
   put_be(prefix, q.id, 4);
   erase_prefix(dedup_, prefix);
+  erase_prefix(dedup_runs_, prefix);
+  if (claim_.qid == q.id) run_.open = false;
   erase_prefix(attempts_, prefix);
   // An empty queue's segments are all acked: deleted at commit, or here if
   // the commit has not come yet. Its turn's builder is empty or all acked.
@@ -476,23 +484,6 @@ std::optional<MessageView> Journal::legacy_next(uint32_t qid, uint64_t from) {
   return m;
 }
 
-namespace {
-// Visits items 0, 4, 8, ..., then 1, 5, 9, ..., and so on: the order to
-// erase a run of neighbouring records in. Erased in key order, each page is
-// drained from one end, and once it is under a quarter full LMDB moves a
-// node in from the next page for every further erase. Thinned out in four
-// passes, the pages fall under that mark together and are merged whole.
-// Callgrind (BENCHMARKS.md, "Erasing runs of records"): -1.8 % per message
-// at 256 per PUT for acked messages, -1.8 % for pruned producer ids; two
-// passes gained less on acks, eight lost to the extra lookups.
-template <class Item, class Visit>
-void for_each_thinned(const std::vector<Item>& items, Visit&& visit) {
-  constexpr std::size_t kPasses = 4;
-  for (std::size_t pass = 0; pass < kPasses; ++pass) {
-    for (std::size_t i = pass; i < items.size(); i += kPasses) visit(items[i]);
-  }
-}
-}  // namespace
 
 void Journal::flush_erases() {
   if (erase_later_.empty()) return;
@@ -545,132 +536,6 @@ void Journal::erase_attempts(uint32_t qid, uint64_t seq) {
   MDB_val k = lmdb::val(message_key(key_buf_, qid, seq));
   int rc = mdb_del(txn(), attempts_, &k, nullptr);
   if (rc != MDB_NOTFOUND) lmdb::check(rc, "erasing a delivery count");
-}
-
-// ---- dedup ------------------------------------------------------------------
-
-namespace {
-std::string& dedup_key(std::string& buf, uint32_t qid, std::string_view id) {
-  buf.resize(4 + id.size());
-  store_be32(buf.data(), qid);
-  std::memcpy(buf.data() + 4, id.data(), id.size());
-  return buf;
-}
-
-MDB_val age_key(char (&buf)[16], uint64_t ms, uint64_t n) {
-  store_be64(buf, ms);
-  store_be64(buf + 8, n);
-  return MDB_val{sizeof buf, buf};
-}
-}  // namespace
-
-std::optional<uint64_t> Journal::dedup_live(uint32_t qid, std::string_view id, uint64_t since_ms) {
-  MDB_val k = lmdb::val(dedup_key(key_buf_, qid, id));
-  MDB_val v;
-  int rc = mdb_get(txn(), dedup_, &k, &v);
-  if (rc == MDB_NOTFOUND) return std::nullopt;
-  lmdb::check(rc, "reading the dedup index");
-  if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
-  const char* p = static_cast<const char*>(v.mv_data);
-  if (get_be(p + 8, 8) < since_ms) return std::nullopt;
-  return get_be(p, 8);
-}
-
-void Journal::dedup_begin(uint32_t qid, uint64_t now_ms) {
-  if (claim_.open && claim_.qid == qid && claim_.now_ms == now_ms) return;  // joins it
-  write_age_entry();
-  claim_.open = true;
-  claim_.qid = qid;
-  claim_.now_ms = now_ms;
-  claim_.n = next_age_n_;
-  claim_.ids.clear();
-  put_be(claim_.ids, qid, 4);
-}
-
-std::optional<uint64_t> Journal::dedup_claim(std::string_view id, uint64_t seq, uint64_t since_ms) {
-  char value[kDedupValue];
-  store_be64(value, seq);
-  store_be64(value + 8, claim_.now_ms);
-  store_be64(value + 16, claim_.n);
-  MDB_val k = lmdb::val(dedup_key(key_buf_, claim_.qid, id));
-  MDB_val v{sizeof value, value};
-  // MDB_NOOVERWRITE looks up and inserts in one descent; on a hit it hands
-  // back the stored value instead.
-  note_scattered(dedup_);
-  if (dedup_cursor_.get() == nullptr) dedup_cursor_ = lmdb::Cursor(txn(), dedup_);
-  // MDB_APPEND refuses (MDB_KEYEXIST, value untouched) a key that is not
-  // past the last one: then the ordinary claim decides.
-  const bool try_append = dedup_appending_ || (++dedup_append_tries_ & 15) == 0;
-  int rc = try_append ? mdb_cursor_put(dedup_cursor_.get(), &k, &v, MDB_NOOVERWRITE | MDB_APPEND) : MDB_KEYEXIST;
-  dedup_appending_ = try_append && rc == 0;
-  if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(dedup_cursor_.get(), &k, &v, MDB_NOOVERWRITE);
-  if (rc == MDB_KEYEXIST) {
-    if (v.mv_size != kDedupValue) throw JournalError("dedup entry has a bad size: the data file is damaged");
-    const char* p = static_cast<const char*>(v.mv_data);
-    if (get_be(p + 8, 8) >= since_ms) return get_be(p, 8);
-    // Remembered from before the window: the id is free again.
-    MDB_val fresh{sizeof value, value};
-    lmdb::check(mdb_put(txn(), dedup_, &k, &fresh, 0), "storing a dedup entry");
-  } else {
-    lmdb::check(rc, "storing a dedup entry");
-  }
-  claim_.ids.push_back(static_cast<char>(id.size()));
-  claim_.ids.append(id);
-  return std::nullopt;
-}
-
-void Journal::dedup_end() {
-  if (claim_.ids.size() > kMaxAgeEntry) write_age_entry();
-}
-
-void Journal::write_age_entry() {
-  if (!claim_.open) return;
-  claim_.open = false;
-  if (claim_.ids.size() <= 4) return;
-  next_age_n_ = claim_.n + 1;
-  char buf[16];
-  MDB_val k = age_key(buf, claim_.now_ms, claim_.n);
-  MDB_val v = lmdb::val(claim_.ids);
-  // Age keys only grow (unless the wall clock steps back), so MDB_APPEND
-  // writes them without a search and fills pages whole.
-  int rc = mdb_put(txn(), dedup_age_, &k, &v, MDB_APPEND);
-  if (rc == MDB_KEYEXIST) rc = mdb_put(txn(), dedup_age_, &k, &v, 0);
-  lmdb::check(rc, "storing a dedup age entry");
-}
-
-std::size_t Journal::dedup_prune(uint64_t before_ms, std::size_t limit) {
-  std::size_t removed = 0;
-  lmdb::Cursor ages(txn(), dedup_age_);
-  lmdb::Cursor ids(txn(), dedup_);
-  MDB_val k, v;
-  while (removed < limit && ages.get(k, v, MDB_FIRST)) {
-    if (k.mv_size != 16 || v.mv_size < 4) throw JournalError("dedup age entry is damaged");
-    const char* kp = static_cast<const char*>(k.mv_data);
-    if (get_be(kp, 8) >= before_ms) break;
-    const uint64_t n = get_be(kp + 8, 8);
-    // Copy out: deleting from `dedup` may move the page v points into.
-    const std::string list(static_cast<const char*>(v.mv_data), v.mv_size);
-    const uint32_t qid = static_cast<uint32_t>(get_be(list.data(), 4));
-    prune_ids_.clear();
-    for (std::size_t at = 4; at < list.size();) {
-      const std::size_t len = static_cast<unsigned char>(list[at]);
-      prune_ids_.emplace_back(list.data() + at + 1, std::min(len, list.size() - at - 1));
-      at += 1 + len;
-    }
-    // One entry's ids are mostly neighbours in `dedup` (a Producer's ids
-    // sort in publish order): thinned out, like acked messages.
-    for_each_thinned(prune_ids_, [&](std::string_view id) {
-      MDB_val dk = lmdb::val(dedup_key(key_buf_, qid, id)), dv;
-      // Only if the id still belongs to this entry (not re-claimed since).
-      if (ids.get(dk, dv, MDB_SET_KEY) && dv.mv_size == kDedupValue &&
-          get_be(static_cast<const char*>(dv.mv_data) + 16, 8) == n) {
-        lmdb::check(mdb_cursor_del(ids.get(), 0), "pruning the dedup index");
-      }
-      ++removed;
-    });
-    lmdb::check(mdb_cursor_del(ages.get(), 0), "pruning the dedup age index");
-  }
-  return removed;
 }
 
 // ---- time indexes -------------------------------------------------------------

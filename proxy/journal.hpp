@@ -16,14 +16,29 @@
 //                                             as journals before segments wrote them;
 //                                             read until drained, never written
 //   attempts qid u32 | seq u64             -> u32 deliveries so far (see below)
-//   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64
+//   dedup    qid u32 | producer id         -> seq u64 | first PUT ms u64 | age n u64:
+//                                             ids that are not automatic ones
+//   dedupruns qid u32 | u8 len | prefix    -> last n u64 | first seq u64 | first PUT ms u64
+//            | first n u64                    | age n u64: automatic ids prefix+counter
+//                                             (src/auto_id.hpp) first..last, claimed for
+//                                             seqs first seq.. (see "Dedup runs" below)
 //   dedupage first PUT ms u64 | n u64      -> qid u32 | (u8 len | id)*: the ids one PUT
-//                                             claimed; pruned by age, and n only
-//                                             grows, so entries append
+//                                             claimed (a run: its first id); pruned by
+//                                             age, and n only grows, so entries append
 //   delayed  due ms u64 | qid u32 | seq    -> (empty)
 //   expiry   expire ms u64 | qid u32 | seq -> (empty)
 //   meta     "commit"                      -> anything: written to make a commit
 //                                             that frees pages for reuse
+//            "dedupruns since"             -> u64 ms: automatic ids claimed before then
+//                                             may be in `dedup` one by one
+//
+// Dedup runs: a Producer's automatic ids count up, so one PUT (or a turn of
+// single PUTs) claims a run of them for consecutive seqs; stored as one
+// record instead of one B-tree entry per id (~1,000 instructions each,
+// docs/BENCHMARKS.md). Runs of one prefix never overlap: a claim looks for
+// the stored run holding its counter (MDB_SET_RANGE, then MDB_PREV) and
+// extends the open run only below the next stored one. Every id of a run
+// shares the run's first-PUT time (one turn's), so a run expires whole.
 //
 // Attempts survive a crash without a write per delivery:
 //  - each queue record keeps `delivered_below`, the read position of the
@@ -205,7 +220,7 @@ class Journal {
   void erase_message(uint32_t qid, uint64_t seq) { erase_stored(qid, seq, /*legacy_now=*/true); }
   // The same for messages nothing reads again this turn (acked ones): a
   // `msgs` record of an older journal is erased at commit, sorted and thinned
-  // out through one cursor (journal.cpp, for_each_thinned), so LMDB merges
+  // out through one cursor (journal_format.hpp, for_each_thinned), so LMDB merges
   // its pages whole instead of rebalancing at every erase.
   void erase_message_at_commit(uint32_t qid, uint64_t seq) { erase_stored(qid, seq, /*legacy_now=*/false); }
   // Every stored message, queue by queue in seq order (for checks and tests;
@@ -315,7 +330,7 @@ class Journal {
   int lock_fd_ = -1;  // flock on DIR/proxy.lock, held for the journal's life
   lmdb::Env env_;
   uint64_t map_size_ = 0;
-  MDB_dbi queues_ = 0, msgs_ = 0, attempts_ = 0, dedup_ = 0, dedup_age_ = 0, delayed_ = 0,
+  MDB_dbi queues_ = 0, msgs_ = 0, attempts_ = 0, dedup_ = 0, dedup_runs_ = 0, dedup_age_ = 0, delayed_ = 0,
           expiry_ = 0, meta_ = 0, segs_ = 0, segacked_ = 0;
   // `msgs` still holds records of a journal written before segments.
   bool legacy_ = false;
@@ -343,6 +358,12 @@ class Journal {
   // every 16th claim tries, so producers that interleave pay little.
   bool dedup_appending_ = true;
   uint32_t dedup_append_tries_ = 0;
+  lmdb::Cursor runs_cursor_;  // `dedupruns`, for the transaction
+  bool runs_appending_ = true;  // as dedup_appending_, for runs
+  // Automatic ids claimed before this wall time may be `dedup` entries (a
+  // journal written before runs): until the window passes it, claims and
+  // lookups of automatic ids look there too. 0 for a journal begun with runs.
+  uint64_t runs_since_ms_ = 0;
   // next_message's own cursor. Delivery reads a queue forward, record after
   // record: resting on the last record returned, the next one is an
   // MDB_NEXT instead of a descent from the root (~700 instructions per
@@ -385,7 +406,29 @@ class Journal {
     uint64_t n = 0;
     std::string ids;  // qid | (u8 len | id)*
   } claim_;
-  // Writes the open age entry, if any ids are in it.
+  // The run of automatic ids being claimed under claim_ (its queue, time and
+  // age n), not written yet: ids first..last for seqs first_seq.. .
+  struct {
+    bool open = false;
+    std::string prefix;
+    uint64_t first = 0, last = 0, first_seq = 0;
+    uint64_t limit = 0;  // the next stored run's first n: the run stays below it
+  } run_;
+  struct StoredRun {
+    uint64_t first, last, first_seq, ms, age_n;
+  };
+  std::string run_key_buf_;
+  // The stored run holding counter n of (qid, prefix), if any, with
+  // runs_cursor_ on it; `next_first` gets the first n of the prefix's next
+  // stored run above n (UINT64_MAX: none).
+  std::optional<StoredRun> find_run(uint32_t qid, std::string_view prefix, uint64_t n, uint64_t& next_first);
+  std::optional<uint64_t> claim_one(std::string_view id, uint64_t seq, uint64_t since_ms);
+  std::optional<uint64_t> claim_in_run(std::string_view id, std::string_view prefix, uint64_t n, uint64_t seq,
+                                       uint64_t since_ms);
+  std::optional<uint64_t> live_one(uint32_t qid, std::string_view id, uint64_t since_ms);
+  void write_run();
+  void open_dedup_runs(MDB_txn* t);
+  // Writes the open age entry (and the open run first), if any ids are in it.
   void write_age_entry();
   static constexpr std::size_t kMaxAgeEntry = 4000;  // bytes: about one page
 };

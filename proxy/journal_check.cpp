@@ -281,6 +281,39 @@ JournalCheck Journal::check() {
       }
     }
   }
+  {
+    // Runs of automatic ids: whole records, and one prefix's runs apart.
+    lmdb::Cursor c(txn(), dedup_runs_);
+    MDB_val k, v;
+    std::string previous;  // the last run's qid | length | prefix
+    uint64_t previous_last = 0;
+    for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
+      const char* kp = static_cast<const char*>(k.mv_data);
+      if (k.mv_size < 4 + 1 + 8 || k.mv_size != 4 + 1 + static_cast<unsigned char>(kp[4]) + 8 ||
+          v.mv_size != kDedupRunValue) {
+        out.problem("a dedup run of the wrong size");
+        continue;
+      }
+      const std::string prefix(kp, k.mv_size - 8);
+      const uint64_t first = get_be(kp + k.mv_size - 8, 8);
+      const uint64_t last = get_be(static_cast<const char*>(v.mv_data), 8);
+      if (last < first) {
+        out.problem("a dedup run that ends before it begins");
+        continue;
+      }
+      if (prefix == previous && first <= previous_last) {
+        out.problem("two dedup runs of one producer overlap: an id would have two seqs");
+      }
+      previous = prefix;
+      previous_last = last;
+      auto it = by_id.find(static_cast<uint32_t>(get_be(kp, 4)));
+      if (it == by_id.end()) {
+        stray_dedup += last - first + 1;
+      } else {
+        out.queues[it->second].dedup_ids += last - first + 1;
+      }
+    }
+  }
   if (stray_attempts > 0) {
     out.notes.push_back(std::to_string(stray_attempts) +
                         " delivery count(s) of messages no longer stored (unused; harmless)");

@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace courier::proxy {
 
 namespace format {
-constexpr std::size_t kDedupValue = 24;  // seq | first PUT ms | age n
+constexpr std::size_t kDedupValue = 24;     // seq | first PUT ms | age n
+constexpr std::size_t kDedupRunValue = 32;  // last n | first seq | first PUT ms | age n
 
 // ---- fixed-width big-endian encodings ---------------------------------
 // One byte swap rather than a loop of shifts: GCC does not fold the loops,
@@ -122,6 +124,22 @@ inline std::string& message_key(std::string& buf, uint32_t qid, uint64_t seq) {
   store_be32(buf.data(), qid);
   store_be64(buf.data() + 4, seq);
   return buf;
+}
+
+// Visits items 0, 4, 8, ..., then 1, 5, 9, ..., and so on: the order to
+// erase a run of neighbouring records in. Erased in key order, each page is
+// drained from one end, and once it is under a quarter full LMDB moves a
+// node in from the next page for every further erase. Thinned out in four
+// passes, the pages fall under that mark together and are merged whole.
+// Callgrind (BENCHMARKS.md, "Erasing runs of records"): -1.8 % per message
+// at 256 per PUT for acked messages, -1.8 % for pruned producer ids; two
+// passes gained less on acks, eight lost to the extra lookups.
+template <class Item, class Visit>
+void for_each_thinned(const std::vector<Item>& items, Visit&& visit) {
+  constexpr std::size_t kPasses = 4;
+  for (std::size_t pass = 0; pass < kPasses; ++pass) {
+    for (std::size_t i = pass; i < items.size(); i += kPasses) visit(items[i]);
+  }
 }
 
 }  // namespace format

@@ -39,4 +39,26 @@ TEST(AutoId, CountersSortInNumericOrderAsBytes) {
             counter(std::numeric_limits<std::uint64_t>::max()));
 }
 
+TEST(AutoId, ParsingGivesBackThePrefixAndCounterOfEveryAutomaticId) {
+  for (std::uint64_t n : std::initializer_list<std::uint64_t>{0, 7, 10, 12345, 9999999999999999999ULL, 10000000000000000000ULL,
+                          std::numeric_limits<std::uint64_t>::max()}) {
+    for (const std::string prefix : {"p-", "12345-", "a-b-", "-"}) {
+      const std::string id = prefix + counter(n);
+      const auto got = courier::detail::parse_auto_id(id);
+      ASSERT_TRUE(got) << id;
+      EXPECT_EQ(got->prefix, prefix) << id;
+      EXPECT_EQ(got->n, n) << id;
+    }
+  }
+}
+
+// Only the exact bytes sortable_counter writes: otherwise two different ids
+// would parse to one (prefix, counter) and be taken for duplicates.
+TEST(AutoId, ParsingRefusesWhatSortableCounterNeverWrites) {
+  for (const char* id : {"p", "p-", "p-a", "p-b1", "p-a12", "p-b05", "p-a-1", "p-ax", "p-b1x", "p-t18446744073709551616",
+                         "p-u123456789012345678901", "p-A1", "p1", "p-+1", "p-b+1", "p-a 1"}) {
+    EXPECT_FALSE(courier::detail::parse_auto_id(id)) << id;
+  }
+}
+
 }  // namespace

@@ -22,6 +22,8 @@ if(TARGET courier_proxy_core)
   # The Journal's messages as segments: turns, acks, aborts, reopens, older journals.
   courier_add_gtest(journal_segments_test journal_segments_test.cpp)
   target_link_libraries(journal_segments_test PRIVATE courier_proxy_core)
+  courier_add_gtest(journal_dedup_test journal_dedup_test.cpp)
+  target_link_libraries(journal_dedup_test PRIVATE courier_proxy_core)
   courier_add_gtest(timer_schedule_test timer_schedule_test.cpp)
   target_link_libraries(timer_schedule_test PRIVATE courier_proxy_core)
   # --http: the Prometheus text, rates, and the HOST:PORT rules.
