@@ -1,10 +1,13 @@
 // Automatic message ids: "<prefix>-<counter>", the counter written so that a
 // Producer's ids sort in publish order byte by byte. Never installed.
 //
-// Why the order matters: the proxy's dedup index (docs/PROTOCOL.md §3.3.5)
-// is a B-tree keyed by queue and id. Plain decimal counters sort "10" before
-// "9", so each new id landed in the middle of the producer's range and split
-// pages half full; ids in key order land at its end. Measured with
+// Why the form matters: the proxy keeps such ids as runs, one dedup record
+// per run of consecutive counters (proxy/journal_dedup.cpp, parse_auto_id
+// below). Before runs, its dedup index (docs/PROTOCOL.md §3.3.5) was a
+// B-tree keyed by queue and id, where order counted: plain decimal counters
+// sort "10" before "9", so each new id landed in the middle of the
+// producer's range and split pages half full; ids in key order land at its
+// end (and runs are keyed by the counter in the same order). Measured with
 // bench/proxy_callgrind.sh: ~800 fewer proxy instructions per message in
 // runs shorter than the dedup window; past it, forgetting ids in this order
 // costs most of that back (docs/BENCHMARKS.md, "Ids in publish order").
