@@ -116,7 +116,7 @@ void Broker::on_consume(Session& s, const HeaderView& h) {
   Subscription& c = *slot;
   c.auto_ack = auto_ack;
   c.batch = static_cast<uint32_t>(std::max<uint64_t>(batch, 1));
-  c.credit = credit > c.deliveries.size() ? credit - c.deliveries.size() : 0;
+  c.credit = credit > c.unacked ? credit - c.unacked : 0;
   c.window = credit;
   c.remaining = limit;  // a repeated CONSUME starts a new count
   reply_simple(s, "CONSUMING", name);

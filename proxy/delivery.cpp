@@ -99,7 +99,7 @@ bool Broker::dead_letter(Queue& q, const MessageView& m, bool expired) {
 }
 
 void Broker::cancel_consumer(Subscription& c) {
-  const std::vector<uint64_t> out(c.deliveries.begin(), c.deliveries.end());
+  const std::vector<uint64_t> out = c.unacked_ids();
   for (uint64_t id : out) requeue(id, true);
   auto& list = c.queue->consumers;
   list.erase(std::remove(list.begin(), list.end(), &c), list.end());

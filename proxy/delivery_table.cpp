@@ -5,8 +5,16 @@ namespace courier::proxy {
 void DeliveryTable::add(uint64_t id, const UnackedDelivery& d) {
   UnackedDelivery& placed = delivery_nodes_.insert(by_id_, id, d);
   placed.ack_deadline_ms = 0;
-  id_nodes_.insert(d.consumer->deliveries, id);
-  id_nodes_.insert(d.consumer->queue->inflight, d.seq);
+  // A map's elements stay where they are until erased (rehashing moves
+  // node pointers, not nodes): the consumer's list may point at them.
+  Subscription& c = *d.consumer;
+  placed.id = id;
+  placed.newer = nullptr;
+  placed.older = c.newest_unacked;
+  if (c.newest_unacked != nullptr) c.newest_unacked->newer = &placed;
+  c.newest_unacked = &placed;
+  ++c.unacked;
+  id_nodes_.insert(c.queue->inflight, d.seq);
 }
 
 UnackedDelivery* DeliveryTable::find(uint64_t id) noexcept {
@@ -18,10 +26,14 @@ std::optional<UnackedDelivery> DeliveryTable::remove(uint64_t id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return std::nullopt;
   clear_deadline(id, it->second);
-  const UnackedDelivery d = it->second;
+  UnackedDelivery d = it->second;
+  Subscription& c = *d.consumer;
+  (d.newer != nullptr ? d.newer->older : c.newest_unacked) = d.older;
+  if (d.older != nullptr) d.older->newer = d.newer;
+  --c.unacked;
+  d.older = d.newer = nullptr;  // the copy is in no list
   delivery_nodes_.erase(by_id_, it);
-  id_nodes_.erase(d.consumer->deliveries, id);
-  id_nodes_.erase(d.consumer->queue->inflight, d.seq);
+  id_nodes_.erase(c.queue->inflight, d.seq);
   return d;
 }
 

@@ -1,9 +1,10 @@
 // proxy/delivery_table.hpp — the deliveries in flight, and their indexes.
 //
 // Every unacked delivery by its id, kept consistent with the three indexes
-// the broker needs: its subscription's ids (CANCEL, BYE and silence requeue
-// them all), its queue's in-flight seqs (a pick skips them; depth counts
-// them), and ack deadlines in time order (ack_timeout). What a delivery's end
+// the broker needs: its subscription's list (CANCEL, BYE and silence requeue
+// them all; linked through the deliveries: Subscription::newest_unacked),
+// its queue's in-flight seqs (a pick skips them; depth counts them), and ack
+// deadlines in time order (ack_timeout). What a delivery's end
 // means for credit and readiness is DeliveryEngine::release's.
 // Single-threaded, like all proxy state.
 #pragma once

@@ -1,10 +1,11 @@
 // proxy/node_recycler.hpp — unordered containers that keep erased nodes for
 // the next insert.
 //
-// Every delivery inserts into three hash containers (the broker's table of
-// deliveries, its subscription's ids, its queue's in-flight seqs) and its ACK
-// erases from all three: six heap calls per message at a steady rate, ~7 %
-// of the proxy's instructions (callgrind, docs/BENCHMARKS.md). Nodes taken
+// Every delivery inserts into two hash containers (the broker's table of
+// deliveries, its queue's in-flight seqs; its subscription's ids were a
+// third) and its ACK erases from both: heap calls per message at a steady
+// rate that were ~7 % of the proxy's instructions (callgrind,
+// docs/BENCHMARKS.md). Nodes taken
 // out with extract() are kept, up to a bound, and put back with insert().
 // A node may go back into any container of the same type (C++17 node handles).
 #pragma once

@@ -20,6 +20,7 @@
 namespace courier::proxy {
 
 struct Session;
+struct UnackedDelivery;
 
 // One session consuming one queue (CONSUME until CANCEL). Not called
 // Consumer, so that it never shadows the public courier::Consumer.
@@ -33,7 +34,13 @@ struct Subscription {
   // CONSUME `limit` (§3.7): deliveries it may still be sent in all, whatever
   // its credit; nullopt = no limit.
   std::optional<uint64_t> remaining;
-  std::unordered_set<uint64_t> deliveries;  // unacked delivery ids
+  // Its unacked deliveries, newest first, linked through the deliveries
+  // themselves (DeliveryTable): a hash set of ids cost two hash operations
+  // per message for what only CANCEL and a lost session read.
+  UnackedDelivery* newest_unacked = nullptr;
+  uint64_t unacked = 0;
+  // Their ids, oldest first.
+  std::vector<uint64_t> unacked_ids() const;
 };
 
 // DELIVERs sent to a client on one queue that it has not yet shown it read.
@@ -109,6 +116,18 @@ struct UnackedDelivery {
   uint64_t expire_ms = 0;
   uint32_t attempt = 1;
   uint64_t ack_deadline_ms = 0;  // steady clock; 0 = no ack_timeout
+  // Set by DeliveryTable while the delivery is in it: its id, and its
+  // consumer's list (Subscription::newest_unacked).
+  uint64_t id = 0;
+  UnackedDelivery* older = nullptr;
+  UnackedDelivery* newer = nullptr;
 };
+
+inline std::vector<uint64_t> Subscription::unacked_ids() const {
+  std::vector<uint64_t> ids;
+  ids.reserve(unacked);
+  for (const UnackedDelivery* d = newest_unacked; d != nullptr; d = d->older) ids.push_back(d->id);
+  return {ids.rbegin(), ids.rend()};
+}
 
 }  // namespace courier::proxy
