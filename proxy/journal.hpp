@@ -360,6 +360,7 @@ class Journal {
   uint32_t dedup_append_tries_ = 0;
   lmdb::Cursor runs_cursor_;  // `dedupruns`, for the transaction
   bool runs_appending_ = true;  // as dedup_appending_, for runs
+  uint32_t runs_append_tries_ = 0;
   // Automatic ids claimed before this wall time may be `dedup` entries (a
   // journal written before runs): until the window passes it, claims and
   // lookups of automatic ids look there too. 0 for a journal begun with runs.

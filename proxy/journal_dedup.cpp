@@ -19,7 +19,8 @@ using detail::parse_auto_id;
 
 namespace {
 
-constexpr uint64_t kNoRun = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kNoRun = std::numeric_limits<uint64_t>::max();       // no next stored run
+constexpr uint64_t kLastCounter = std::numeric_limits<uint64_t>::max();  // a run ends there
 constexpr char kRunsSinceKey[] = "dedupruns since";
 
 std::string& dedup_key(std::string& buf, uint32_t qid, std::string_view id) {
@@ -158,7 +159,7 @@ std::optional<uint64_t> Journal::claim_in_run(std::string_view id, std::string_v
   if (run_.open && run_.prefix == prefix) {
     if (n >= run_.first && n <= run_.last) return run_.first_seq + (n - run_.first);  // again in this turn
     // The next id for the next seq, below the next stored run: nothing to look up.
-    if (n == run_.last + 1 && n < run_.limit && seq == run_.first_seq + (n - run_.first)) {
+    if (run_.last != kLastCounter && n == run_.last + 1 && n < run_.limit && seq == run_.first_seq + (n - run_.first)) {
       run_.last = n;
       return std::nullopt;
     }
@@ -192,9 +193,11 @@ void Journal::write_run() {
   MDB_val v{sizeof value, value};
   note_scattered(dedup_runs_);
   if (runs_cursor_.get() == nullptr) runs_cursor_ = lmdb::Cursor(txn(), dedup_runs_);
-  // One producer's runs grow in key order: appended without a search.
-  int rc = runs_appending_ ? mdb_cursor_put(runs_cursor_.get(), &k, &v, MDB_APPEND) : MDB_KEYEXIST;
-  runs_appending_ = rc == 0;
+  // One producer's runs grow in key order: appended without a search. After
+  // a miss (producers interleave) only every 16th run tries, as for ids.
+  const bool try_append = runs_appending_ || (++runs_append_tries_ & 15) == 0;
+  int rc = try_append ? mdb_cursor_put(runs_cursor_.get(), &k, &v, MDB_APPEND) : MDB_KEYEXIST;
+  runs_appending_ = try_append && rc == 0;
   if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(runs_cursor_.get(), &k, &v, 0);
   lmdb::check(rc, "storing a dedup run");
   // The age entry lists the run by its first id.

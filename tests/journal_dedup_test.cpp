@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -127,6 +128,20 @@ TEST_F(JournalDedupTest, AnExpiredRunIsForgottenWholeWhenOneOfItsIdsComesAgain) 
   EXPECT_EQ(j.dedup_prune(5000, 100), 1u);
   j.commit();
   EXPECT_EQ(j.dedup_live(1, auto_id("p-", 2), 0), std::optional<uint64_t>(4));
+}
+
+TEST_F(JournalDedupTest, ARunEndsAtTheLastCounterInsteadOfWrappingToZero) {
+  Journal j(config());
+  save_queue(j, 1);
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  uint64_t next_seq = 1;
+  const auto got = put(j, 1, 1000, 0, next_seq, {auto_id("p-", max - 1), auto_id("p-", max), auto_id("p-", 0)});
+  for (const auto& g : got) ASSERT_FALSE(g);
+  j.commit();
+  EXPECT_EQ(j.dedup_live(1, auto_id("p-", max), 0), std::optional<uint64_t>(2));
+  EXPECT_EQ(j.dedup_live(1, auto_id("p-", 0), 0), std::optional<uint64_t>(3));
+  EXPECT_FALSE(j.dedup_live(1, auto_id("p-", 1), 0));
+  EXPECT_EQ(dedup_ids_of(j, 1), 3u);
 }
 
 // A journal written before runs: automatic ids are `dedup` entries of their

@@ -59,6 +59,41 @@ def test_batch_dedup_against_earlier_single_puts(client, qname):
     assert client.qstats(q)["depth"] == 3
 
 
+def auto_id(prefix, n):
+    """The library's automatic id (src/auto_id.hpp): digit count as a letter."""
+    digits = str(n)
+    return prefix + chr(ord("a") + len(digits) - 1) + digits
+
+
+def test_resent_automatic_ids_overlapping_stored_runs_keep_their_seqs(proxies, connect, qname):
+    """The proxy keeps automatic ids as runs; a resend that overlaps them
+    partly, split differently, across a restart, still answers per id."""
+    p = proxies.start()
+    c = connect(p)
+    q = qname()
+    first = c.put_batch(q, [b"m%d" % n for n in range(95, 105)], ids=[auto_id("px-", n) for n in range(95, 105)])
+    single = c.put(q, b"m105", id=auto_id("px-", 105))
+    seq_of = dict(zip(range(95, 105), first["seq"]))
+    seq_of[105] = single["seq"]
+    p.restart()
+    c = connect(p)
+    resend = c.put_batch(q, [b"r%d" % n for n in range(90, 110)], ids=[auto_id("px-", n) for n in range(90, 110)])
+    for n, dup, seq in zip(range(90, 110), resend["dup"], resend["seq"]):
+        if n in seq_of:
+            assert dup is True and seq == seq_of[n], (n, dup, seq)
+        else:
+            assert dup is False, n
+            seq_of[n] = seq
+    # Ids that only look automatic are ids of their own.
+    other = c.put_batch(q, [b"a", b"b"], ids=["px-c095", "px-95"])
+    assert other["dup"] == [False, False]
+    assert c.qstats(q)["depth"] == 20 + 2
+    c.consume(q, 100)
+    bodies = [d["body"] for d in c.collect(22)]
+    assert sorted(bodies[:11]) == sorted([b"m%d" % n for n in range(95, 106)])
+    c.expect_nothing()
+
+
 def test_dedup_survives_clean_restart(proxies, connect, qname):
     p = proxies.start()
     q = qname()
