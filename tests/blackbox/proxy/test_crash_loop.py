@@ -46,7 +46,11 @@ class Ledger:
         ids = []
         for _ in range(n):
             self.next += 1
-            id_ = "m-%07d" % self.next
+            # Mostly the library's automatic form (the proxy keeps those as
+            # runs), every 7th one an id of the user's (one entry each).
+            digits = str(self.next)
+            id_ = ("u-%07d" % self.next if self.next % 7 == 0
+                   else "m-" + chr(ord("a") + len(digits) - 1) + digits)
             self.unconfirmed[id_] = True
             ids.append(id_)
         return ids
