@@ -484,7 +484,6 @@ std::optional<MessageView> Journal::legacy_next(uint32_t qid, uint64_t from) {
   return m;
 }
 
-
 void Journal::flush_erases() {
   if (erase_later_.empty()) return;
   scan_.valid = false;

@@ -243,9 +243,11 @@ class Journal {
   // write per message for it). The entry is written when another queue or
   // millisecond begins, when it grows past kMaxAgeEntry, or at commit.
   void dedup_begin(uint32_t qid, uint64_t now_ms);
-  // Claims `id` for `seq` in one B-tree operation: returns nullopt when the
-  // id was free (or remembered only from before `since_ms`) and is now
-  // remembered for `seq`; returns the remembered seq when it is a duplicate.
+  // Claims `id` for `seq`: returns nullopt when the id was free (or
+  // remembered only from before `since_ms`) and is now remembered for
+  // `seq`; returns the remembered seq when it is a duplicate. An id of the
+  // user's is one B-tree operation; an automatic one usually extends the
+  // open run in memory (journal_dedup.cpp).
   std::optional<uint64_t> dedup_claim(std::string_view id, uint64_t seq, uint64_t since_ms);
   void dedup_end();
   // Forgets ids first put before `before_ms`; at most `limit` per call so a
