@@ -289,7 +289,7 @@ JournalCheck Journal::check() {
     uint64_t previous_last = 0;
     for (bool ok = c.get(k, v, MDB_FIRST); ok; ok = c.get(k, v, MDB_NEXT)) {
       const char* kp = static_cast<const char*>(k.mv_data);
-      if (k.mv_size < 4 + 1 + 8 || k.mv_size != 4 + 1 + static_cast<unsigned char>(kp[4]) + 8 ||
+      if (k.mv_size < 4 + 1 + 8 || k.mv_size != std::size_t{4 + 1 + 8} + static_cast<unsigned char>(kp[4]) ||
           v.mv_size != kDedupRunValue) {
         out.problem("a dedup run of the wrong size");
         continue;
